@@ -1,0 +1,23 @@
+#![allow(missing_docs, unreachable_pub, reason = "generated bindings")]
+//! The one `bindgen!` site: host-side bindings for the `weir:filter` `http-filter` world.
+//!
+//! The `request` and `response` resources are backed by [`RequestView`] and [`ResponseView`],
+//! which live in the store's resource table for the duration of one hook call.
+
+pub use super::request::RequestView;
+pub use super::response::ResponseView;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "http-filter",
+    with: {
+        "weir:filter/types.request": RequestView,
+        "weir:filter/types.response": ResponseView,
+    },
+    imports: { default: trappable },
+});
+
+pub use weir::filter::host::Level;
+pub use weir::filter::types::{
+    CookieAttributes, Decision, EditError, Header, HttpVersion, LocalResponse, SameSite, SetCookie,
+};

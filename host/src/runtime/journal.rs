@@ -1,0 +1,66 @@
+//! The per-request journal: every edit a filter made, in order, with the filter that made it.
+//! It is the decision trace for the access log, the admin endpoint and the conformance tool.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// One accepted edit, rendered for people (`set-path /new/x`, `remove-cookie tracking`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The filter that made the edit.
+    pub filter: Arc<str>,
+    /// What it did.
+    pub edit: String,
+}
+
+/// An ordered list of accepted edits.
+#[derive(Clone, Debug, Default)]
+pub struct Journal {
+    entries: Vec<JournalEntry>,
+    current: Option<Arc<str>>,
+}
+
+impl Journal {
+    /// Names the filter whose edits are recorded next.
+    pub(crate) fn set_filter(&mut self, filter: Arc<str>) {
+        self.current = Some(filter);
+    }
+
+    /// Records one accepted edit.
+    pub(crate) fn record(&mut self, edit: fmt::Arguments<'_>) {
+        let filter = self.current.clone().unwrap_or_else(|| Arc::from("host"));
+        self.entries.push(JournalEntry {
+            filter,
+            edit: edit.to_string(),
+        });
+    }
+
+    /// The recorded edits, oldest first.
+    pub fn entries(&self) -> &[JournalEntry] {
+        &self.entries
+    }
+}
+
+/// Renders header values for the journal without leaking secrets: values of credential-bearing
+/// headers are replaced by their length.
+pub(crate) fn show_value(name: &str, value: &[u8]) -> String {
+    const SECRET: &[&str] = &[
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ];
+    if SECRET.contains(&name) {
+        return format!("<{} bytes>", value.len());
+    }
+    let text = String::from_utf8_lossy(value);
+    if text.len() > 128 {
+        let mut end = 128;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &text[..end])
+    } else {
+        text.into_owned()
+    }
+}

@@ -1,0 +1,406 @@
+//! A loaded plugin: its compiled component, the operator's settings for it, and its pool of warm
+//! instances. Hook calls check an instance out, call it synchronously under a deadline, and check
+//! it back in unless it faulted, reached its recycle limit or grew past its memory mark.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime::{Store, Trap};
+
+use super::bindings::{Decision, HttpFilter, HttpFilterPre};
+use super::cache::{CacheOutcome, ContentHash};
+use super::request::RequestView;
+use super::response::ResponseView;
+use super::store::{HostState, MemoryCapExceeded, PluginShared};
+use super::{Runtime, wasi_shim};
+
+/// The WIT package and version this host implements.
+pub const WIT_PACKAGE: &str = "weir:filter@0.1.0";
+
+/// How instances are shared between requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Warm instances are reused across requests (module state may persist).
+    Pooled,
+    /// Every request gets a fresh instance with `init` run, discarded afterwards.
+    PerRequest,
+}
+
+/// The operator's settings for one filter.
+#[derive(Clone, Debug)]
+pub struct FilterSettings {
+    /// Filter name (from the config), used in logs, errors and the journal.
+    pub name: Arc<str>,
+    /// Config handed to `init`, as JSON.
+    pub config_json: String,
+    /// Deadline for each `on-request` / `on-response` call.
+    pub deadline: Duration,
+    /// Deadline for `init`.
+    pub init_deadline: Duration,
+    /// Memory cap per instance.
+    pub memory_limit_bytes: usize,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Replace a pooled instance after this many calls.
+    pub recycle_after_calls: u64,
+    /// Warm instances kept idle at most.
+    pub max_idle_instances: usize,
+}
+
+/// Why a plugin could not be loaded. Every variant names the filter.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("filter `{filter}`: cannot read plugin {path}")]
+    Read {
+        /// Filter name.
+        filter: Arc<str>,
+        /// Plugin path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component for this engine.
+    #[error("filter `{filter}`: {path} is not a loadable WebAssembly component: {reason}")]
+    Compile {
+        /// Filter name.
+        filter: Arc<str>,
+        /// Plugin path.
+        path: String,
+        /// wasmtime's explanation.
+        reason: String,
+    },
+    /// The component does not target the `http-filter` world this host supports.
+    #[error(
+        "filter `{filter}`: plugin does not implement {WIT_PACKAGE} world `http-filter`: {reason}"
+    )]
+    WrongWorld {
+        /// Filter name.
+        filter: Arc<str>,
+        /// What did not match.
+        reason: String,
+    },
+    /// The first instance could not be created or its `init` failed.
+    #[error("filter `{filter}`: {source}")]
+    Init {
+        /// Filter name.
+        filter: Arc<str>,
+        /// What went wrong.
+        #[source]
+        source: CallError,
+    },
+}
+
+/// Why a call into a plugin failed. Any of these discards the instance.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The call ran past its deadline and was interrupted.
+    #[error("deadline of {0:?} exceeded")]
+    Deadline(Duration),
+    /// The instance tried to grow its memory past the cap.
+    #[error("memory cap of {0} bytes exceeded")]
+    Memory(usize),
+    /// The guest trapped (panic, unreachable, out-of-bounds access, called a denied import).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// No instance could be created (instance limit reached, or the engine refused).
+    #[error("cannot create an instance: {0}")]
+    Instantiate(String),
+    /// `init` returned an error for the given config.
+    #[error("init rejected the config: {0}")]
+    InitRejected(String),
+}
+
+struct Warm {
+    store: Store<HostState>,
+    bindings: HttpFilter,
+    calls: u64,
+}
+
+/// A loaded, initialised plugin ready to serve hook calls.
+pub struct Plugin {
+    settings: FilterSettings,
+    shared: Arc<PluginShared>,
+    pre: HttpFilterPre<HostState>,
+    runtime: Arc<Runtime>,
+    hash: ContentHash,
+    cache_outcome: CacheOutcome,
+    idle: Mutex<Vec<Warm>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.settings.name)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads the component at `path` (compiling it or taking it from the cache), checks that it
+    /// targets the `http-filter` world, and creates a first instance with `init` run, so a bad
+    /// config is refused at load time. Blocking: call off the data path.
+    pub fn load(
+        runtime: &Arc<Runtime>,
+        path: &Path,
+        settings: FilterSettings,
+    ) -> Result<Self, LoadError> {
+        let filter = settings.name.clone();
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            filter: filter.clone(),
+            path: shown.clone(),
+            source,
+        })?;
+        let engine = runtime.engine();
+        let (component, hash, cache_outcome) = runtime
+            .cache()
+            .get_or_compile(engine, &bytes)
+            .map_err(|e| LoadError::Compile {
+                filter: filter.clone(),
+                path: shown.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let wrong_world = |reason: String| LoadError::WrongWorld {
+            filter: filter.clone(),
+            reason,
+        };
+        check_imports(runtime, &component).map_err(&wrong_world)?;
+        let mut linker = Linker::<HostState>::new(engine);
+        HttpFilter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .and_then(|()| wasi_shim::link(engine, &mut linker, &component))
+            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(HttpFilterPre::new)
+            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        let plugin = Self {
+            shared: Arc::new(PluginShared::new(filter.clone())),
+            settings,
+            pre,
+            runtime: runtime.clone(),
+            hash,
+            cache_outcome,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = plugin
+            .instantiate()
+            .map_err(|source| LoadError::Init { filter, source })?;
+        if plugin.settings.isolation == Isolation::Pooled {
+            plugin.lock_idle().push(first);
+        }
+        Ok(plugin)
+    }
+
+    /// The filter's settings.
+    pub fn settings(&self) -> &FilterSettings {
+        &self.settings
+    }
+
+    /// SHA-256 of the component bytes.
+    pub fn content_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Whether loading compiled the component or found it cached.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+
+    /// The plugin's counters (`host.counter-add`).
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.counters()
+    }
+
+    /// Runs `on-request`. The view always comes back, whatever the outcome.
+    pub fn on_request(&self, view: RequestView) -> (RequestView, Result<Decision, CallError>) {
+        let mut slot = Some(view);
+        let result = self.with_instance(|warm| {
+            let Some(view) = slot.take() else {
+                return Err(CallError::Trap("request view already taken".into()));
+            };
+            let table = &mut warm.store.data_mut().table;
+            let handle = table
+                .push(view)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+            let borrow = Resource::new_borrow(handle.rep());
+            let outcome = warm
+                .bindings
+                .weir_filter_filter()
+                .call_on_request(&mut warm.store, borrow);
+            let taken = warm.store.data_mut().table.delete(handle);
+            slot = taken.ok();
+            outcome.map_err(|e| classify(e, warm, self.settings.deadline))
+        });
+        match slot {
+            Some(view) => (view, result),
+            // Only reachable if the resource table lost the view, which it never does; a
+            // request cannot continue without its head, so this is an internal error upstream.
+            None => unreachable_view(),
+        }
+    }
+
+    /// Runs `on-response`. The views always come back, whatever the outcome.
+    pub fn on_response(
+        &self,
+        request: RequestView,
+        response: ResponseView,
+    ) -> (RequestView, ResponseView, Result<Decision, CallError>) {
+        let mut slot = Some((request, response));
+        let result = self.with_instance(|warm| {
+            let Some((request, response)) = slot.take() else {
+                return Err(CallError::Trap("views already taken".into()));
+            };
+            let table = &mut warm.store.data_mut().table;
+            let req = table
+                .push(request)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+            let resp = table
+                .push(response)
+                .map_err(|e| CallError::Trap(e.to_string()))?;
+            let outcome = warm.bindings.weir_filter_filter().call_on_response(
+                &mut warm.store,
+                Resource::new_borrow(req.rep()),
+                Resource::new_borrow(resp.rep()),
+            );
+            let table = &mut warm.store.data_mut().table;
+            slot = table.delete(req).ok().zip(table.delete(resp).ok());
+            outcome.map_err(|e| classify(e, warm, self.settings.deadline))
+        });
+        match slot {
+            Some((request, response)) => (request, response, result),
+            None => unreachable_view(),
+        }
+    }
+
+    fn with_instance<R>(
+        &self,
+        call: impl FnOnce(&mut Warm) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        let checked_out = match self.settings.isolation {
+            Isolation::Pooled => self.lock_idle().pop(),
+            Isolation::PerRequest => None,
+        };
+        let mut warm = match checked_out {
+            Some(warm) => warm,
+            None => self.instantiate()?,
+        };
+        arm_deadline(&mut warm.store, self.settings.deadline, self.tick());
+        let result = call(&mut warm);
+        warm.calls += 1;
+        if result.is_ok() && self.should_keep(&warm) {
+            let mut idle = self.lock_idle();
+            if idle.len() < self.settings.max_idle_instances {
+                idle.push(warm);
+            }
+        }
+        result
+    }
+
+    fn should_keep(&self, warm: &Warm) -> bool {
+        let limiter = &warm.store.data().limiter;
+        self.settings.isolation == Isolation::Pooled
+            && warm.calls < self.settings.recycle_after_calls
+            && limiter.peak_bytes <= self.settings.memory_limit_bytes / 2
+    }
+
+    fn instantiate(&self) -> Result<Warm, CallError> {
+        let engine = self.runtime.engine();
+        let state = HostState::new(self.shared.clone(), self.settings.memory_limit_bytes);
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        arm_deadline(&mut store, self.settings.init_deadline, self.tick());
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        let mut warm = Warm {
+            store,
+            bindings,
+            calls: 0,
+        };
+        let config = self.settings.config_json.as_str();
+        let init = warm
+            .bindings
+            .weir_filter_filter()
+            .call_init(&mut warm.store, config)
+            .map_err(|e| classify(e, &warm, self.settings.init_deadline))?;
+        init.map_err(CallError::InitRejected)?;
+        Ok(warm)
+    }
+
+    fn tick(&self) -> Duration {
+        self.runtime.settings().epoch_tick
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sets the epoch deadline: enough ticks to cover `deadline`, plus one because the current tick
+/// may be about to end.
+fn arm_deadline(store: &mut Store<HostState>, deadline: Duration, tick: Duration) {
+    let tick_nanos = tick.as_nanos().max(1);
+    let ticks = deadline.as_nanos().div_ceil(tick_nanos) + 1;
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+}
+
+fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallError {
+    let limiter = &warm.store.data().limiter;
+    if limiter.exceeded || error.downcast_ref::<MemoryCapExceeded>().is_some() {
+        return CallError::Memory(limiter.max_bytes);
+    }
+    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return CallError::Deadline(deadline);
+    }
+    let mut text = format!("{error:?}");
+    if text.len() > 4096 {
+        let mut end = 4096;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    CallError::Trap(text)
+}
+
+/// Imports from the `weir:` namespace must be exactly the ones this host provides; anything else
+/// is a plugin built for another version of the contract.
+fn check_imports(
+    runtime: &Runtime,
+    component: &wasmtime::component::Component,
+) -> Result<(), String> {
+    const PROVIDED: &[&str] = &["weir:filter/types@0.1.0", "weir:filter/host@0.1.0"];
+    let engine = runtime.engine();
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        if name.starts_with("weir:") && !PROVIDED.contains(&name) {
+            return Err(format!(
+                "it imports `{name}`, which this host does not provide (it provides {})",
+                PROVIDED.join(", ")
+            ));
+        }
+    }
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    if !exports.contains(&"weir:filter/filter@0.1.0") {
+        return Err(format!(
+            "it exports [{}] but not `weir:filter/filter@0.1.0`",
+            exports.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+#[cold]
+fn unreachable_view() -> ! {
+    // The resource table returns what was pushed unless the handle is wrong, and the handle is
+    // the one `push` returned a few lines earlier.
+    panic!("resource table lost a request view it was given")
+}

@@ -1,0 +1,238 @@
+//! The `response` resource: the host's view of an upstream response head while `on-response`
+//! hooks run, and the host side of every `response` method in the WIT.
+
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use wasmtime::component::Resource;
+
+use super::bindings::weir::filter::types::HostResponse;
+use super::bindings::{CookieAttributes, EditError, Header, SetCookie};
+use super::cookie::{apply_attributes, parse_set_cookie, render_set_cookie};
+use super::journal::{Journal, show_value};
+use super::request::wit_headers;
+use super::store::HostState;
+use super::validate::{self, Side};
+
+/// One response head as filters see it.
+#[derive(Debug)]
+pub struct ResponseView {
+    /// Status code.
+    pub status: StatusCode,
+    /// Header fields (hop-by-hop fields already removed by the proxy).
+    pub headers: HeaderMap,
+    /// Accepted edits.
+    pub journal: Journal,
+}
+
+impl ResponseView {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
+        self.headers
+            .get_all(name.to_ascii_lowercase().as_str())
+            .into_iter()
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn edit_header(&mut self, name: &str, value: &[u8], append: bool) -> Result<(), EditError> {
+        let name: HeaderName = validate::header_name(name, Side::Response)?;
+        let value = validate::header_value(value)?;
+        let shown = show_value(name.as_str(), value.as_bytes());
+        let verb = if append {
+            "append-header"
+        } else {
+            "set-header"
+        };
+        self.journal.record(format_args!("{verb} {name} {shown}"));
+        if append {
+            self.headers.append(name, value);
+        } else {
+            self.headers.insert(name, value);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the `Set-Cookie` fields in order: `edit` returns `None` to keep a value as it
+    /// was (byte for byte), `Some(None)` to drop it, `Some(Some(v))` to replace it.
+    fn edit_set_cookies(
+        &mut self,
+        mut edit: impl FnMut(&HeaderValue) -> Option<Option<HeaderValue>>,
+    ) -> u32 {
+        let values: Vec<HeaderValue> = self.headers.get_all(SET_COOKIE).iter().cloned().collect();
+        let mut changed = 0;
+        let mut kept = Vec::with_capacity(values.len());
+        for value in values {
+            match edit(&value) {
+                None => kept.push(value),
+                Some(replacement) => {
+                    changed += 1;
+                    kept.extend(replacement);
+                }
+            }
+        }
+        if changed > 0 {
+            self.headers.remove(SET_COOKIE);
+            for value in kept {
+                self.headers.append(SET_COOKIE, value);
+            }
+        }
+        changed
+    }
+}
+
+fn check_set_cookie(cookie: &SetCookie) -> Result<HeaderValue, EditError> {
+    validate::cookie_name(&cookie.name)?;
+    validate::cookie_value(&cookie.value)?;
+    for (what, value) in [
+        ("domain", &cookie.domain),
+        ("path", &cookie.path),
+        ("expires", &cookie.expires),
+    ] {
+        if let Some(value) = value {
+            validate::cookie_attribute(what, value)?;
+        }
+    }
+    validate::header_value(render_set_cookie(cookie).as_bytes())
+}
+
+fn check_attributes(change: &CookieAttributes) -> Result<(), EditError> {
+    for (what, value) in [("domain", &change.domain), ("path", &change.path)] {
+        if let Some(Some(value)) = value {
+            validate::cookie_attribute(what, value)?;
+        }
+    }
+    Ok(())
+}
+
+type Res<T> = wasmtime::Result<T>;
+type Edit = Res<Result<(), EditError>>;
+
+impl HostResponse for HostState {
+    fn status(&mut self, resp: Resource<ResponseView>) -> Res<u16> {
+        Ok(self.table.get(&resp)?.status.as_u16())
+    }
+
+    fn header(&mut self, resp: Resource<ResponseView>, name: String) -> Res<Option<Vec<u8>>> {
+        Ok(self
+            .table
+            .get(&resp)?
+            .header_values(&name)
+            .next()
+            .map(<[u8]>::to_vec))
+    }
+
+    fn header_all(&mut self, resp: Resource<ResponseView>, name: String) -> Res<Vec<Vec<u8>>> {
+        Ok(self
+            .table
+            .get(&resp)?
+            .header_values(&name)
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    fn headers(&mut self, resp: Resource<ResponseView>) -> Res<Vec<Header>> {
+        Ok(wit_headers(&self.table.get(&resp)?.headers))
+    }
+
+    fn set_cookies(&mut self, resp: Resource<ResponseView>) -> Res<Vec<SetCookie>> {
+        let view = self.table.get(&resp)?;
+        Ok(view
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| parse_set_cookie(v.as_bytes()))
+            .collect())
+    }
+
+    fn set_status(&mut self, resp: Resource<ResponseView>, status: u16) -> Edit {
+        let view = self.table.get_mut(&resp)?;
+        match validate::status(status) {
+            Ok(code) => {
+                view.journal.record(format_args!("set-status {status}"));
+                view.status = code;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn set_header(&mut self, resp: Resource<ResponseView>, name: String, value: Vec<u8>) -> Edit {
+        Ok(self.table.get_mut(&resp)?.edit_header(&name, &value, false))
+    }
+
+    fn append_header(
+        &mut self,
+        resp: Resource<ResponseView>,
+        name: String,
+        value: Vec<u8>,
+    ) -> Edit {
+        Ok(self.table.get_mut(&resp)?.edit_header(&name, &value, true))
+    }
+
+    fn remove_header(&mut self, resp: Resource<ResponseView>, name: String) -> Edit {
+        let view = self.table.get_mut(&resp)?;
+        let name = match validate::header_name(&name, Side::Response) {
+            Ok(name) => name,
+            Err(e) => return Ok(Err(e)),
+        };
+        if view.headers.remove(&name).is_some() {
+            view.journal.record(format_args!("remove-header {name}"));
+        }
+        Ok(Ok(()))
+    }
+
+    fn add_set_cookie(&mut self, resp: Resource<ResponseView>, cookie: SetCookie) -> Edit {
+        let value = match check_set_cookie(&cookie) {
+            Ok(value) => value,
+            Err(e) => return Ok(Err(e)),
+        };
+        let view = self.table.get_mut(&resp)?;
+        view.journal
+            .record(format_args!("add-set-cookie {}", cookie.name));
+        view.headers.append(SET_COOKIE, value);
+        Ok(Ok(()))
+    }
+
+    fn remove_set_cookie(&mut self, resp: Resource<ResponseView>, name: String) -> Res<u32> {
+        let view = self.table.get_mut(&resp)?;
+        let removed = view.edit_set_cookies(|value| {
+            let parsed = parse_set_cookie(value.as_bytes())?;
+            (parsed.name == name).then_some(None)
+        });
+        if removed > 0 {
+            view.journal
+                .record(format_args!("remove-set-cookie {name} ({removed})"));
+        }
+        Ok(removed)
+    }
+
+    fn rewrite_set_cookie(
+        &mut self,
+        resp: Resource<ResponseView>,
+        name: String,
+        attributes: CookieAttributes,
+    ) -> Res<Result<u32, EditError>> {
+        if let Err(e) = check_attributes(&attributes) {
+            return Ok(Err(e));
+        }
+        let view = self.table.get_mut(&resp)?;
+        let rewritten = view.edit_set_cookies(|value| {
+            let mut parsed = parse_set_cookie(value.as_bytes())?;
+            if parsed.name != name {
+                return None;
+            }
+            apply_attributes(&mut parsed, &attributes);
+            // A value that no longer renders legally is kept unchanged.
+            let rendered = HeaderValue::from_str(&render_set_cookie(&parsed)).ok()?;
+            Some(Some(rendered))
+        });
+        if rewritten > 0 {
+            view.journal
+                .record(format_args!("rewrite-set-cookie {name} ({rewritten})"));
+        }
+        Ok(Ok(rewritten))
+    }
+
+    fn drop(&mut self, resp: Resource<ResponseView>) -> Res<()> {
+        debug_assert!(!resp.owned());
+        Ok(())
+    }
+}

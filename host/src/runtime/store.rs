@@ -1,0 +1,275 @@
+//! What a store holds for one plugin instance: the resource table through which requests and
+//! responses are lent to the guest, the memory limiter, and the host imports (`weir:filter/host`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+
+use super::bindings::Level;
+use super::bindings::weir::filter::{host, types};
+
+/// Most distinct counters one plugin may create; later names are ignored, so a plugin cannot
+/// grow the host's memory through its counters.
+const MAX_COUNTERS: usize = 64;
+/// Longest counter name kept.
+const MAX_COUNTER_NAME: usize = 64;
+/// Log events a plugin may emit per second (per plugin, across its instances).
+const LOG_EVENTS_PER_SECOND: u32 = 100;
+
+/// State shared by every instance of one loaded plugin.
+#[derive(Debug)]
+pub(crate) struct PluginShared {
+    /// The filter name from the config.
+    pub name: Arc<str>,
+    counters: Mutex<BTreeMap<String, u64>>,
+    log_budget: Mutex<LogBudget>,
+    epoch: Instant,
+}
+
+#[derive(Debug)]
+struct LogBudget {
+    second: u64,
+    used: u32,
+    dropped: u64,
+}
+
+impl PluginShared {
+    /// Creates the shared state for the filter `name`.
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            counters: Mutex::new(BTreeMap::new()),
+            log_budget: Mutex::new(LogBudget {
+                second: 0,
+                used: 0,
+                dropped: 0,
+            }),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// A snapshot of the plugin's counters.
+    pub(crate) fn counters(&self) -> BTreeMap<String, u64> {
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn add_to_counter(&self, name: String, delta: u64) {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = counters.get_mut(&name) {
+            *value = value.saturating_add(delta);
+        } else if counters.len() < MAX_COUNTERS && name.len() <= MAX_COUNTER_NAME {
+            counters.insert(name, delta);
+        }
+    }
+
+    /// Takes one log event from this second's budget; returns how many were dropped before it
+    /// when a new second starts, so the drop can be reported once.
+    fn take_log_budget(&self) -> Option<u64> {
+        let second = self.epoch.elapsed().as_secs();
+        let mut budget = self
+            .log_budget
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if budget.second != second {
+            let dropped = std::mem::take(&mut budget.dropped);
+            budget.second = second;
+            budget.used = 0;
+            if dropped > 0 {
+                tracing::warn!(target: "weir::plugin", { plugin.name = %self.name, dropped }, "plugin log events dropped by rate limit");
+            }
+        }
+        if budget.used >= LOG_EVENTS_PER_SECOND {
+            budget.dropped += 1;
+            return None;
+        }
+        budget.used += 1;
+        Some(budget.dropped)
+    }
+}
+
+/// Per-store memory limiter: refuses growth past the filter's cap and remembers that it did, so
+/// the resulting trap is reported as "memory cap exceeded".
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    pub(crate) max_bytes: usize,
+    pub(crate) exceeded: bool,
+    /// Largest linear memory size granted so far (wasm memories never shrink).
+    pub(crate) peak_bytes: usize,
+}
+
+/// The error a refused memory growth traps with.
+#[derive(Debug, thiserror::Error)]
+#[error("memory cap of {cap} bytes exceeded (wanted {wanted})")]
+pub struct MemoryCapExceeded {
+    /// The cap.
+    pub cap: usize,
+    /// The size the guest asked for.
+    pub wanted: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::Error::new(MemoryCapExceeded {
+                cap: self.max_bytes,
+                wanted: desired,
+            }));
+        }
+        self.peak_bytes = self.peak_bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; a filter needing more than this is broken.
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// The data of one plugin instance's store.
+pub(crate) struct HostState {
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) plugin: Arc<PluginShared>,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<PluginShared>, max_memory_bytes: usize) -> Self {
+        Self {
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: max_memory_bytes,
+                exceeded: false,
+                peak_bytes: 0,
+            },
+            plugin,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        if self.plugin.take_log_budget().is_none() {
+            return Ok(());
+        }
+        let name = &self.plugin.name;
+        let message = clip(&message, 1024);
+        let fields = fields
+            .iter()
+            .take(16)
+            .map(|(k, v)| format!("{}={}", clip(k, 64), clip(v, 256)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "weir::plugin", { plugin.name = %name, fields }, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "weir::plugin", { plugin.name = %name, fields }, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "weir::plugin", { plugin.name = %name, fields }, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "weir::plugin", { plugin.name = %name, fields }, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "weir::plugin", { plugin.name = %name, fields }, "{message}")
+            }
+        }
+        Ok(())
+    }
+
+    fn monotonic_now(&mut self) -> wasmtime::Result<u64> {
+        let nanos = self.plugin.epoch.elapsed().as_nanos();
+        Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    fn counter_add(&mut self, name: String, delta: u64) -> wasmtime::Result<()> {
+        self.plugin.add_to_counter(name, delta);
+        Ok(())
+    }
+}
+
+/// Cuts untrusted text to `max` bytes on a character boundary and escapes control characters.
+fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].escape_debug().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_bounded_in_number_and_name_length() {
+        let shared = PluginShared::new(Arc::from("p"));
+        for i in 0..100 {
+            shared.add_to_counter(format!("c{i}"), 1);
+        }
+        shared.add_to_counter("c0".into(), u64::MAX);
+        shared.add_to_counter("x".repeat(65), 1);
+        let counters = shared.counters();
+        assert_eq!(counters.len(), MAX_COUNTERS);
+        assert_eq!(counters["c0"], u64::MAX, "saturates instead of overflowing");
+    }
+
+    #[test]
+    fn log_budget_drops_past_the_rate() {
+        let shared = PluginShared::new(Arc::from("p"));
+        let allowed = (0..LOG_EVENTS_PER_SECOND * 2)
+            .filter(|_| shared.take_log_budget().is_some())
+            .count();
+        // The second may roll over during the loop; at most two seconds' worth get through.
+        assert!(allowed >= LOG_EVENTS_PER_SECOND as usize);
+        assert!(
+            allowed < (LOG_EVENTS_PER_SECOND * 2) as usize || shared.epoch.elapsed().as_secs() > 0
+        );
+    }
+
+    #[test]
+    fn memory_limiter_refuses_and_remembers() {
+        let mut limiter = MemoryLimiter {
+            max_bytes: 1 << 20,
+            exceeded: false,
+            peak_bytes: 0,
+        };
+        assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
+        assert_eq!(limiter.peak_bytes, 1 << 20);
+        let err = limiter.memory_growing(1 << 20, 2 << 20, None).unwrap_err();
+        assert!(err.downcast_ref::<MemoryCapExceeded>().is_some());
+        assert!(limiter.exceeded);
+    }
+
+    #[test]
+    fn clip_escapes_and_cuts_on_char_boundary() {
+        assert_eq!(clip("a\nb", 10), "a\\nb");
+        assert_eq!(clip("éé", 3), "é");
+    }
+}
