@@ -1,0 +1,677 @@
+//! Configuration: the TOML file ([`file`]) validated into types that cannot be wrong.
+//!
+//! Every error names the file, the line and the key path (`route[2].pool`) and says what is
+//! allowed. Quick mode (`weir run --listen … --upstream … --filter …`) builds the same types.
+//! This module may use the types of lower modules (runtime, filters, upstream, proxy, server
+//! settings) but none of them may use it.
+
+mod defaults;
+pub mod file;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use toml::Spanned;
+
+use crate::filters::FailurePolicy;
+use crate::proxy::HostMatch;
+use crate::runtime::{EngineSettings, FilterSettings, Isolation};
+use crate::upstream::Balance;
+
+/// A validated config.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it came from: a file path or "command line".
+    pub origin: String,
+    /// The config file, when there is one (watched and re-read on reload).
+    pub path: Option<PathBuf>,
+    /// Wasm runtime settings (not reloadable).
+    pub runtime: EngineSettings,
+    /// Grace period for in-flight requests on shutdown.
+    pub shutdown_grace: Duration,
+    /// Listeners.
+    pub listeners: Vec<ListenerConfig>,
+    /// Upstream pools.
+    pub pools: Vec<PoolConfig>,
+    /// Filters.
+    pub filters: Vec<FilterConfig>,
+    /// Routes, in file order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// How a listener speaks HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 and HTTP/2 with prior knowledge (h2c), detected per connection.
+    Auto,
+    /// HTTP/1.x only.
+    Http1,
+    /// HTTP/2 with prior knowledge only.
+    H2c,
+}
+
+/// A validated `[[listener]]`.
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    /// Name for logs.
+    pub name: String,
+    /// Bind address.
+    pub bind: SocketAddr,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Time allowed for a request head.
+    pub header_timeout: Duration,
+    /// Connection limit.
+    pub max_connections: u32,
+}
+
+/// A validated `[[pool]]`.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Pool name.
+    pub name: Arc<str>,
+    /// Backends.
+    pub backends: Vec<BackendConfig>,
+    /// Balancing policy.
+    pub balance: Balance,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Response-head timeout.
+    pub response_timeout: Duration,
+    /// Idle connection timeout.
+    pub idle_timeout: Duration,
+    /// Idle connections kept per backend.
+    pub max_idle_per_backend: usize,
+}
+
+/// One backend of a pool.
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// `host:port`.
+    pub authority: Authority,
+    /// Relative weight (at least 1).
+    pub weight: u32,
+}
+
+/// A validated `[[filter]]`.
+#[derive(Clone, Debug)]
+pub struct FilterConfig {
+    /// The component file (resolved against the config file's directory).
+    pub plugin: PathBuf,
+    /// What a fault does to the request.
+    pub failure: FailurePolicy,
+    /// Runtime settings, including the name and the JSON config for `init`.
+    pub settings: FilterSettings,
+}
+
+/// A validated `[[route]]`.
+#[derive(Clone, Debug)]
+pub struct RouteConfig {
+    /// Name for logs.
+    pub name: String,
+    /// Host to match, if any.
+    pub host: Option<HostMatch>,
+    /// Path prefix to match.
+    pub path_prefix: String,
+    /// Filter names in chain order (each exists in `filters`).
+    pub filters: Vec<Arc<str>>,
+    /// Default pool (exists in `pools`).
+    pub pool: Arc<str>,
+}
+
+/// A config error, naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read config")]
+    Read {
+        /// Path.
+        file: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax or type error.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        /// Path.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is not allowed.
+    #[error("{location}: `{key}`: {message}")]
+    Invalid {
+        /// `file:line`, or the file alone when the value came from a default.
+        location: String,
+        /// Key path, e.g. `route[2].pool`.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut config = parse(&text, &file, &base)?;
+    config.path = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// Parses and validates config text; relative plugin paths resolve against `base`.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+    let raw: file::ConfigFile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        ConfigError::Parse {
+            file: file.to_owned(),
+            line,
+            column,
+            message: e.message().to_owned(),
+        }
+    })?;
+    Validator { text, file, base }.config(raw)
+}
+
+/// Options of quick mode, as given on the command line.
+#[derive(Clone, Debug)]
+pub struct QuickMode {
+    /// `--listen`.
+    pub listen: String,
+    /// `--upstream`.
+    pub upstream: String,
+    /// `--filter PATH[=JSON]`, in chain order.
+    pub filters: Vec<String>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Builds the config quick mode describes: one listener, one pool, one route with every filter.
+pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
+    let unset = |s: &str| Spanned::new(0..0, s.to_owned());
+    let mut raw = file::ConfigFile::default();
+    raw.runtime.cache_dir = mode.cache_dir.clone();
+    raw.listener.push(file::Listener {
+        name: Some("quick".into()),
+        bind: unset(&mode.listen),
+        protocol: unset("auto"),
+        header_timeout_ms: defaults::header_timeout_ms(),
+        max_connections: defaults::max_connections(),
+    });
+    raw.pool.push(file::Pool {
+        name: unset("default"),
+        backends: vec![Spanned::new(
+            0..0,
+            file::Backend::Addr(mode.upstream.clone()),
+        )],
+        balance: unset("round-robin"),
+        connect_timeout_ms: defaults::connect_timeout_ms(),
+        response_timeout_ms: defaults::response_timeout_ms(),
+        idle_timeout_ms: defaults::pool_idle_timeout_ms(),
+        max_idle_per_backend: defaults::max_idle_per_backend(),
+    });
+    let mut names = Vec::new();
+    for (i, spec) in mode.filters.iter().enumerate() {
+        let (path, json) = match spec.split_once('=') {
+            Some((path, json)) => (path, Some(json)),
+            None => (spec.as_str(), None),
+        };
+        let stem = Path::new(path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "filter".into());
+        let name = format!("{i}-{stem}");
+        names.push(unset(&name));
+        raw.filter.push(file::Filter {
+            name: unset(&name),
+            plugin: Spanned::new(0..0, PathBuf::from(path)),
+            config: None,
+            config_json: json.map(unset),
+            failure: unset("fail-closed"),
+            isolation: unset("pooled"),
+            deadline_ms: defaults::deadline_ms(),
+            init_deadline_ms: defaults::init_deadline_ms(),
+            memory_limit_bytes: Spanned::new(0..0, defaults::memory_limit_bytes()),
+            recycle_after_calls: defaults::recycle_after_calls(),
+            max_idle_instances: defaults::max_idle_instances(),
+        });
+    }
+    raw.route.push(file::Route {
+        name: Some("quick".into()),
+        host: None,
+        path_prefix: unset("/"),
+        filters: names,
+        pool: unset("default"),
+    });
+    let cwd = std::env::current_dir().unwrap_or_default();
+    Validator {
+        text: "",
+        file: "command line",
+        base: &cwd,
+    }
+    .config(raw)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    file: &'a str,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn invalid<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: String,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        let location = if span.is_empty() || self.text.is_empty() {
+            self.file.to_owned()
+        } else {
+            format!("{}:{}", self.file, line_col(self.text, span.start).0)
+        };
+        Err(ConfigError::Invalid {
+            location,
+            key,
+            message: message.into(),
+        })
+    }
+
+    fn config(&self, raw: file::ConfigFile) -> Result<Config, ConfigError> {
+        let runtime = self.runtime(&raw.runtime)?;
+        if raw.listener.is_empty() {
+            return self.invalid(
+                0..0,
+                "listener".into(),
+                "at least one [[listener]] is required",
+            );
+        }
+        let listeners = raw
+            .listener
+            .iter()
+            .enumerate()
+            .map(|(i, l)| self.listener(i, l))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pools = raw
+            .pool
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.pool(i, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.unique(raw.pool.iter().map(|p| &p.name), "pool")?;
+        let filters = raw
+            .filter
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.filter(i, f, &runtime))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.unique(raw.filter.iter().map(|f| &f.name), "filter")?;
+        if raw.route.is_empty() {
+            return self.invalid(0..0, "route".into(), "at least one [[route]] is required");
+        }
+        let routes = raw
+            .route
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.route(i, r, &pools, &filters))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            origin: self.file.to_owned(),
+            path: None,
+            runtime,
+            shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+            listeners,
+            pools,
+            filters,
+            routes,
+        })
+    }
+
+    fn runtime(&self, raw: &file::Runtime) -> Result<EngineSettings, ConfigError> {
+        if raw.max_instances == 0 {
+            return self.invalid(0..0, "runtime.max_instances".into(), "must be at least 1");
+        }
+        if !(1..=1000).contains(&raw.epoch_tick_ms) {
+            return self.invalid(0..0, "runtime.epoch_tick_ms".into(), "must be 1 to 1000");
+        }
+        let Ok(max_memory_bytes) = usize::try_from(raw.max_memory_bytes) else {
+            return self.invalid(
+                0..0,
+                "runtime.max_memory_bytes".into(),
+                "too large for this machine",
+            );
+        };
+        if max_memory_bytes < 1 << 20 || raw.max_memory_bytes > 4 << 30 {
+            return self.invalid(
+                0..0,
+                "runtime.max_memory_bytes".into(),
+                "must be 1 MiB to 4 GiB",
+            );
+        }
+        Ok(EngineSettings {
+            max_instances: raw.max_instances,
+            max_memory_bytes,
+            epoch_tick: Duration::from_millis(raw.epoch_tick_ms),
+            cache_dir: raw.cache_dir.as_ref().map(|d| self.base.join(d)),
+        })
+    }
+
+    fn listener(&self, i: usize, raw: &file::Listener) -> Result<ListenerConfig, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].{k}");
+        let Ok(bind) = raw.bind.get_ref().parse::<SocketAddr>() else {
+            return self.invalid(
+                raw.bind.span(),
+                key("bind"),
+                format!("`{}` is not an IP:port address", raw.bind.get_ref()),
+            );
+        };
+        let protocol = match raw.protocol.get_ref().as_str() {
+            "auto" => Protocol::Auto,
+            "http1" => Protocol::Http1,
+            "h2c" => Protocol::H2c,
+            other => {
+                return self.invalid(
+                    raw.protocol.span(),
+                    key("protocol"),
+                    format!("`{other}` is not one of auto, http1, h2c"),
+                );
+            }
+        };
+        if raw.header_timeout_ms == 0 || raw.max_connections == 0 {
+            return self.invalid(
+                raw.bind.span(),
+                key("header_timeout_ms"),
+                "timeouts and limits must be positive",
+            );
+        }
+        Ok(ListenerConfig {
+            name: raw.name.clone().unwrap_or_else(|| bind.to_string()),
+            bind,
+            protocol,
+            header_timeout: Duration::from_millis(raw.header_timeout_ms),
+            max_connections: raw.max_connections,
+        })
+    }
+
+    fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
+        let key = |k: &str| format!("pool[{i}].{k}");
+        self.name(&raw.name, key("name"))?;
+        if raw.backends.is_empty() {
+            return self.invalid(
+                raw.name.span(),
+                key("backends"),
+                "a pool needs at least one backend",
+            );
+        }
+        let mut backends = Vec::with_capacity(raw.backends.len());
+        for (j, backend) in raw.backends.iter().enumerate() {
+            let (addr, weight) = match backend.get_ref() {
+                file::Backend::Addr(addr) => (addr.as_str(), 1),
+                file::Backend::Weighted(w) => (w.addr.as_str(), w.weight),
+            };
+            let bare = addr
+                .strip_prefix("http://")
+                .unwrap_or(addr)
+                .trim_end_matches('/');
+            let authority = match bare.parse::<Authority>() {
+                Ok(a) if a.port_u16().is_some() && !bare.contains('@') => a,
+                _ => {
+                    return self.invalid(
+                        backend.span(),
+                        format!("pool[{i}].backends[{j}]"),
+                        format!("`{addr}` is not host:port (optionally with http://); https upstreams are not supported yet"),
+                    );
+                }
+            };
+            if weight == 0 {
+                return self.invalid(
+                    backend.span(),
+                    format!("pool[{i}].backends[{j}].weight"),
+                    "must be at least 1",
+                );
+            }
+            backends.push(BackendConfig { authority, weight });
+        }
+        let balance = match raw.balance.get_ref().as_str() {
+            "round-robin" => Balance::RoundRobin,
+            "random" => Balance::Random,
+            "least-requests" => Balance::LeastRequests,
+            other => {
+                return self.invalid(
+                    raw.balance.span(),
+                    key("balance"),
+                    format!("`{other}` is not one of round-robin, random, least-requests"),
+                );
+            }
+        };
+        if raw.connect_timeout_ms == 0 || raw.response_timeout_ms == 0 {
+            return self.invalid(
+                raw.name.span(),
+                key("connect_timeout_ms"),
+                "timeouts must be positive",
+            );
+        }
+        Ok(PoolConfig {
+            name: Arc::from(raw.name.get_ref().as_str()),
+            backends,
+            balance,
+            connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+            response_timeout: Duration::from_millis(raw.response_timeout_ms),
+            idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
+            max_idle_per_backend: raw.max_idle_per_backend,
+        })
+    }
+
+    fn filter(
+        &self,
+        i: usize,
+        raw: &file::Filter,
+        runtime: &EngineSettings,
+    ) -> Result<FilterConfig, ConfigError> {
+        let key = |k: &str| format!("filter[{i}].{k}");
+        self.name(&raw.name, key("name"))?;
+        let plugin = self.base.join(raw.plugin.get_ref());
+        if !plugin.is_file() {
+            return self.invalid(
+                raw.plugin.span(),
+                key("plugin"),
+                format!("no plugin file at {}", plugin.display()),
+            );
+        }
+        let failure = match raw.failure.get_ref().as_str() {
+            "fail-closed" => FailurePolicy::FailClosed,
+            "fail-open" => FailurePolicy::FailOpen,
+            other => {
+                return self.invalid(
+                    raw.failure.span(),
+                    key("failure"),
+                    format!("`{other}` is not fail-closed or fail-open"),
+                );
+            }
+        };
+        let isolation = match raw.isolation.get_ref().as_str() {
+            "pooled" => Isolation::Pooled,
+            "per-request" => Isolation::PerRequest,
+            other => {
+                return self.invalid(
+                    raw.isolation.span(),
+                    key("isolation"),
+                    format!("`{other}` is not pooled or per-request"),
+                );
+            }
+        };
+        let memory = *raw.memory_limit_bytes.get_ref();
+        let max = runtime.max_memory_bytes as u64;
+        if memory < 1 << 20 || memory > max {
+            return self.invalid(
+                raw.memory_limit_bytes.span(),
+                key("memory_limit_bytes"),
+                format!("must be between 1 MiB and runtime.max_memory_bytes ({max})"),
+            );
+        }
+        if raw.deadline_ms == 0 || raw.init_deadline_ms == 0 || raw.recycle_after_calls == 0 {
+            return self.invalid(
+                raw.name.span(),
+                key("deadline_ms"),
+                "deadlines and recycle_after_calls must be positive",
+            );
+        }
+        let config_json = match (&raw.config, &raw.config_json) {
+            (Some(_), Some(json)) => {
+                return self.invalid(
+                    json.span(),
+                    key("config_json"),
+                    "set either `config` or `config_json`, not both",
+                );
+            }
+            (Some(value), None) => {
+                serde_json::to_string(value).map_err(|e| ConfigError::Invalid {
+                    location: self.file.to_owned(),
+                    key: key("config"),
+                    message: format!("cannot be expressed as JSON: {e}"),
+                })?
+            }
+            (None, Some(json)) => {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(json.get_ref()) {
+                    return self.invalid(
+                        json.span(),
+                        key("config_json"),
+                        format!("is not JSON: {e}"),
+                    );
+                }
+                json.get_ref().clone()
+            }
+            (None, None) => "{}".to_owned(),
+        };
+        Ok(FilterConfig {
+            plugin,
+            failure,
+            settings: FilterSettings {
+                name: Arc::from(raw.name.get_ref().as_str()),
+                config_json,
+                deadline: Duration::from_millis(raw.deadline_ms),
+                init_deadline: Duration::from_millis(raw.init_deadline_ms),
+                memory_limit_bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+                isolation,
+                recycle_after_calls: raw.recycle_after_calls,
+                max_idle_instances: raw.max_idle_instances,
+            },
+        })
+    }
+
+    fn route(
+        &self,
+        i: usize,
+        raw: &file::Route,
+        pools: &[PoolConfig],
+        filters: &[FilterConfig],
+    ) -> Result<RouteConfig, ConfigError> {
+        let key = |k: &str| format!("route[{i}].{k}");
+        if !pools.iter().any(|p| *p.name == **raw.pool.get_ref()) {
+            let known: Vec<&str> = pools.iter().map(|p| &*p.name).collect();
+            return self.invalid(
+                raw.pool.span(),
+                key("pool"),
+                format!(
+                    "no pool named `{}` (pools: {})",
+                    raw.pool.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        }
+        let mut chain = Vec::with_capacity(raw.filters.len());
+        for (j, name) in raw.filters.iter().enumerate() {
+            if !filters.iter().any(|f| *f.settings.name == **name.get_ref()) {
+                return self.invalid(
+                    name.span(),
+                    format!("route[{i}].filters[{j}]"),
+                    format!("no filter named `{}`", name.get_ref()),
+                );
+            }
+            chain.push(Arc::from(name.get_ref().as_str()));
+        }
+        let prefix = raw.path_prefix.get_ref();
+        if !prefix.starts_with('/') {
+            return self.invalid(
+                raw.path_prefix.span(),
+                key("path_prefix"),
+                "must start with `/`",
+            );
+        }
+        let host = match &raw.host {
+            None => None,
+            Some(host) => Some(HostMatch::parse(host.get_ref()).ok_or(()).or_else(|()| {
+                self.invalid(
+                    host.span(),
+                    key("host"),
+                    "must be a host name or `*.suffix`",
+                )
+            })?),
+        };
+        Ok(RouteConfig {
+            name: raw.name.clone().unwrap_or_else(|| format!("route[{i}]")),
+            host,
+            path_prefix: prefix.clone(),
+            filters: chain,
+            pool: Arc::from(raw.pool.get_ref().as_str()),
+        })
+    }
+
+    fn name(&self, name: &Spanned<String>, key: String) -> Result<(), ConfigError> {
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let n = name.get_ref();
+        if (1..=64).contains(&n.len()) && n.chars().all(legal) {
+            Ok(())
+        } else {
+            self.invalid(
+                name.span(),
+                key,
+                format!("`{n}` is not a name (1-64 of A-Z a-z 0-9 . _ -)"),
+            )
+        }
+    }
+
+    fn unique<'n>(
+        &self,
+        names: impl Iterator<Item = &'n Spanned<String>>,
+        table: &str,
+    ) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, name) in names.enumerate() {
+            if !seen.insert(name.get_ref().as_str()) {
+                return self.invalid(
+                    name.span(),
+                    format!("{table}[{i}].name"),
+                    format!("duplicate {table} name `{}`", name.get_ref()),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

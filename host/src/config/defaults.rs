@@ -1,0 +1,65 @@
+//! Every default value of the config, in one place. `docs/configuration.md` lists the same.
+
+pub(crate) fn max_instances() -> u32 {
+    256
+}
+pub(crate) fn max_memory_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+pub(crate) fn epoch_tick_ms() -> u64 {
+    1
+}
+pub(crate) fn protocol() -> String {
+    "auto".to_owned()
+}
+pub(crate) fn header_timeout_ms() -> u64 {
+    10_000
+}
+pub(crate) fn max_connections() -> u32 {
+    10_000
+}
+pub(crate) fn balance() -> String {
+    "round-robin".to_owned()
+}
+pub(crate) fn weight() -> u32 {
+    1
+}
+pub(crate) fn connect_timeout_ms() -> u64 {
+    3_000
+}
+pub(crate) fn response_timeout_ms() -> u64 {
+    30_000
+}
+pub(crate) fn pool_idle_timeout_ms() -> u64 {
+    90_000
+}
+pub(crate) fn max_idle_per_backend() -> usize {
+    64
+}
+pub(crate) fn failure() -> String {
+    "fail-closed".to_owned()
+}
+pub(crate) fn isolation() -> String {
+    "pooled".to_owned()
+}
+pub(crate) fn deadline_ms() -> u64 {
+    50
+}
+pub(crate) fn init_deadline_ms() -> u64 {
+    1_000
+}
+pub(crate) fn memory_limit_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+pub(crate) fn recycle_after_calls() -> u64 {
+    100_000
+}
+pub(crate) fn max_idle_instances() -> usize {
+    16
+}
+pub(crate) fn path_prefix() -> String {
+    "/".to_owned()
+}
+pub(crate) fn shutdown_grace_ms() -> u64 {
+    10_000
+}

@@ -1,0 +1,231 @@
+//! What the TOML config file says, before validation. Every table denies unknown keys, so a
+//! typo is an error rather than a silently ignored default.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::defaults;
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Process-wide wasm runtime settings.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// `[server]` settings.
+    #[serde(default)]
+    pub server: Server,
+    /// `[[listener]]` tables.
+    #[serde(default)]
+    pub listener: Vec<Listener>,
+    /// `[[pool]]` tables.
+    #[serde(default)]
+    pub pool: Vec<Pool>,
+    /// `[[filter]]` tables.
+    #[serde(default)]
+    pub filter: Vec<Filter>,
+    /// `[[route]]` tables.
+    #[serde(default)]
+    pub route: Vec<Route>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Most plugin instances alive at once. Default: 256.
+    #[serde(default = "defaults::max_instances")]
+    pub max_instances: u32,
+    /// Ceiling for any filter's `memory_limit_bytes`. Default: 64 MiB.
+    #[serde(default = "defaults::max_memory_bytes")]
+    pub max_memory_bytes: u64,
+    /// Epoch tick, in milliseconds. Default: 1.
+    #[serde(default = "defaults::epoch_tick_ms")]
+    pub epoch_tick_ms: u64,
+    /// Compiled-component cache directory. Default: none (memory only).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            max_instances: defaults::max_instances(),
+            max_memory_bytes: defaults::max_memory_bytes(),
+            epoch_tick_ms: defaults::epoch_tick_ms(),
+            cache_dir: None,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// How long a graceful shutdown waits for requests in flight. Default: 10000.
+    #[serde(default = "defaults::shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            shutdown_grace_ms: defaults::shutdown_grace_ms(),
+        }
+    }
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Name used in logs. Default: the bind address.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Address to bind, e.g. "0.0.0.0:8080".
+    pub bind: Spanned<String>,
+    /// `auto` (HTTP/1.1 and h2c prior knowledge), `http1` or `h2c`. Default: auto.
+    #[serde(default = "spanned_default::protocol")]
+    pub protocol: Spanned<String>,
+    /// Time allowed to receive a request head, in ms. Default: 10000.
+    #[serde(default = "defaults::header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Concurrent connections accepted at most. Default: 10000.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+/// One `[[pool]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// Pool name, referenced by routes and plugins.
+    pub name: Spanned<String>,
+    /// Backends: `"host:port"` strings or `{ addr, weight }` tables.
+    pub backends: Vec<Spanned<Backend>>,
+    /// `round-robin`, `random` or `least-requests`. Default: round-robin.
+    #[serde(default = "spanned_default::balance")]
+    pub balance: Spanned<String>,
+    /// TCP connect timeout, in ms. Default: 3000.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time allowed for the upstream's response head, in ms. Default: 30000.
+    #[serde(default = "defaults::response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Idle upstream connections are closed after this, in ms. Default: 90000.
+    #[serde(default = "defaults::pool_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Idle keep-alive connections kept per backend. Default: 64.
+    #[serde(default = "defaults::max_idle_per_backend")]
+    pub max_idle_per_backend: usize,
+}
+
+/// A backend entry.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Backend {
+    /// `"127.0.0.1:9000"` or `"http://127.0.0.1:9000"`.
+    Addr(String),
+    /// `{ addr = "...", weight = 3 }`.
+    Weighted(WeightedBackend),
+}
+
+/// A backend with a weight.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedBackend {
+    /// Address.
+    pub addr: String,
+    /// Relative weight. Default: 1.
+    #[serde(default = "defaults::weight")]
+    pub weight: u32,
+}
+
+/// One `[[filter]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Filter name, referenced by routes.
+    pub name: Spanned<String>,
+    /// Path of the `.wasm` component, relative to the config file.
+    pub plugin: Spanned<PathBuf>,
+    /// Config handed to the plugin's `init`, as JSON. Default: `{}`.
+    #[serde(default)]
+    pub config: Option<toml::Value>,
+    /// The same as a JSON string (exclusive with `config`); keeps JSON `null`s. Default: none.
+    #[serde(default)]
+    pub config_json: Option<Spanned<String>>,
+    /// `fail-closed` (answer 5xx) or `fail-open` (skip the filter). Default: fail-closed.
+    #[serde(default = "spanned_default::failure")]
+    pub failure: Spanned<String>,
+    /// `pooled` or `per-request`. Default: pooled.
+    #[serde(default = "spanned_default::isolation")]
+    pub isolation: Spanned<String>,
+    /// Deadline per hook call, in ms. Default: 50.
+    #[serde(default = "defaults::deadline_ms")]
+    pub deadline_ms: u64,
+    /// Deadline for `init`, in ms. Default: 1000.
+    #[serde(default = "defaults::init_deadline_ms")]
+    pub init_deadline_ms: u64,
+    /// Memory cap per instance, in bytes. Default: 16 MiB.
+    #[serde(default = "spanned_default::memory_limit_bytes")]
+    pub memory_limit_bytes: Spanned<u64>,
+    /// Replace a warm instance after this many hook calls. Default: 100000.
+    #[serde(default = "defaults::recycle_after_calls")]
+    pub recycle_after_calls: u64,
+    /// Warm instances kept idle at most. Default: 16.
+    #[serde(default = "defaults::max_idle_instances")]
+    pub max_idle_instances: usize,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Name used in logs. Default: `route[N]`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Host to match: exact (`app.example.com`) or wildcard (`*.example.com`). Default: any.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Path prefix to match. Default: "/".
+    #[serde(default = "spanned_default::path_prefix")]
+    pub path_prefix: Spanned<String>,
+    /// Filter names, in chain order.
+    #[serde(default)]
+    pub filters: Vec<Spanned<String>>,
+    /// Pool that serves the route unless a filter selects another.
+    pub pool: Spanned<String>,
+}
+
+/// Defaults for spanned keys: an empty span marks a value the file did not set.
+mod spanned_default {
+    use toml::Spanned;
+
+    use super::defaults;
+
+    fn unset<T>(value: T) -> Spanned<T> {
+        Spanned::new(0..0, value)
+    }
+    pub(super) fn protocol() -> Spanned<String> {
+        unset(defaults::protocol())
+    }
+    pub(super) fn balance() -> Spanned<String> {
+        unset(defaults::balance())
+    }
+    pub(super) fn failure() -> Spanned<String> {
+        unset(defaults::failure())
+    }
+    pub(super) fn isolation() -> Spanned<String> {
+        unset(defaults::isolation())
+    }
+    pub(super) fn path_prefix() -> Spanned<String> {
+        unset(defaults::path_prefix())
+    }
+    pub(super) fn memory_limit_bytes() -> Spanned<u64> {
+        unset(defaults::memory_limit_bytes())
+    }
+}

@@ -1,0 +1,166 @@
+//! Filter chains: ordered plugins with their failure policy. A chain turns a request head into
+//! the WIT view, runs each filter's hook in order, and reports what the proxy must do next.
+//!
+//! Request hooks run in chain order; response hooks run in reverse order (the last filter to see
+//! the request is the first to see the response), like nested middleware.
+
+mod local;
+mod view;
+
+use std::sync::Arc;
+
+use crate::runtime::{CallError, Decision, Plugin, RequestView, ResponseView};
+
+pub(crate) use local::into_http_response;
+pub(crate) use view::{RequestMeta, response_view, view_from_parts};
+
+/// What a plugin fault does to the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Answer the request with a 5xx and log the fault.
+    FailClosed,
+    /// Skip the filter as if it were not in the chain (its edits are undone).
+    FailOpen,
+}
+
+/// One filter in a chain.
+#[derive(Clone, Debug)]
+pub struct ChainEntry {
+    /// The loaded plugin.
+    pub plugin: Arc<Plugin>,
+    /// Its failure policy.
+    pub failure: FailurePolicy,
+}
+
+/// An ordered list of filters.
+#[derive(Clone, Debug, Default)]
+pub struct FilterChain {
+    entries: Vec<ChainEntry>,
+}
+
+/// The outcome of the request hooks.
+#[derive(Debug)]
+pub(crate) enum RequestOutcome {
+    /// Every filter continued; forward the (edited) request.
+    Forward(RequestView),
+    /// A filter answered locally.
+    Respond {
+        filter: Arc<str>,
+        response: crate::runtime::LocalResponse,
+    },
+    /// A fail-closed filter faulted.
+    Failed { filter: Arc<str>, error: CallError },
+}
+
+/// The outcome of the response hooks.
+#[derive(Debug)]
+pub(crate) enum ResponseOutcome {
+    /// Send the (edited) upstream response.
+    Forward(ResponseView),
+    /// A filter replaced the response.
+    Respond {
+        filter: Arc<str>,
+        response: crate::runtime::LocalResponse,
+    },
+    /// A fail-closed filter faulted.
+    Failed { filter: Arc<str>, error: CallError },
+}
+
+impl FilterChain {
+    /// Creates a chain from entries in order.
+    pub fn new(entries: Vec<ChainEntry>) -> Self {
+        Self { entries }
+    }
+
+    /// The filters in order.
+    pub fn entries(&self) -> &[ChainEntry] {
+        &self.entries
+    }
+
+    /// Whether the chain has no filters (the proxy then skips building a view).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Runs every `on-request` hook in order.
+    pub(crate) fn run_request(&self, mut view: RequestView) -> RequestOutcome {
+        for entry in &self.entries {
+            let name = entry.plugin.settings().name.clone();
+            view.journal.set_filter(name.clone());
+            let backup = (entry.failure == FailurePolicy::FailOpen).then(|| view.clone());
+            let (returned, result) = entry.plugin.on_request(view);
+            view = returned;
+            match result {
+                Ok(Decision::Continue) => {}
+                Ok(Decision::Respond(response)) => {
+                    return RequestOutcome::Respond {
+                        filter: name,
+                        response,
+                    };
+                }
+                Err(error) => match backup {
+                    Some(backup) => {
+                        tracing::warn!(plugin.name = %name, error = %error, "filter failed; skipped (fail-open)");
+                        view = backup;
+                    }
+                    None => {
+                        tracing::warn!(plugin.name = %name, error = %error, "filter failed; request refused (fail-closed)");
+                        return RequestOutcome::Failed {
+                            filter: name,
+                            error,
+                        };
+                    }
+                },
+            }
+        }
+        RequestOutcome::Forward(view)
+    }
+
+    /// Runs every `on-response` hook in reverse order.
+    pub(crate) fn run_response(
+        &self,
+        mut request: RequestView,
+        mut response: ResponseView,
+    ) -> ResponseOutcome {
+        for entry in self.entries.iter().rev() {
+            let name = entry.plugin.settings().name.clone();
+            response.journal.set_filter(name.clone());
+            let backup =
+                (entry.failure == FailurePolicy::FailOpen).then(|| clone_response(&response));
+            let (req, resp, result) = entry.plugin.on_response(request, response);
+            request = req;
+            response = resp;
+            match result {
+                Ok(Decision::Continue) => {}
+                Ok(Decision::Respond(local)) => {
+                    return ResponseOutcome::Respond {
+                        filter: name,
+                        response: local,
+                    };
+                }
+                Err(error) => match backup {
+                    Some(backup) => {
+                        tracing::warn!(plugin.name = %name, error = %error, "filter failed on response; skipped (fail-open)");
+                        response = backup;
+                    }
+                    None => {
+                        tracing::warn!(plugin.name = %name, error = %error, "filter failed on response; response replaced (fail-closed)");
+                        return ResponseOutcome::Failed {
+                            filter: name,
+                            error,
+                        };
+                    }
+                },
+            }
+        }
+        ResponseOutcome::Forward(response)
+    }
+}
+
+fn clone_response(response: &ResponseView) -> ResponseView {
+    ResponseView {
+        status: response.status,
+        headers: response.headers.clone(),
+        journal: response.journal.clone(),
+    }
+}

@@ -1,0 +1,18 @@
+//! weir: an HTTP proxy whose behaviour is programmed by sandboxed WebAssembly filter plugins.
+//!
+//! A request enters through a listener ([`server`]), is matched to a route and run through that
+//! route's filter chain ([`filters`]) — each filter a wasm component run by the [`runtime`] —
+//! then forwarded to a backend of an upstream pool ([`upstream`]) by the data path ([`proxy`]).
+//! Everything is described by a validated [`config`]; [`cli`] is the command line.
+//!
+//! Modules depend one way: `cli → config → server → proxy → filters → runtime`, with `upstream`
+//! beside `proxy`.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod filters;
+pub mod proxy;
+pub mod runtime;
+pub mod server;
+pub mod upstream;

@@ -1,0 +1,139 @@
+//! The `weir` binary: parses the command line, installs logging, runs the chosen command.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use weir::cli::{Cli, Command, DemoArgs, RunArgs};
+use weir::config::{self, QuickMode};
+use weir::{demo, server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&cli.log));
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(e) => {
+            report(&anyhow::anyhow!("invalid --log filter `{}`: {e}", cli.log));
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            report(&anyhow::Error::new(e).context("cannot start the async runtime"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Check { config } => check(&config).await,
+            Command::Demo(args) => run_demo(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the binary reports fatal errors on stderr"
+)]
+fn report(error: &anyhow::Error) {
+    eprintln!("error: {error:#}");
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = match (&args.config, &args.listen, &args.upstream) {
+        (Some(path), _, _) => config::load(path)?,
+        (None, Some(listen), Some(upstream)) => config::quick(&QuickMode {
+            listen: listen.clone(),
+            upstream: upstream.clone(),
+            filters: args.filter.clone(),
+            cache_dir: args.cache_dir.clone(),
+        })?,
+        _ => anyhow::bail!(
+            "give --config FILE, or --listen ADDR --upstream URL for quick mode (see weir run --help)"
+        ),
+    };
+    let running = server::start(config).await?;
+    wait_for_signal().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = config::load(path)?;
+    let runtime = weir::runtime::Runtime::new(config.runtime.clone())?;
+    let state = server::build_state(&config, &runtime, 1).await?;
+    let filters: usize = config.filters.len();
+    tracing::info!(
+        routes = state.routes.len(),
+        pools = state.pools.len(),
+        filters,
+        "config is valid and every plugin loads"
+    );
+    #[allow(clippy::print_stdout, reason = "check reports its verdict on stdout")]
+    {
+        println!(
+            "{}: ok ({} routes, {} pools, {filters} filters)",
+            path.display(),
+            state.routes.len(),
+            state.pools.len()
+        );
+    }
+    Ok(())
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let origin_a = demo::start_origin("main")
+        .await
+        .context("cannot start the demo origin")?;
+    let origin_b = demo::start_origin("beta")
+        .await
+        .context("cannot start the demo origin")?;
+    let config = demo::demo_config(&args.listen, origin_a, origin_b, &args.plugins_dir)
+        .with_context(|| {
+            format!(
+                "build the example plugins into {} first (see README)",
+                args.plugins_dir.display()
+            )
+        })?;
+    let running = server::start(config).await?;
+    let addr = running
+        .addrs()
+        .first()
+        .map(|(_, a)| *a)
+        .context("demo has no listener")?;
+    #[allow(clippy::print_stdout, reason = "the demo prints how to try it")]
+    {
+        println!("{}", demo::instructions(addr));
+    }
+    wait_for_signal().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Header rules of a proxy: hop-by-hop fields and the forwarding fields weir adds.
+
+use std::net::IpAddr;
+
+use http::HeaderValue;
+use http::header::{CONNECTION, HeaderMap, HeaderName};
+
+/// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the proxy
+/// credentials meant for weir itself.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1).
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// Adds `X-Forwarded-For` (appended to any existing list), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` and `Via`.
+pub(crate) fn add_forwarding(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    scheme: &str,
+    original_host: Option<&str>,
+    version: http::Version,
+) {
+    const XFF: &str = "x-forwarded-for";
+    let client = client.to_string();
+    let forwarded_for = match headers.get(XFF).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {client}"),
+        _ => client,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(XFF, value);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
+    );
+    if let Some(host) = original_host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert("x-forwarded-host", host);
+    }
+    append_via(headers, version);
+}
+
+/// Appends this hop to `Via` (RFC 9110 §7.6.3).
+pub(crate) fn append_via(headers: &mut HeaderMap, version: http::Version) {
+    let hop = match version {
+        http::Version::HTTP_10 => "1.0 weir",
+        http::Version::HTTP_2 => "2 weir",
+        http::Version::HTTP_3 => "3 weir",
+        _ => "1.1 weir",
+    };
+    headers.append(http::header::VIA, HeaderValue::from_static(hop));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_fields_and_connection_tokens_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret, bad name"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarding_fields_extend_existing_ones() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
+        h.insert("via", HeaderValue::from_static("1.1 edge"));
+        add_forwarding(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            "http",
+            Some("app.test"),
+            http::Version::HTTP_11,
+        );
+        assert_eq!(h["x-forwarded-for"], "203.0.113.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "app.test");
+        let via: Vec<_> = h.get_all("via").iter().collect();
+        assert_eq!(via, ["1.1 edge", "1.1 weir"]);
+    }
+}

@@ -1,0 +1,96 @@
+//! Builds the immutable data-path state for one config generation: every plugin loaded (off the
+//! async threads, since compiling is CPU-bound), chains assembled, pools created.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::filters::{ChainEntry, FilterChain};
+use crate::proxy::{ProxyState, Route};
+use crate::runtime::{Plugin, Runtime};
+use crate::upstream::{BackendPool, PoolSettings};
+
+use super::StartError;
+
+/// Loads the plugins and assembles routes and pools for `config`.
+pub async fn build_state(
+    config: &Config,
+    runtime: &Arc<Runtime>,
+    generation: u64,
+) -> Result<ProxyState, StartError> {
+    let plugins = load_plugins(config, runtime).await?;
+    let pools: HashMap<Arc<str>, Arc<BackendPool>> = config
+        .pools
+        .iter()
+        .map(|p| {
+            let settings = PoolSettings {
+                name: p.name.clone(),
+                backends: p
+                    .backends
+                    .iter()
+                    .map(|b| (b.authority.clone(), b.weight))
+                    .collect(),
+                balance: p.balance,
+                connect_timeout: p.connect_timeout,
+                response_timeout: p.response_timeout,
+                idle_timeout: p.idle_timeout,
+                max_idle_per_backend: p.max_idle_per_backend,
+            };
+            (p.name.clone(), Arc::new(BackendPool::new(settings)))
+        })
+        .collect();
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let entries = route
+            .filters
+            .iter()
+            .filter_map(|name| plugins.get(name))
+            .cloned()
+            .collect();
+        // Validation guarantees the pool exists; a missing one would be a validator bug.
+        let Some(pool) = pools.get(&route.pool).cloned() else {
+            continue;
+        };
+        routes.push(Route {
+            name: route.name.clone(),
+            host: route.host.clone(),
+            path_prefix: route.path_prefix.clone(),
+            chain: FilterChain::new(entries),
+            pool,
+        });
+    }
+    Ok(ProxyState {
+        routes,
+        pools,
+        generation,
+    })
+}
+
+async fn load_plugins(
+    config: &Config,
+    runtime: &Arc<Runtime>,
+) -> Result<HashMap<Arc<str>, ChainEntry>, StartError> {
+    let mut plugins = HashMap::new();
+    for filter in &config.filters {
+        let runtime = runtime.clone();
+        let path = filter.plugin.clone();
+        let settings = filter.settings.clone();
+        let plugin = tokio::task::spawn_blocking(move || Plugin::load(&runtime, &path, settings))
+            .await
+            .map_err(|_| StartError::Interrupted)??;
+        tracing::info!(
+            plugin.name = %filter.settings.name,
+            plugin.hash = %plugin.content_hash(),
+            cache = ?plugin.cache_outcome(),
+            "plugin loaded"
+        );
+        plugins.insert(
+            filter.settings.name.clone(),
+            ChainEntry {
+                plugin: Arc::new(plugin),
+                failure: filter.failure,
+            },
+        );
+    }
+    Ok(plugins)
+}
