@@ -393,13 +393,13 @@ impl Validator<'_> {
                 );
             }
         };
-        if raw.header_timeout_ms == 0 || raw.max_connections == 0 {
-            return self.invalid(
-                raw.bind.span(),
-                key("header_timeout_ms"),
-                "timeouts and limits must be positive",
-            );
-        }
+        self.positive(
+            &key,
+            &[
+                ("header_timeout_ms", raw.header_timeout_ms),
+                ("max_connections", u64::from(raw.max_connections)),
+            ],
+        )?;
         Ok(ListenerConfig {
             name: raw.name.clone().unwrap_or_else(|| bind.to_string()),
             bind,
@@ -460,13 +460,13 @@ impl Validator<'_> {
                 );
             }
         };
-        if raw.connect_timeout_ms == 0 || raw.response_timeout_ms == 0 {
-            return self.invalid(
-                raw.name.span(),
-                key("connect_timeout_ms"),
-                "timeouts must be positive",
-            );
-        }
+        self.positive(
+            &key,
+            &[
+                ("connect_timeout_ms", raw.connect_timeout_ms),
+                ("response_timeout_ms", raw.response_timeout_ms),
+            ],
+        )?;
         Ok(PoolConfig {
             name: Arc::from(raw.name.get_ref().as_str()),
             backends,
@@ -525,13 +525,14 @@ impl Validator<'_> {
                 format!("must be between 1 MiB and runtime.max_memory_bytes ({max})"),
             );
         }
-        if raw.deadline_ms == 0 || raw.init_deadline_ms == 0 || raw.recycle_after_calls == 0 {
-            return self.invalid(
-                raw.name.span(),
-                key("deadline_ms"),
-                "deadlines and recycle_after_calls must be positive",
-            );
-        }
+        self.positive(
+            &key,
+            &[
+                ("deadline_ms", raw.deadline_ms),
+                ("init_deadline_ms", raw.init_deadline_ms),
+                ("recycle_after_calls", raw.recycle_after_calls),
+            ],
+        )?;
         let config_json = match (&raw.config, &raw.config_json) {
             (Some(_), Some(json)) => {
                 return self.invalid(
@@ -631,6 +632,19 @@ impl Validator<'_> {
             filters: chain,
             pool: Arc::from(raw.pool.get_ref().as_str()),
         })
+    }
+
+    /// Refuses zero for each named quantity. These keys are plain numbers without spans, so the
+    /// error names the key path and the file.
+    fn positive(
+        &self,
+        key: &dyn Fn(&str) -> String,
+        values: &[(&str, u64)],
+    ) -> Result<(), ConfigError> {
+        match values.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => self.invalid(0..0, key(name), "must be positive"),
+            None => Ok(()),
+        }
     }
 
     fn name(&self, name: &Spanned<String>, key: String) -> Result<(), ConfigError> {

@@ -40,6 +40,10 @@ pub struct FilterChain {
 
 /// The outcome of the request hooks.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per request; boxing the common variant would allocate every time"
+)]
 pub(crate) enum RequestOutcome {
     /// Every filter continued; forward the (edited) request.
     Forward(RequestView),

@@ -125,7 +125,10 @@ pub struct Pool {
 
 /// A backend entry.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a backend: \"host:port\" or { addr = \"host:port\", weight = N }"
+)]
 pub enum Backend {
     /// `"127.0.0.1:9000"` or `"http://127.0.0.1:9000"`.
     Addr(String),

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http::Response;
-use http::header::{CONTENT_LENGTH, HeaderMap};
+use http::header::HeaderMap;
 
 use crate::runtime::validate::{self, Side};
 use crate::runtime::{EditError, LocalResponse};
@@ -25,6 +25,12 @@ pub(crate) fn into_http_response(
         validate::status(local.status).map_err(|_| LocalResponseError::Status(local.status))?;
     let mut headers = HeaderMap::with_capacity(local.headers.len());
     for (index, header) in local.headers.into_iter().enumerate() {
+        // The proxy frames the body itself; a plugin's framing fields are ignored, not errors.
+        if header.name.eq_ignore_ascii_case("content-length")
+            || header.name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
         let reason = |e: EditError| LocalResponseError::Header {
             index,
             reason: validate::describe(&e),
@@ -33,7 +39,6 @@ pub(crate) fn into_http_response(
         let value = validate::header_value(&header.value).map_err(reason)?;
         headers.append(name, value);
     }
-    headers.remove(CONTENT_LENGTH);
     let mut response = Response::new(Bytes::from(local.body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;

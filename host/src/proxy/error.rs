@@ -76,10 +76,19 @@ impl ProxyError {
     /// The response sent downstream: the status, `x-weir-error`, and a one-line plain-text
     /// reason. Plugin trap details stay in the log, not in the response.
     pub(crate) fn to_response(&self) -> Response<Bytes> {
+        // Details (plugin traps, backend addresses, socket errors) stay in the log: clients
+        // learn what kind of failure it was, not the operator's network layout.
         let reason = match self {
             Self::Filter { filter, source } => {
                 format!("filter `{filter}` failed: {}", short(source))
             }
+            Self::Upstream(UpstreamError::Connect { .. }) => {
+                "cannot connect to upstream".to_owned()
+            }
+            Self::Upstream(UpstreamError::Timeout { after, .. }) => {
+                format!("upstream did not answer within {} ms", after.as_millis())
+            }
+            Self::Upstream(UpstreamError::Failed { .. }) => "upstream connection failed".to_owned(),
             other => other.to_string(),
         };
         let mut response = Response::new(Bytes::from(format!("weir: {reason}\n")));

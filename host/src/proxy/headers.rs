@@ -47,10 +47,16 @@ pub(crate) fn add_forwarding(
 ) {
     const XFF: &str = "x-forwarded-for";
     let client = client.to_string();
-    let forwarded_for = match headers.get(XFF).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.trim().is_empty() => format!("{existing}, {client}"),
-        _ => client,
-    };
+    // Several X-Forwarded-For fields form one list (RFC 9110 §5.3).
+    let mut forwarded_for: Vec<&str> = headers
+        .get_all(XFF)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    forwarded_for.push(&client);
+    let forwarded_for = forwarded_for.join(", ");
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         headers.insert(XFF, value);
     }
@@ -99,7 +105,8 @@ mod tests {
     #[test]
     fn forwarding_fields_extend_existing_ones() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
         h.insert("via", HeaderValue::from_static("1.1 edge"));
         add_forwarding(
             &mut h,
@@ -108,7 +115,7 @@ mod tests {
             Some("app.test"),
             http::Version::HTTP_11,
         );
-        assert_eq!(h["x-forwarded-for"], "203.0.113.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-for"], "203.0.113.1, 198.51.100.2, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.test");
         let via: Vec<_> = h.get_all("via").iter().collect();

@@ -71,6 +71,9 @@ pub(crate) fn find<'r>(routes: &'r [Route], host: Option<&str>, path: &str) -> O
             };
             Some((host_rank, r.path_prefix.len(), r))
         })
+        // `max_by_key` keeps the last of equal keys; iterate in reverse so the first route in
+        // file order wins a tie.
+        .rev()
         .max_by_key(|&(rank, len, _)| (rank, len))
         .map(|(_, _, r)| r)
 }
@@ -95,7 +98,8 @@ pub(crate) fn host_of(authority: &str) -> String {
     } else {
         authority.split(':').next().unwrap_or_default().to_owned()
     };
-    host.to_ascii_lowercase()
+    // A fully qualified name (`example.com.`) is the same host (RFC 3986 §3.2.2).
+    host.strip_suffix('.').unwrap_or(&host).to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -132,5 +136,6 @@ mod tests {
         assert_eq!(host_of("Example.COM:8080"), "example.com");
         assert_eq!(host_of("[::1]:80"), "[::1]");
         assert_eq!(host_of("a.test"), "a.test");
+        assert_eq!(host_of("A.test.:80"), "a.test");
     }
 }

@@ -114,6 +114,26 @@ pub(crate) fn render_set_cookie(cookie: &SetCookie) -> String {
     out
 }
 
+/// The attributes of a `Set-Cookie` value that the WIT record does not carry (`Partitioned`,
+/// `Priority`, extensions), verbatim, so a rewrite keeps them.
+pub(crate) fn other_attributes(value: &[u8]) -> Vec<String> {
+    const KNOWN: &[&str] = &[
+        "domain", "path", "max-age", "expires", "secure", "httponly", "samesite",
+    ];
+    let Ok(text) = std::str::from_utf8(value) else {
+        return Vec::new();
+    };
+    text.split(';')
+        .skip(1)
+        .map(str::trim)
+        .filter(|attribute| {
+            let key = attribute.split('=').next().unwrap_or_default().trim();
+            !attribute.is_empty() && !KNOWN.contains(&key.to_ascii_lowercase().as_str())
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Applies an attribute change to a parsed `Set-Cookie`.
 pub(crate) fn apply_attributes(cookie: &mut SetCookie, change: &CookieAttributes) {
     if let Some(domain) = &change.domain {
@@ -202,6 +222,14 @@ mod tests {
         assert!(parse_set_cookie(b"novalue").is_none());
         assert!(parse_set_cookie(b"=x").is_none());
         assert!(parse_set_cookie(&[0xff]).is_none());
+    }
+
+    #[test]
+    fn unknown_attributes_are_kept_verbatim() {
+        assert_eq!(
+            other_attributes(b"a=1; Path=/; Partitioned; Priority=High; secure"),
+            ["Partitioned", "Priority=High"]
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub enum LoadError {
         reason: String,
     },
     /// The first instance could not be created or its `init` failed.
-    #[error("filter `{filter}`: {source}")]
+    #[error("filter `{filter}` cannot start an instance")]
     Init {
         /// Filter name.
         filter: Arc<str>,

@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostResponse;
 use super::bindings::{CookieAttributes, EditError, Header, SetCookie};
-use super::cookie::{apply_attributes, parse_set_cookie, render_set_cookie};
+use super::cookie::{apply_attributes, other_attributes, parse_set_cookie, render_set_cookie};
 use super::journal::{Journal, show_value};
 use super::request::wit_headers;
 use super::store::HostState;
@@ -220,8 +220,13 @@ impl HostResponse for HostState {
                 return None;
             }
             apply_attributes(&mut parsed, &attributes);
+            let mut rendered = render_set_cookie(&parsed);
+            for other in other_attributes(value.as_bytes()) {
+                rendered.push_str("; ");
+                rendered.push_str(&other);
+            }
             // A value that no longer renders legally is kept unchanged.
-            let rendered = HeaderValue::from_str(&render_set_cookie(&parsed)).ok()?;
+            let rendered = HeaderValue::from_str(&rendered).ok()?;
             Some(Some(rendered))
         });
         if rewritten > 0 {

@@ -17,6 +17,8 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
     "content-length",
 ];
 

@@ -1,0 +1,9 @@
+//! weir's end-to-end suite: one test binary (wasmtime links once), real weir in-process on
+//! loopback, real backends, real plugins built from `plugins/` and `tests/guests/`.
+
+mod config_errors;
+mod edits;
+mod failures;
+mod plugins;
+mod reverse_proxy;
+mod support;

@@ -1,0 +1,265 @@
+//! The reverse proxy without filters: forwarding, header rules, errors, balancing, h2c,
+//! streaming.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use weir_tests::{Backend, Behaviour, closed_port, peak_rss_bytes};
+
+use crate::support::{TIMEOUT, TestWeir, config, runtime_table};
+
+#[tokio::test]
+async fn forwards_path_and_query_and_adds_forwarding_headers() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let request = weir
+        .request("GET", "app.test", "/x/y?q=1&r=%20")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(Full::default())
+        .unwrap();
+    let res = weir.send(request).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "a /x/y");
+    let seen = backend.last();
+    assert_eq!(seen.path, "/x/y");
+    assert_eq!(seen.query.as_deref(), Some("q=1&r=%20"));
+    assert_eq!(seen.header("host"), "app.test");
+    assert_eq!(seen.header("x-forwarded-for"), "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.header("x-forwarded-proto"), "http");
+    assert_eq!(seen.header("x-forwarded-host"), "app.test");
+    assert_eq!(seen.header("via"), "1.1 weir");
+    assert_eq!(res.header("via"), "1.1 weir");
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_stripped_both_ways() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let request = weir
+        .request("GET", "app.test", "/")
+        .header("connection", "x-private")
+        .header("x-private", "secret")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .header("te", "trailers")
+        .header("x-kept", "1")
+        .body(Full::default())
+        .unwrap();
+    let res = weir.send(request).await;
+    let seen = backend.last();
+    assert_eq!(seen.header("x-private"), "");
+    assert_eq!(seen.header("proxy-authorization"), "");
+    assert_eq!(seen.header("te"), "");
+    assert_eq!(seen.header("x-kept"), "1");
+    // The backend names `x-backend-private` in its Connection header.
+    assert_eq!(res.header("x-backend-private"), "");
+    assert_eq!(res.header("x-backend"), "a");
+}
+
+#[tokio::test]
+async fn unmatched_route_gives_404_with_reason() {
+    let backend = Backend::start("a").await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n[[route]]\nhost = \"only.test\"\npath_prefix = \"/api\"\npool = \"main\"\n",
+        runtime_table(),
+        backend.addr()
+    );
+    let weir = TestWeir::start(&toml).await;
+    assert_eq!(weir.get("only.test", "/api/x").await.status, StatusCode::OK);
+    let res = weir.get("other.test", "/api/x").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.header("x-weir-error"), "no-route");
+    assert_eq!(
+        weir.get("only.test", "/apix").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(backend.count(), 1);
+}
+
+#[tokio::test]
+async fn refused_upstream_gives_502_with_reason() {
+    let weir = TestWeir::start(&config(closed_port().await, &[], &[])).await;
+    let res = weir.get("app.test", "/").await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(res.header("x-weir-error"), "upstream-connect");
+    assert!(
+        res.body.contains("cannot connect to upstream"),
+        "{}",
+        res.body
+    );
+}
+
+#[tokio::test]
+async fn slow_upstream_gives_504_with_reason() {
+    let backend = Backend::start_with("slow", Behaviour::Delay(Duration::from_secs(5))).await;
+    let toml = config(backend.addr(), &[], &[]).replace(
+        "name = \"main\"",
+        "name = \"main\"\nresponse_timeout_ms = 200",
+    );
+    let weir = TestWeir::start(&toml).await;
+    let res = weir.get("app.test", "/").await;
+    assert_eq!(res.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(res.header("x-weir-error"), "upstream-timeout");
+}
+
+#[tokio::test]
+async fn round_robin_spreads_requests_by_weight() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [{{ addr = \"{}\", weight = 3 }}, \"{}\"]\n[[route]]\npool = \"main\"\n",
+        runtime_table(),
+        a.addr(),
+        b.addr()
+    );
+    let weir = TestWeir::start(&toml).await;
+    for _ in 0..40 {
+        assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+    }
+    assert_eq!((a.count(), b.count()), (30, 10));
+}
+
+#[tokio::test]
+async fn refused_backend_is_skipped_and_bodyless_request_retried() {
+    let live = Backend::start("live").await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\", \"{}\"]\n[[route]]\npool = \"main\"\n",
+        runtime_table(),
+        closed_port().await,
+        live.addr()
+    );
+    let weir = TestWeir::start(&toml).await;
+    for _ in 0..6 {
+        let res = weir.get("app.test", "/").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.header("x-backend"), "live");
+    }
+    assert_eq!(live.count(), 6);
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge_is_proxied_to_http1_upstream() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let request = http::Request::builder()
+        .uri(format!("http://app.test:{}/h2/path", weir.addr.port()))
+        .body(Full::default())
+        .unwrap();
+    // Connect to weir's address while keeping the authority app.test.
+    let request = {
+        let (mut parts, body) = request.into_parts();
+        parts.uri = format!("http://{}/h2/path", weir.addr).parse().unwrap();
+        http::Request::from_parts(parts, body)
+    };
+    let res = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = backend.last();
+    assert_eq!(seen.path, "/h2/path");
+    assert_eq!(seen.version, http::Version::HTTP_11);
+    assert_eq!(seen.header("via"), "2 weir");
+    assert_eq!(seen.header("host"), weir.addr.to_string());
+}
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways_with_flat_memory() {
+    const SIZE: u64 = 256 * 1024 * 1024;
+    let backend = Backend::start_with("big", Behaviour::Stream(SIZE)).await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let before = peak_rss_bytes();
+
+    // Download: the backend produces 256 MiB as it is read.
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let uri = format!("http://{}/download", weir.addr);
+    let res = tokio::time::timeout(TIMEOUT, client.get(uri.parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut body = res.into_body();
+    let mut received = 0u64;
+    while let Some(frame) = tokio::time::timeout(TIMEOUT, body.frame()).await.unwrap() {
+        received += frame.unwrap().data_ref().map_or(0, |d| d.len() as u64);
+    }
+    assert_eq!(received, SIZE);
+
+    // Upload: 256 MiB produced lazily by the client.
+    let upload = weir_tests::ChunkBody::new(SIZE);
+    let client = Client::builder(TokioExecutor::new()).build_http::<weir_tests::ChunkBody>();
+    let request = http::Request::post(format!("http://{}/upload", weir.addr))
+        .body(upload)
+        .unwrap();
+    let res = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(backend.wait_for(2, TIMEOUT).await);
+    assert_eq!(backend.last().body_len, SIZE);
+
+    let growth = peak_rss_bytes().saturating_sub(before);
+    assert!(
+        growth < 64 * 1024 * 1024,
+        "peak memory grew by {growth} bytes while streaming 2 x 256 MiB"
+    );
+}
+
+#[tokio::test]
+async fn equal_routes_are_resolved_in_file_order() {
+    let first = Backend::start("first").await;
+    let second = Backend::start("second").await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"one\"\nbackends = [\"{}\"]\n[[pool]]\nname = \"two\"\nbackends = [\"{}\"]\n[[route]]\npath_prefix = \"/api\"\npool = \"one\"\n[[route]]\npath_prefix = \"/api\"\npool = \"two\"\n[[route]]\nhost = \"*.test\"\npath_prefix = \"/\"\npool = \"two\"\n",
+        runtime_table(),
+        first.addr(),
+        second.addr()
+    );
+    let weir = TestWeir::start(&toml).await;
+    assert_eq!(
+        weir.get("x.other", "/api/1").await.header("x-backend"),
+        "first"
+    );
+    // A matching host outranks a longer path prefix without a host.
+    assert_eq!(
+        weir.get("x.test", "/api/1").await.header("x-backend"),
+        "second"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish() {
+    let backend = Backend::start_with("slow", Behaviour::Delay(Duration::from_millis(500))).await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let addr = weir.addr;
+    let in_flight = tokio::spawn(async move {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let res = client
+            .get(format!("http://{addr}/slow").parse().unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
+    });
+    assert!(
+        backend.wait_for(1, TIMEOUT).await,
+        "request reached the backend"
+    );
+    weir.stop().await;
+    let (status, body) = tokio::time::timeout(TIMEOUT, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "slow /slow");
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the listener is closed after shutdown");
+}

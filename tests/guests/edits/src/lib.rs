@@ -1,0 +1,188 @@
+//! Test-only guest: performs, in order, the edits its config names, so weir's e2e suite can
+//! check every edit kind and every refusal. Not an example to copy.
+//!
+//! Config: `{"request": [OP...], "response": [OP...]}`, each OP an array `["op", args...]`:
+//! request ops `set-path P`, `set-query Q|null`, `set-authority A`, `set-scheme S`,
+//! `set-header N V`, `append-header N V`, `remove-header N`, `set-cookie N V`,
+//! `remove-cookie N`, `select-backend POOL [KEY]`, `respond STATUS BODY`; response ops
+//! `set-status S`, `set-header N V`, `append-header N V`, `remove-header N`,
+//! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`, `respond STATUS BODY`.
+//! A refused edit appends `x-edit-error: <op>: <reason>` to the message it was editing, and an
+//! unknown op fails `init`.
+
+use serde_json::Value;
+use weir_sdk::{CookieAttributes, Filter, Request, Response, SetCookie, Verdict, export_filter};
+
+/// The configured edits.
+pub struct Edits {
+    request: Vec<Vec<Value>>,
+    response: Vec<Vec<Value>>,
+}
+
+const REQUEST_OPS: &[&str] = &[
+    "set-path",
+    "set-query",
+    "set-authority",
+    "set-scheme",
+    "set-header",
+    "append-header",
+    "remove-header",
+    "set-cookie",
+    "remove-cookie",
+    "select-backend",
+    "respond",
+];
+const RESPONSE_OPS: &[&str] = &[
+    "set-status",
+    "set-header",
+    "append-header",
+    "remove-header",
+    "add-set-cookie",
+    "remove-set-cookie",
+    "secure-set-cookie",
+    "respond",
+];
+
+fn ops(config: &Value, side: &str, known: &[&str]) -> Result<Vec<Vec<Value>>, String> {
+    let Some(list) = config.get(side) else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<Vec<Value>> =
+        serde_json::from_value(list.clone()).map_err(|e| format!("`{side}`: {e}"))?;
+    for op in &list {
+        let name = op.first().and_then(Value::as_str).unwrap_or_default();
+        if !known.contains(&name) {
+            return Err(format!("`{side}`: unknown op `{name}`"));
+        }
+    }
+    Ok(list)
+}
+
+fn text(op: &[Value], i: usize) -> &str {
+    op.get(i).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn number(op: &[Value], i: usize) -> u16 {
+    op.get(i)
+        .and_then(Value::as_u64)
+        .and_then(|n| u16::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, String> {
+    let name = text(op, 0);
+    let result = match name {
+        "set-path" => req.set_path(text(op, 1)),
+        "set-query" => req.set_query(op.get(1).and_then(Value::as_str)),
+        "set-authority" => req.set_authority(text(op, 1)),
+        "set-scheme" => req.set_scheme(text(op, 1)),
+        "set-header" => req.set_header(text(op, 1), text(op, 2)),
+        "append-header" => req.append_header(text(op, 1), text(op, 2)),
+        "remove-header" => req.remove_header(text(op, 1)),
+        "set-cookie" => req.set_cookie(text(op, 1), text(op, 2)),
+        "remove-cookie" => {
+            req.remove_cookie(text(op, 1));
+            Ok(())
+        }
+        "select-backend" => req.select_backend(text(op, 1), op.get(2).and_then(Value::as_str)),
+        _ => return Ok(Some(Verdict::deny(number(op, 1), text(op, 2)))),
+    };
+    result.map(|()| None).map_err(|e| format!("{name}: {e}"))
+}
+
+fn apply_response(resp: &mut Response, op: &[Value]) -> Result<Option<Verdict>, String> {
+    let name = text(op, 0);
+    let result = match name {
+        "set-status" => resp.set_status(number(op, 1)),
+        "set-header" => resp.set_header(text(op, 1), text(op, 2)),
+        "append-header" => resp.append_header(text(op, 1), text(op, 2)),
+        "remove-header" => resp.remove_header(text(op, 1)),
+        "add-set-cookie" => resp.add_set_cookie(&SetCookie::new(text(op, 1), text(op, 2))),
+        "remove-set-cookie" => {
+            resp.remove_set_cookie(text(op, 1));
+            Ok(())
+        }
+        "secure-set-cookie" => {
+            let change = CookieAttributes {
+                secure: Some(true),
+                http_only: Some(true),
+                ..CookieAttributes::default()
+            };
+            resp.rewrite_set_cookie(text(op, 1), &change).map(drop)
+        }
+        _ => return Ok(Some(Verdict::deny(number(op, 1), text(op, 2)))),
+    };
+    result.map(|()| None).map_err(|e| format!("{name}: {e}"))
+}
+
+impl Filter for Edits {
+    fn init(config: &str) -> Result<Self, String> {
+        let config: Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
+        Ok(Self {
+            request: ops(&config, "request", REQUEST_OPS)?,
+            response: ops(&config, "response", RESPONSE_OPS)?,
+        })
+    }
+
+    fn on_request(&mut self, req: &mut Request) -> Verdict {
+        for op in &self.request {
+            match apply_request(req, op) {
+                Ok(Some(verdict)) => return verdict,
+                Ok(None) => {}
+                Err(reason) => {
+                    let _ = req.append_header("x-edit-error", sanitize(&reason));
+                }
+            }
+        }
+        Verdict::Continue
+    }
+
+    fn on_response(&mut self, _req: &Request, resp: &mut Response) -> Verdict {
+        for op in &self.response {
+            match apply_response(resp, op) {
+                Ok(Some(verdict)) => return verdict,
+                Ok(None) => {}
+                Err(reason) => {
+                    let _ = resp.append_header("x-edit-error", sanitize(&reason));
+                }
+            }
+        }
+        Verdict::Continue
+    }
+}
+
+/// Keeps an error message legal as a header value.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+export_filter!(Edits);
+
+#[cfg(test)]
+mod tests {
+    use weir_sdk::testing::{self, TestRequest};
+
+    use super::*;
+
+    #[test]
+    fn unknown_ops_fail_init() {
+        assert!(Edits::init(r#"{"request":[["explode"]]}"#).is_err());
+    }
+
+    #[test]
+    fn refused_edits_are_reported_in_a_header() {
+        let mut edits =
+            Edits::init(r#"{"request":[["set-header","bad name","v"],["set-path","/ok"]]}"#)
+                .unwrap();
+        let mut req = TestRequest::get("/").build();
+        assert!(testing::run_request(&mut edits, &mut req).is_continue());
+        assert_eq!(req.path(), "/ok");
+        assert!(
+            req.header_str("x-edit-error")
+                .unwrap()
+                .starts_with("set-header: ")
+        );
+    }
+}
