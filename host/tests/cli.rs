@@ -1,0 +1,109 @@
+//! Process-level checks of the `weir` binary: exit codes and help text.
+
+use std::process::Command;
+
+use weir_tests::guests;
+
+fn weir(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("weir runs")
+}
+
+fn write_config(dir: &tempfile::TempDir, body: &str) -> String {
+    let path = dir.path().join("weir.toml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_a_valid_config_and_loads_its_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "[runtime]\nmax_instances = 8\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"rewrite\"\nplugin = {:?}\nconfig = {{ rules = [ {{ match = \"^/a\", replace = \"/b\" }} ] }}\n[[route]]\npool = \"main\"\nfilters = [\"rewrite\"]\n",
+            guests::URL_REWRITE
+        ),
+    );
+    let out = weir(&["check", "--config", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (1 routes, 1 pools, 1 filters)"));
+}
+
+#[test]
+fn check_rejects_a_plugin_whose_init_refuses_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "[runtime]\nmax_instances = 8\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"rewrite\"\nplugin = {:?}\nconfig = {{ rules = [] }}\n[[route]]\npool = \"main\"\nfilters = [\"rewrite\"]\n",
+            guests::URL_REWRITE
+        ),
+    );
+    let out = weir(&["check", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("error: filter `rewrite` cannot start an instance: init rejected the config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_reports_config_errors_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "[[listener]]\nbind = \"nowhere\"\n");
+    let out = weir(&["check", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{config}:2: `listener[0].bind`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let out = weir(&["check", "--config", "/nonexistent/weir.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/weir.toml: cannot read config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_documents_every_command_and_quick_mode_flag() {
+    let out = weir(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["run", "check", "demo"] {
+        assert!(help.contains(word), "{help}");
+    }
+    let out = weir(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--config",
+        "--listen",
+        "--upstream",
+        "--filter",
+        "PATH[=JSON]",
+    ] {
+        assert!(help.contains(flag), "{help}");
+    }
+}
+
+#[test]
+fn run_without_config_or_quick_mode_fails_with_guidance() {
+    let out = weir(&["run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --config FILE"));
+}
