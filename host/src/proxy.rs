@@ -118,7 +118,7 @@ async fn forward(
         let built = filters::view_from_parts(&mut parts, &meta);
         match route.chain.run_request(built) {
             RequestOutcome::Forward(edited) => {
-                tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), backend = ?edited.backend, "request filters done");
+                tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
                 parts.headers = edited.headers.clone();
                 view = Some(edited);
             }

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::bindings::EditError;
+use super::validate::describe;
+
 /// One accepted edit, rendered for people (`set-path /new/x`, `remove-cookie tracking`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
@@ -17,6 +20,7 @@ pub struct JournalEntry {
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     entries: Vec<JournalEntry>,
+    refusals: Vec<JournalEntry>,
     current: Option<Arc<str>>,
 }
 
@@ -33,6 +37,20 @@ impl Journal {
             filter,
             edit: edit.to_string(),
         });
+    }
+
+    /// Records an edit the host refused: `op: reason`.
+    pub(crate) fn refuse(&mut self, op: &str, error: &EditError) {
+        let filter = self.current.clone().unwrap_or_else(|| Arc::from("host"));
+        self.refusals.push(JournalEntry {
+            filter,
+            edit: format!("{op}: {}", describe(error)),
+        });
+    }
+
+    /// The edits the host refused, oldest first.
+    pub fn refusals(&self) -> &[JournalEntry] {
+        &self.refusals
     }
 
     /// The recorded edits, oldest first.

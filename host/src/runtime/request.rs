@@ -101,6 +101,126 @@ impl RequestView {
     }
 }
 
+/// The edits, as the WIT describes them. Each validates its input first and changes nothing
+/// when it refuses.
+impl RequestView {
+    pub(crate) fn set_path(&mut self, path: String) -> Result<(), EditError> {
+        validate::path(&path)?;
+        self.journal.record(format_args!("set-path {path}"));
+        self.path = path;
+        Ok(())
+    }
+
+    pub(crate) fn set_query(&mut self, query: Option<String>) -> Result<(), EditError> {
+        match &query {
+            Some(q) => {
+                validate::query(q)?;
+                self.journal.record(format_args!("set-query {q}"));
+            }
+            None => self.journal.record(format_args!("remove-query")),
+        }
+        self.query = query;
+        Ok(())
+    }
+
+    pub(crate) fn set_authority(&mut self, authority: &str) -> Result<(), EditError> {
+        let parsed = validate::authority(authority)?;
+        let host_value = http::HeaderValue::from_str(parsed.as_str())
+            .map_err(|_| EditError::InvalidValue("authority is not a header value".into()))?;
+        self.journal.record(format_args!("set-authority {parsed}"));
+        self.headers.insert(HOST, host_value);
+        self.authority = Some(parsed.as_str().to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn set_scheme(&mut self, scheme: String) -> Result<(), EditError> {
+        validate::scheme(&scheme)?;
+        self.journal.record(format_args!("set-scheme {scheme}"));
+        self.scheme = scheme;
+        Ok(())
+    }
+
+    pub(crate) fn remove_header(&mut self, name: &str) -> Result<(), EditError> {
+        let name = validate::header_name(name, Side::Request)?;
+        if self.headers.remove(&name).is_some() {
+            self.journal.record(format_args!("remove-header {name}"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_cookie(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+        validate::cookie_name(name)?;
+        validate::cookie_value(value)?;
+        let mut pairs = self.cookie_pairs();
+        // Replace the first cookie of this name and drop any duplicates, or append it.
+        let mut found = false;
+        pairs.retain_mut(|(n, v)| {
+            if n != name {
+                return true;
+            }
+            if found {
+                return false;
+            }
+            found = true;
+            value.clone_into(v);
+            true
+        });
+        if !found {
+            pairs.push((name.to_owned(), value.to_owned()));
+        }
+        self.store_cookie_pairs(&pairs);
+        let shown = show_value("cookie", value.as_bytes());
+        self.journal
+            .record(format_args!("set-cookie {name} {shown}"));
+        Ok(())
+    }
+
+    pub(crate) fn remove_cookie(&mut self, name: &str) -> bool {
+        let mut pairs = self.cookie_pairs();
+        let before = pairs.len();
+        pairs.retain(|(n, _)| n != name);
+        if pairs.len() == before {
+            return false;
+        }
+        self.store_cookie_pairs(&pairs);
+        self.journal.record(format_args!("remove-cookie {name}"));
+        true
+    }
+
+    pub(crate) fn select_backend(
+        &mut self,
+        pool: String,
+        affinity_key: Option<String>,
+    ) -> Result<(), EditError> {
+        validate::pool_name(&pool)?;
+        match &affinity_key {
+            Some(key) => self
+                .journal
+                .record(format_args!("select-backend {pool} affinity={}", key.len())),
+            None => self.journal.record(format_args!("select-backend {pool}")),
+        }
+        self.backend = Some(BackendChoice { pool, affinity_key });
+        Ok(())
+    }
+}
+
+impl HostState {
+    /// Runs one request edit and notes a refusal in the journal.
+    fn edit_request(
+        &mut self,
+        req: &Resource<RequestView>,
+        op: &str,
+        edit: impl FnOnce(&mut RequestView) -> Result<(), EditError>,
+    ) -> Edit {
+        let view = self.table.get_mut(req)?;
+        let outcome = edit(view);
+        if let Err(e) = &outcome {
+            view.journal.refuse(op, e);
+        }
+        Ok(outcome)
+    }
+}
+
 /// Converts an `http` version to the WIT enum.
 pub(crate) fn wit_version(version: Version) -> HttpVersion {
     match version {
@@ -194,117 +314,41 @@ impl HostRequest for HostState {
     }
 
     fn set_path(&mut self, req: Resource<RequestView>, path: String) -> Edit {
-        let view = self.table.get_mut(&req)?;
-        if let Err(e) = validate::path(&path) {
-            return Ok(Err(e));
-        }
-        view.journal.record(format_args!("set-path {path}"));
-        view.path = path;
-        Ok(Ok(()))
+        self.edit_request(&req, "set-path", |v| v.set_path(path))
     }
 
     fn set_query(&mut self, req: Resource<RequestView>, query: Option<String>) -> Edit {
-        let view = self.table.get_mut(&req)?;
-        if let Some(q) = &query
-            && let Err(e) = validate::query(q)
-        {
-            return Ok(Err(e));
-        }
-        match &query {
-            Some(q) => view.journal.record(format_args!("set-query {q}")),
-            None => view.journal.record(format_args!("remove-query")),
-        }
-        view.query = query;
-        Ok(Ok(()))
+        self.edit_request(&req, "set-query", |v| v.set_query(query))
     }
 
     fn set_authority(&mut self, req: Resource<RequestView>, authority: String) -> Edit {
-        let view = self.table.get_mut(&req)?;
-        let parsed = match validate::authority(&authority) {
-            Ok(parsed) => parsed,
-            Err(e) => return Ok(Err(e)),
-        };
-        let Ok(host_value) = http::HeaderValue::from_str(parsed.as_str()) else {
-            return Ok(Err(EditError::InvalidValue(
-                "authority is not a header value".into(),
-            )));
-        };
-        view.journal.record(format_args!("set-authority {parsed}"));
-        view.headers.insert(HOST, host_value);
-        view.authority = Some(parsed.as_str().to_owned());
-        Ok(Ok(()))
+        self.edit_request(&req, "set-authority", |v| v.set_authority(&authority))
     }
 
     fn set_scheme(&mut self, req: Resource<RequestView>, scheme: String) -> Edit {
-        let view = self.table.get_mut(&req)?;
-        if let Err(e) = validate::scheme(&scheme) {
-            return Ok(Err(e));
-        }
-        view.journal.record(format_args!("set-scheme {scheme}"));
-        view.scheme = scheme;
-        Ok(Ok(()))
+        self.edit_request(&req, "set-scheme", |v| v.set_scheme(scheme))
     }
 
     fn set_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
-        Ok(self.table.get_mut(&req)?.edit_header(&name, &value, false))
+        self.edit_request(&req, "set-header", |v| v.edit_header(&name, &value, false))
     }
 
     fn append_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
-        Ok(self.table.get_mut(&req)?.edit_header(&name, &value, true))
+        self.edit_request(&req, "append-header", |v| {
+            v.edit_header(&name, &value, true)
+        })
     }
 
     fn remove_header(&mut self, req: Resource<RequestView>, name: String) -> Edit {
-        let view = self.table.get_mut(&req)?;
-        let name = match validate::header_name(&name, Side::Request) {
-            Ok(name) => name,
-            Err(e) => return Ok(Err(e)),
-        };
-        if view.headers.remove(&name).is_some() {
-            view.journal.record(format_args!("remove-header {name}"));
-        }
-        Ok(Ok(()))
+        self.edit_request(&req, "remove-header", |v| v.remove_header(&name))
     }
 
     fn set_cookie(&mut self, req: Resource<RequestView>, name: String, value: String) -> Edit {
-        if let Err(e) = validate::cookie_name(&name).and_then(|()| validate::cookie_value(&value)) {
-            return Ok(Err(e));
-        }
-        let view = self.table.get_mut(&req)?;
-        let mut pairs = view.cookie_pairs();
-        // Replace the first cookie of this name and drop any duplicates, or append it.
-        let mut found = false;
-        pairs.retain_mut(|(n, v)| {
-            if *n != name {
-                return true;
-            }
-            if found {
-                return false;
-            }
-            found = true;
-            v.clone_from(&value);
-            true
-        });
-        if !found {
-            pairs.push((name.clone(), value.clone()));
-        }
-        view.store_cookie_pairs(&pairs);
-        let shown = show_value("cookie", value.as_bytes());
-        view.journal
-            .record(format_args!("set-cookie {name} {shown}"));
-        Ok(Ok(()))
+        self.edit_request(&req, "set-cookie", |v| v.set_cookie(&name, &value))
     }
 
     fn remove_cookie(&mut self, req: Resource<RequestView>, name: String) -> Res<bool> {
-        let view = self.table.get_mut(&req)?;
-        let mut pairs = view.cookie_pairs();
-        let before = pairs.len();
-        pairs.retain(|(n, _)| *n != name);
-        if pairs.len() == before {
-            return Ok(false);
-        }
-        view.store_cookie_pairs(&pairs);
-        view.journal.record(format_args!("remove-cookie {name}"));
-        Ok(true)
+        Ok(self.table.get_mut(&req)?.remove_cookie(&name))
     }
 
     fn select_backend(
@@ -313,23 +357,97 @@ impl HostRequest for HostState {
         pool: String,
         affinity_key: Option<String>,
     ) -> Edit {
-        if let Err(e) = validate::pool_name(&pool) {
-            return Ok(Err(e));
-        }
-        let view = self.table.get_mut(&req)?;
-        match &affinity_key {
-            Some(key) => view
-                .journal
-                .record(format_args!("select-backend {pool} affinity={}", key.len())),
-            None => view.journal.record(format_args!("select-backend {pool}")),
-        }
-        view.backend = Some(BackendChoice { pool, affinity_key });
-        Ok(Ok(()))
+        self.edit_request(&req, "select-backend", |v| {
+            v.select_backend(pool, affinity_key)
+        })
     }
 
     fn drop(&mut self, req: Resource<RequestView>) -> Res<()> {
         // The host owns every request; a guest dropping its borrow never frees it.
         debug_assert!(!req.owned());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> RequestView {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, http::HeaderValue::from_static("app.test"));
+        headers.append(COOKIE, http::HeaderValue::from_static("a=1; b=2"));
+        headers.append(COOKIE, http::HeaderValue::from_static("a=3"));
+        RequestView {
+            method: Method::GET,
+            scheme: "http".into(),
+            authority: Some("app.test".into()),
+            path: "/".into(),
+            query: None,
+            version: Version::HTTP_11,
+            headers,
+            client: "127.0.0.1:1".parse().unwrap(),
+            id: Arc::from("t"),
+            backend: None,
+            journal: Journal::default(),
+        }
+    }
+
+    #[test]
+    fn set_cookie_replaces_the_first_and_drops_duplicates() {
+        let mut v = view();
+        v.set_cookie("a", "x").unwrap();
+        assert_eq!(v.headers.get_all(COOKIE).iter().count(), 1);
+        assert_eq!(v.headers[COOKIE], "a=x; b=2");
+        v.set_cookie("c", "\"q\"").unwrap();
+        assert_eq!(v.headers[COOKIE], "a=x; b=2; c=\"q\"");
+    }
+
+    #[test]
+    fn removing_the_last_cookie_removes_the_header() {
+        let mut v = view();
+        assert!(v.remove_cookie("a"));
+        assert!(!v.remove_cookie("a"));
+        assert!(v.remove_cookie("b"));
+        assert!(!v.headers.contains_key(COOKIE));
+    }
+
+    #[test]
+    fn set_authority_rewrites_host_and_refusals_change_nothing() {
+        let mut v = view();
+        v.set_authority("internal.test:8080").unwrap();
+        assert_eq!(v.headers[HOST], "internal.test:8080");
+        assert!(v.set_authority("bad host").is_err());
+        assert!(v.set_path("relative".into()).is_err());
+        assert_eq!(v.authority.as_deref(), Some("internal.test:8080"));
+        assert_eq!(v.path, "/");
+        let journal: Vec<&str> = v
+            .journal
+            .entries()
+            .iter()
+            .map(|e| e.edit.as_str())
+            .collect();
+        assert_eq!(journal, ["set-authority internal.test:8080"]);
+    }
+
+    #[test]
+    fn journal_hides_secret_values() {
+        let mut v = view();
+        v.edit_header("authorization", b"Bearer secret", false)
+            .unwrap();
+        v.set_cookie("session", "secret").unwrap();
+        let journal: Vec<&str> = v
+            .journal
+            .entries()
+            .iter()
+            .map(|e| e.edit.as_str())
+            .collect();
+        assert_eq!(
+            journal,
+            [
+                "set-header authorization <13 bytes>",
+                "set-cookie session <6 bytes>"
+            ]
+        );
     }
 }

@@ -78,6 +78,89 @@ impl ResponseView {
     }
 }
 
+/// The edits, as the WIT describes them. Each validates its input first and changes nothing
+/// when it refuses.
+impl ResponseView {
+    pub(crate) fn set_status(&mut self, status: u16) -> Result<(), EditError> {
+        self.status = validate::status(status)?;
+        self.journal.record(format_args!("set-status {status}"));
+        Ok(())
+    }
+
+    pub(crate) fn remove_header(&mut self, name: &str) -> Result<(), EditError> {
+        let name = validate::header_name(name, Side::Response)?;
+        if self.headers.remove(&name).is_some() {
+            self.journal.record(format_args!("remove-header {name}"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_set_cookie(&mut self, cookie: &SetCookie) -> Result<(), EditError> {
+        let value = check_set_cookie(cookie)?;
+        self.journal
+            .record(format_args!("add-set-cookie {}", cookie.name));
+        self.headers.append(SET_COOKIE, value);
+        Ok(())
+    }
+
+    pub(crate) fn remove_set_cookie(&mut self, name: &str) -> u32 {
+        let removed = self.edit_set_cookies(|value| {
+            let parsed = parse_set_cookie(value.as_bytes())?;
+            (parsed.name == name).then_some(None)
+        });
+        if removed > 0 {
+            self.journal
+                .record(format_args!("remove-set-cookie {name} ({removed})"));
+        }
+        removed
+    }
+
+    pub(crate) fn rewrite_set_cookie(
+        &mut self,
+        name: &str,
+        attributes: &CookieAttributes,
+    ) -> Result<u32, EditError> {
+        check_attributes(attributes)?;
+        let rewritten = self.edit_set_cookies(|value| {
+            let mut parsed = parse_set_cookie(value.as_bytes())?;
+            if parsed.name != name {
+                return None;
+            }
+            apply_attributes(&mut parsed, attributes);
+            let mut rendered = render_set_cookie(&parsed);
+            for other in other_attributes(value.as_bytes()) {
+                rendered.push_str("; ");
+                rendered.push_str(&other);
+            }
+            // A value that no longer renders legally is kept unchanged.
+            let rendered = HeaderValue::from_str(&rendered).ok()?;
+            Some(Some(rendered))
+        });
+        if rewritten > 0 {
+            self.journal
+                .record(format_args!("rewrite-set-cookie {name} ({rewritten})"));
+        }
+        Ok(rewritten)
+    }
+}
+
+impl HostState {
+    /// Runs one response edit and notes a refusal in the journal.
+    fn edit_response(
+        &mut self,
+        resp: &Resource<ResponseView>,
+        op: &str,
+        edit: impl FnOnce(&mut ResponseView) -> Result<(), EditError>,
+    ) -> Edit {
+        let view = self.table.get_mut(resp)?;
+        let outcome = edit(view);
+        if let Err(e) = &outcome {
+            view.journal.refuse(op, e);
+        }
+        Ok(outcome)
+    }
+}
+
 fn check_set_cookie(cookie: &SetCookie) -> Result<HeaderValue, EditError> {
     validate::cookie_name(&cookie.name)?;
     validate::cookie_value(&cookie.value)?;
@@ -143,19 +226,11 @@ impl HostResponse for HostState {
     }
 
     fn set_status(&mut self, resp: Resource<ResponseView>, status: u16) -> Edit {
-        let view = self.table.get_mut(&resp)?;
-        match validate::status(status) {
-            Ok(code) => {
-                view.journal.record(format_args!("set-status {status}"));
-                view.status = code;
-                Ok(Ok(()))
-            }
-            Err(e) => Ok(Err(e)),
-        }
+        self.edit_response(&resp, "set-status", |v| v.set_status(status))
     }
 
     fn set_header(&mut self, resp: Resource<ResponseView>, name: String, value: Vec<u8>) -> Edit {
-        Ok(self.table.get_mut(&resp)?.edit_header(&name, &value, false))
+        self.edit_response(&resp, "set-header", |v| v.edit_header(&name, &value, false))
     }
 
     fn append_header(
@@ -164,44 +239,21 @@ impl HostResponse for HostState {
         name: String,
         value: Vec<u8>,
     ) -> Edit {
-        Ok(self.table.get_mut(&resp)?.edit_header(&name, &value, true))
+        self.edit_response(&resp, "append-header", |v| {
+            v.edit_header(&name, &value, true)
+        })
     }
 
     fn remove_header(&mut self, resp: Resource<ResponseView>, name: String) -> Edit {
-        let view = self.table.get_mut(&resp)?;
-        let name = match validate::header_name(&name, Side::Response) {
-            Ok(name) => name,
-            Err(e) => return Ok(Err(e)),
-        };
-        if view.headers.remove(&name).is_some() {
-            view.journal.record(format_args!("remove-header {name}"));
-        }
-        Ok(Ok(()))
+        self.edit_response(&resp, "remove-header", |v| v.remove_header(&name))
     }
 
     fn add_set_cookie(&mut self, resp: Resource<ResponseView>, cookie: SetCookie) -> Edit {
-        let value = match check_set_cookie(&cookie) {
-            Ok(value) => value,
-            Err(e) => return Ok(Err(e)),
-        };
-        let view = self.table.get_mut(&resp)?;
-        view.journal
-            .record(format_args!("add-set-cookie {}", cookie.name));
-        view.headers.append(SET_COOKIE, value);
-        Ok(Ok(()))
+        self.edit_response(&resp, "add-set-cookie", |v| v.add_set_cookie(&cookie))
     }
 
     fn remove_set_cookie(&mut self, resp: Resource<ResponseView>, name: String) -> Res<u32> {
-        let view = self.table.get_mut(&resp)?;
-        let removed = view.edit_set_cookies(|value| {
-            let parsed = parse_set_cookie(value.as_bytes())?;
-            (parsed.name == name).then_some(None)
-        });
-        if removed > 0 {
-            view.journal
-                .record(format_args!("remove-set-cookie {name} ({removed})"));
-        }
-        Ok(removed)
+        Ok(self.table.get_mut(&resp)?.remove_set_cookie(&name))
     }
 
     fn rewrite_set_cookie(
@@ -210,30 +262,12 @@ impl HostResponse for HostState {
         name: String,
         attributes: CookieAttributes,
     ) -> Res<Result<u32, EditError>> {
-        if let Err(e) = check_attributes(&attributes) {
-            return Ok(Err(e));
-        }
         let view = self.table.get_mut(&resp)?;
-        let rewritten = view.edit_set_cookies(|value| {
-            let mut parsed = parse_set_cookie(value.as_bytes())?;
-            if parsed.name != name {
-                return None;
-            }
-            apply_attributes(&mut parsed, &attributes);
-            let mut rendered = render_set_cookie(&parsed);
-            for other in other_attributes(value.as_bytes()) {
-                rendered.push_str("; ");
-                rendered.push_str(&other);
-            }
-            // A value that no longer renders legally is kept unchanged.
-            let rendered = HeaderValue::from_str(&rendered).ok()?;
-            Some(Some(rendered))
-        });
-        if rewritten > 0 {
-            view.journal
-                .record(format_args!("rewrite-set-cookie {name} ({rewritten})"));
+        let outcome = view.rewrite_set_cookie(&name, &attributes);
+        if let Err(e) = &outcome {
+            view.journal.refuse("rewrite-set-cookie", e);
         }
-        Ok(Ok(rewritten))
+        Ok(outcome)
     }
 
     fn drop(&mut self, resp: Resource<ResponseView>) -> Res<()> {
