@@ -263,3 +263,18 @@ async fn shutdown_lets_the_request_in_flight_finish() {
     let refused = tokio::net::TcpStream::connect(addr).await;
     assert!(refused.is_err(), "the listener is closed after shutdown");
 }
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    for _ in 0..20 {
+        assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+    }
+    assert_eq!(backend.count(), 20);
+    assert_eq!(
+        backend.connections(),
+        1,
+        "sequential requests share one upstream connection"
+    );
+}

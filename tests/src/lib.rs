@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -70,6 +71,7 @@ pub struct Backend {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     arrived: Arc<Notify>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Backend {
@@ -88,10 +90,12 @@ impl Backend {
             addr,
             seen: Arc::default(),
             arrived: Arc::default(),
+            connections: Arc::default(),
         };
         let state = backend.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                state.connections.fetch_add(1, Ordering::Relaxed);
                 let state = state.clone();
                 let behaviour = behaviour.clone();
                 let service = service_fn(move |req| {
@@ -125,6 +129,11 @@ impl Backend {
     /// The most recent request.
     pub fn last(&self) -> SeenRequest {
         self.requests().pop().expect("the backend saw no request")
+    }
+
+    /// How many TCP connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// How many requests arrived.
