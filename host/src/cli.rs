@@ -12,10 +12,11 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about, long_about)]
 pub struct Cli {
-    /// Log filter (tracing syntax, e.g. `info`, `weir=debug,weir::access=info`).
+    /// Log filter (tracing syntax, e.g. `info`, `weir=debug,weir::access=info`). Default:
+    /// `info`, or `off` for `weir test` (its report carries the plugin's messages).
     /// `RUST_LOG` overrides it.
-    #[arg(long, global = true, default_value = "info")]
-    pub log: String,
+    #[arg(long, global = true)]
+    pub log: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +41,76 @@ pub enum Command {
     /// Start a demo: a small origin server plus weir running the example plugins in front of
     /// it, with curl lines to try.
     Demo(DemoArgs),
+    /// Test a plugin without a proxy or a network: the standard conformance battery, then the
+    /// cases in each CASES file. Exit code 0 only when every check passed.
+    Test(TestArgs),
+    /// Create a new project from a template.
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        what: NewCommand,
+    },
+}
+
+/// `weir new`.
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A plugin crate: SDK dependency, a filter with one rule, a native unit test, a cases
+    /// file and a README; it builds and passes `weir test` as created.
+    Plugin {
+        /// Crate name, e.g. `my-filter`.
+        name: String,
+        /// Directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of weir's `sdk/` directory (default: the source tree this weir was built from).
+        #[arg(long, conflicts_with = "sdk_version")]
+        sdk_path: Option<PathBuf>,
+        /// Use the published SDK from crates.io instead, e.g. `0.1`.
+        #[arg(long)]
+        sdk_version: Option<String>,
+    },
+}
+
+/// Output formats of `weir test`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// One line per check, for people.
+    Human,
+    /// JSON.
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// TAP version 13.
+    Tap,
+}
+
+/// `weir test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The plugin component (`.wasm`).
+    pub plugin: PathBuf,
+    /// Case files (TOML) to run after the battery.
+    pub cases: Vec<PathBuf>,
+    /// Config handed to `init`, as JSON (default `{}`). A case file's own `config` overrides it
+    /// for that file's cases.
+    #[arg(long, conflicts_with = "config_file")]
+    pub config: Option<String>,
+    /// Read the config from a file instead.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// Pool names that exist; selecting another one fails the check.
+    #[arg(long, value_delimiter = ',')]
+    pub pools: Option<Vec<String>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+    /// Deadline per hook call, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub deadline_ms: u64,
+    /// Memory cap per instance, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub memory_limit_bytes: usize,
 }
 
 /// `weir run`.

@@ -10,9 +10,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod demo;
 pub mod filters;
 pub mod proxy;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod upstream;

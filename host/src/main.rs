@@ -5,17 +5,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weir::cli::{Cli, Command, DemoArgs, RunArgs};
+use weir::cli::{Cli, Command, DemoArgs, NewCommand, OutputFormat, RunArgs, TestArgs};
 use weir::config::{self, QuickMode};
+use weir::conformance::{self, Format, TestOptions};
+use weir::scaffold::{self, SdkSource};
 use weir::{demo, server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&cli.log));
+    let default_log = match cli.command {
+        Command::Test(_) => "off",
+        _ => "info",
+    };
+    let log = cli.log.as_deref().unwrap_or(default_log);
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(log));
     let filter = match filter {
         Ok(filter) => filter,
         Err(e) => {
-            report(&anyhow::anyhow!("invalid --log filter `{}`: {e}", cli.log));
+            report(&anyhow::anyhow!("invalid --log filter `{log}`: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -35,13 +42,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
-            Command::Check { config } => check(&config).await,
-            Command::Demo(args) => run_demo(args).await,
+            Command::Run(args) => run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Check { config } => check(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::Demo(args) => run_demo(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Test(args) => test(args).await,
+            Command::New { what } => new(what).map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             report(&e);
             ExitCode::FAILURE
@@ -125,6 +134,67 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     wait_for_signal().await?;
     running.shutdown().await;
+    Ok(())
+}
+
+async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let config_json = match (&args.config, &args.config_file) {
+        (Some(json), _) => json.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, None) => "{}".to_owned(),
+    };
+    let options = TestOptions {
+        config_json,
+        cases: args.cases.clone(),
+        pools: args.pools.clone(),
+        deadline: std::time::Duration::from_millis(args.deadline_ms),
+        memory_limit_bytes: args.memory_limit_bytes,
+        ..TestOptions::new(args.plugin.clone())
+    };
+    let format = match args.format {
+        OutputFormat::Human => Format::Human,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Junit => Format::Junit,
+        OutputFormat::Tap => Format::Tap,
+    };
+    let report = tokio::task::spawn_blocking(move || conformance::run(&options)).await?;
+    #[allow(clippy::print_stdout, reason = "the report is the command's output")]
+    {
+        print!("{}", report.render(format));
+    }
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn new(what: NewCommand) -> anyhow::Result<()> {
+    let NewCommand::Plugin {
+        name,
+        dir,
+        sdk_path,
+        sdk_version,
+    } = what;
+    let sdk = match (sdk_path, sdk_version) {
+        (Some(path), _) => SdkSource::Path(
+            path.canonicalize()
+                .with_context(|| format!("no SDK at {}", path.display()))?,
+        ),
+        (None, Some(version)) => SdkSource::Version(version),
+        (None, None) => SdkSource::default_for_this_build(),
+    };
+    let created = scaffold::new_plugin(&name, &dir, &sdk)?;
+    #[allow(clippy::print_stdout, reason = "tells the user what was created")]
+    {
+        println!(
+            "created {}
+next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+            created.display(),
+            created.display()
+        );
+    }
     Ok(())
 }
 

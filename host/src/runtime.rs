@@ -27,6 +27,11 @@ pub use cache::{CacheOutcome, ContentHash};
 pub use journal::{Journal, JournalEntry};
 pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE};
 pub use request::{BackendChoice, RequestView};
+
+/// The cookies of a request view, as the plugin's `cookies()` would return them.
+pub(crate) fn request_cookies(view: &RequestView) -> Vec<(String, String)> {
+    view.cookie_pairs()
+}
 pub use response::ResponseView;
 pub use store::MemoryCapExceeded;
 

@@ -196,6 +196,11 @@ impl Plugin {
         Ok(plugin)
     }
 
+    /// The runtime the plugin was loaded into.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     /// The filter's settings.
     pub fn settings(&self) -> &FilterSettings {
         &self.settings
@@ -359,7 +364,10 @@ fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallErro
     if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return CallError::Deadline(deadline);
     }
-    let mut text = format!("{error:?}");
+    let mut text = match &warm.store.data().last_error {
+        Some(message) => format!("{message}\n{error:?}"),
+        None => format!("{error:?}"),
+    };
     if text.len() > 4096 {
         let mut end = 4096;
         while !text.is_char_boundary(end) {

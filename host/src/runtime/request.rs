@@ -60,7 +60,7 @@ impl RequestView {
             .map(|v| v.as_bytes())
     }
 
-    fn cookie_pairs(&self) -> Vec<(String, String)> {
+    pub(crate) fn cookie_pairs(&self) -> Vec<(String, String)> {
         parse_cookie_header(
             self.headers
                 .get_all(COOKIE)

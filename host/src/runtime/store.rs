@@ -147,6 +147,9 @@ pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) plugin: Arc<PluginShared>,
+    /// The last error-level message this instance logged (the SDK logs panic messages there
+    /// before trapping), so a trap report can say what the guest said.
+    pub(crate) last_error: Option<String>,
 }
 
 impl HostState {
@@ -159,6 +162,7 @@ impl HostState {
                 peak_bytes: 0,
             },
             plugin,
+            last_error: None,
         }
     }
 }
@@ -172,6 +176,9 @@ impl host::Host for HostState {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
+        if level == Level::Error {
+            self.last_error = Some(clip(&message, 512));
+        }
         if self.plugin.take_log_budget().is_none() {
             return Ok(());
         }
