@@ -5,6 +5,8 @@
 //! idiomatic types ([`Request`], [`Response`], [`Verdict`]), the [`Filter`] trait, the
 //! [`export_filter!`] macro, the host services in [`host`], and the [`testing`] kit, which runs
 //! the same plugin code natively with an in-memory request that validates edits like weir does.
+//! For the config that `init` receives it has [`config::from_json`] (serde with errors that
+//! name the key path) and [`HostPattern`] (`example.com` / `*.example.com` host conditions).
 //!
 //! It must not depend on an async runtime, an HTTP stack or a wasm runtime: it builds for
 //! `wasm32-wasip2` (real bindings) and natively (no bindings, test kit only).
@@ -25,7 +27,8 @@
 //!
 //! impl Filter for Gate {
 //!     fn init(config: &str) -> Result<Self, String> {
-//!         // Real plugins parse the JSON config with serde_json; this one only takes `{}`.
+//!         // Real plugins parse the JSON config with `weir_sdk::config::from_json`; this one
+//!         // only takes `{}`.
 //!         if config.trim() != "{}" {
 //!             return Err(format!("unexpected config {config}"));
 //!         }
@@ -80,11 +83,13 @@
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+pub mod config;
 mod cookie;
 mod error;
 mod filter;
 mod header;
 pub mod host;
+mod host_pattern;
 mod instance;
 mod request;
 mod response;
@@ -96,6 +101,7 @@ pub use cookie::{CookieAttributes, SameSite, SetCookie};
 pub use error::EditError;
 pub use filter::Filter;
 pub use header::Header;
+pub use host_pattern::{HostPattern, HostPatternError};
 pub use request::{HttpVersion, Request};
 pub use response::Response;
 pub use verdict::{LocalResponse, Verdict};

@@ -9,9 +9,12 @@ use weir_tests::{Backend, guests};
 
 use crate::support::{TestWeir, config, runtime_table, start_error};
 
-fn guarded(name: &str, plugin: &str, extra: &str) -> String {
+/// A `[[filter]]` named after its `fault` (`trap`, `loop` or `hog`) that misbehaves on
+/// `/boom...` only.
+fn guarded(fault: &str, extra: &str) -> String {
     format!(
-        "[[filter]]\nname = {name:?}\nplugin = {plugin:?}\nconfig_json = '{{\"when\":\"request\",\"path\":\"/boom\"}}'\n{extra}\n"
+        "[[filter]]\nname = {fault:?}\nplugin = {:?}\nconfig_json = '{{\"fault\":{fault:?},\"when\":\"request\",\"path\":\"/boom\"}}'\n{extra}\n",
+        guests::MISBEHAVE
     )
 }
 
@@ -41,12 +44,7 @@ async fn assert_fails_closed(weir: &TestWeir, backend: &Backend, reason: &str) {
 #[tokio::test]
 async fn trapping_filter_fails_closed_and_other_requests_are_unaffected() {
     let backend = Backend::start("a").await;
-    let weir = TestWeir::start(&config(
-        backend.addr(),
-        &[guarded("trap", guests::TRAP, "")],
-        &["trap"],
-    ))
-    .await;
+    let weir = TestWeir::start(&config(backend.addr(), &[guarded("trap", "")], &["trap"])).await;
     assert_fails_closed(&weir, &backend, "filter `trap` failed: trapped").await;
 }
 
@@ -55,7 +53,7 @@ async fn endless_loop_is_interrupted_at_the_deadline() {
     let backend = Backend::start("a").await;
     let weir = TestWeir::start(&config(
         backend.addr(),
-        &[guarded("loop", guests::ENDLESS_LOOP, "deadline_ms = 20")],
+        &[guarded("loop", "deadline_ms = 20")],
         &["loop"],
     ))
     .await;
@@ -73,11 +71,7 @@ async fn memory_hog_is_stopped_at_its_cap() {
     let backend = Backend::start("a").await;
     let weir = TestWeir::start(&config(
         backend.addr(),
-        &[guarded(
-            "hog",
-            guests::MEMORY_HOG,
-            "memory_limit_bytes = 8388608",
-        )],
+        &[guarded("hog", "memory_limit_bytes = 8388608")],
         &["hog"],
     ))
     .await;
@@ -89,7 +83,7 @@ async fn fail_open_skips_the_faulty_filter() {
     let backend = Backend::start("a").await;
     let weir = TestWeir::start(&config(
         backend.addr(),
-        &[guarded("trap", guests::TRAP, "failure = \"fail-open\"")],
+        &[guarded("trap", "failure = \"fail-open\"")],
         &["trap"],
     ))
     .await;
@@ -108,7 +102,7 @@ async fn per_request_isolation_serves_and_replaces_every_instance() {
     let backend = Backend::start("a").await;
     let weir = TestWeir::start(&config(
         backend.addr(),
-        &[guarded("trap", guests::TRAP, "isolation = \"per-request\"")],
+        &[guarded("trap", "isolation = \"per-request\"")],
         &["trap"],
     ))
     .await;
@@ -118,9 +112,9 @@ async fn per_request_isolation_serves_and_replaces_every_instance() {
 #[tokio::test]
 async fn filter_trapping_in_init_stops_the_start() {
     let toml = format!(
-        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"trap\"\nplugin = {:?}\nconfig_json = '{{\"when\":\"init\"}}'\n[[route]]\npool = \"main\"\nfilters = [\"trap\"]\n",
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"trap\"\nplugin = {:?}\nconfig_json = '{{\"fault\":\"trap\",\"when\":\"init\"}}'\n[[route]]\npool = \"main\"\nfilters = [\"trap\"]\n",
         runtime_table(),
-        guests::TRAP
+        guests::MISBEHAVE
     );
     let err = start_error(&toml).await;
     assert!(

@@ -1,16 +1,16 @@
 //! The cookies plugin's config: the JSON the operator writes, validated into [`Config`].
 //!
-//! serde reads the JSON into `File*` structs (`deny_unknown_fields`, so a typo is an error);
-//! [`Config::from_json`] then checks names, values and attributes against RFC 6265 so that the
-//! hooks only ever send edits the host accepts. Every error names the key path of the bad field.
+//! `weir_sdk::config::from_json` reads the JSON into `File*` structs (`deny_unknown_fields`, so
+//! a typo is an error); [`Config::from_json`] then checks names, values and attributes against
+//! RFC 6265 so that the hooks only ever send edits the host accepts. Every error is a
+//! `weir_sdk::config::ConfigError` naming the key path of the bad field.
 
-mod field_path;
 mod grammar;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Deserializer};
+use weir_sdk::config::{self, ConfigError, join_key_path};
 
 use self::grammar::{attribute, cookie_name, cookie_value};
 
@@ -98,37 +98,13 @@ pub(crate) enum SameSite {
     None,
 }
 
-/// A config error: the key path of the bad field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    /// Key path, e.g. `response.set_cookie[0].same_site`; empty for the whole document.
-    pub(crate) path: String,
-    /// What is wrong.
-    pub(crate) message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "invalid config: {}", self.message)
-        } else {
-            write!(f, "invalid config at `{}`: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Parses and validates the JSON config; empty text means the empty config.
     pub(crate) fn from_json(text: &str) -> Result<Self, ConfigError> {
         let file: FileConfig = if text.trim().is_empty() {
             FileConfig::default()
         } else {
-            serde_json::from_str(text).map_err(|err| ConfigError {
-                path: field_path::field_path_at(text, err.line(), err.column()),
-                message: err.to_string(),
-            })?
+            config::from_json(text)?
         };
         Ok(Self {
             request: RequestRules::from_file(file.request)?,
@@ -157,11 +133,11 @@ impl RequestRules {
         }
         let mut rename: Vec<(String, String)> = Vec::with_capacity(file.rename.len());
         for (old, new) in file.rename {
-            let path = child_path("request.rename", &old);
+            let path = join_key_path("request.rename", &old);
             cookie_name(&old, &path)?;
             cookie_name(&new, &path)?;
             if let Some((other, _)) = rename.iter().find(|(_, seen)| *seen == new) {
-                return Err(error(
+                return Err(ConfigError::new(
                     path,
                     format!("`{other}` is already renamed to `{new}`"),
                 ));
@@ -170,7 +146,7 @@ impl RequestRules {
         }
         let mut add = Vec::with_capacity(file.add.len());
         for (name, value) in file.add {
-            let path = child_path("request.add", &name);
+            let path = join_key_path("request.add", &name);
             cookie_name(&name, &path)?;
             cookie_value(&value, &path)?;
             add.push((name, value));
@@ -236,11 +212,10 @@ impl Rewrite {
             max_age: file.max_age,
         };
         if rewrite.changes_nothing() {
-            return Err(error(
-                path.to_owned(),
+            return Err(ConfigError::new(
+                path,
                 "the rule changes nothing; give at least one of `secure`, `http_only`, \
-                 `same_site`, `domain`, `path`, `max_age`"
-                    .to_owned(),
+                 `same_site`, `domain`, `path`, `max_age`",
             ));
         }
         Ok(rewrite)
@@ -268,9 +243,9 @@ impl NewCookie {
         }
         // Browsers drop `SameSite=None` cookies that are not `Secure`.
         if self.same_site == Some(SameSite::None) && !self.secure {
-            return Err(error(
+            return Err(ConfigError::new(
                 format!("{path}.same_site"),
-                "`SameSite=None` needs `\"secure\": true`; browsers reject it otherwise".to_owned(),
+                "`SameSite=None` needs `\"secure\": true`; browsers reject it otherwise",
             ));
         }
         Ok(())
@@ -340,23 +315,6 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
-}
-
-pub(crate) fn error(path: String, message: String) -> ConfigError {
-    ConfigError { path, message }
-}
-
-/// `parent.key`, or `parent["key"]` when the key is not a plain identifier.
-fn child_path(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        format!("{parent}.{key}")
-    } else {
-        format!("{parent}[{key:?}]")
-    }
 }
 
 #[cfg(test)]

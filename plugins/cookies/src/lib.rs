@@ -5,8 +5,7 @@
 //!
 //! The config (JSON, see `README.md`) is validated at init into a `config::Config`; the hooks
 //! call plain functions in `request` and `response` over `weir-sdk` types, so the plugin is
-//! unit-tested natively with `weir_sdk::testing`. Depends on `weir-sdk`, serde and serde_json
-//! only.
+//! unit-tested natively with `weir_sdk::testing`. Depends on `weir-sdk` and serde only.
 //!
 //! ```
 //! use weir_plugin_cookies::CookiesFilter;

@@ -4,9 +4,9 @@
 
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
+use weir_sdk::HostPattern;
 
 use crate::action::Action;
-use crate::host_pattern::HostPattern;
 use crate::policy::{Policy, normalize_path};
 
 /// Statuses `redirect_status` may use.
@@ -45,8 +45,7 @@ struct ConfigFile {
 
 /// Parses and validates the JSON config, compiling every pattern.
 pub(crate) fn parse(config: &str) -> Result<(Policy, Action), String> {
-    let file: ConfigFile =
-        serde_json::from_str(config).map_err(|err| format!("invalid config: {err}"))?;
+    let file: ConfigFile = weir_sdk::config::from_json(config).map_err(|err| err.to_string())?;
     if file.block_hosts.is_empty()
         && file.block_path_prefixes.is_empty()
         && file.block_patterns.is_empty()

@@ -4,8 +4,8 @@
 //!
 //! Each blocked request adds 1 to the plugin's `blocked` counter, and the answer names the rule
 //! in `x-weir-deny-rule`. Paths are normalized before matching (see the README), so encoded or
-//! dotted spellings of a blocked path are blocked too. Depends on `weir-sdk`, `serde`,
-//! `serde_json` and `regex` only.
+//! dotted spellings of a blocked path are blocked too. Depends on `weir-sdk`, `serde` and
+//! `regex` only.
 //!
 //! ```
 //! use weir_sdk::{Filter, Verdict, testing::TestRequest};
@@ -20,7 +20,6 @@
 
 mod action;
 mod config;
-mod host_pattern;
 mod policy;
 
 use weir_sdk::host::{self, Level};

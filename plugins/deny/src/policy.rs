@@ -4,8 +4,7 @@
 use std::fmt;
 
 use regex::RegexSet;
-
-use crate::host_pattern::HostPattern;
+use weir_sdk::HostPattern;
 
 /// The validated lists, in config order.
 #[derive(Debug)]

@@ -67,6 +67,15 @@ fn host_match_is_case_insensitive_and_ignores_the_port() {
 }
 
 #[test]
+fn host_match_ignores_a_trailing_dot_on_the_host_and_the_pattern() {
+    let mut f = filter(r#"{"block_hosts":["ads.test","*.casino.test."]}"#);
+    assert!(is_blocked(&mut f, "ads.test.", "/"));
+    assert!(is_blocked(&mut f, "ads.test.:8443", "/"));
+    assert!(is_blocked(&mut f, "www.casino.test", "/"));
+    assert!(is_blocked(&mut f, "www.casino.test.", "/"));
+}
+
+#[test]
 fn wildcard_host_blocks_subdomains_but_not_the_bare_domain() {
     let mut f = filter(r#"{"block_hosts":["*.casino.test"]}"#);
     assert!(is_blocked(&mut f, "www.casino.test", "/"));

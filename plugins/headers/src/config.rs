@@ -1,16 +1,15 @@
 //! The headers plugin's config: the JSON the operator writes, validated into [`Config`].
 //!
-//! Parsing is two steps: serde reads the JSON into `File*` structs (`deny_unknown_fields`, so a
-//! typo is an error), then [`Config::from_json`] checks header names and parses templates. Every
-//! error names the key path of the bad field. Depends on nothing but serde and the template
+//! Parsing is two steps: `weir_sdk::config::from_json` reads the JSON into `File*` structs
+//! (`deny_unknown_fields`, so a typo is an error), then [`Config::from_json`] checks header
+//! names and parses templates. Every error is a `weir_sdk::config::ConfigError` naming the key
+//! path of the bad field. Depends on nothing but serde, `weir_sdk::config` and the template
 //! parser.
 
-mod field_path;
-
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
+use weir_sdk::config::{self, ConfigError, join_key_path};
 
 use crate::template::{Placeholder, Template};
 
@@ -36,37 +35,13 @@ pub(crate) struct Section {
     pub(crate) append: Vec<(String, Template)>,
 }
 
-/// A config error: the key path of the bad field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    /// Dotted key path, e.g. `request.set.x-id`; empty for the whole document.
-    pub(crate) path: String,
-    /// What is wrong.
-    pub(crate) message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "invalid config: {}", self.message)
-        } else {
-            write!(f, "invalid config at `{}`: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Parses and validates the JSON config; empty text means the empty config.
     pub(crate) fn from_json(text: &str) -> Result<Self, ConfigError> {
         let file: FileConfig = if text.trim().is_empty() {
             FileConfig::default()
         } else {
-            serde_json::from_str(text).map_err(|err| ConfigError {
-                path: field_path::field_path_at(text, err.line(), err.column()),
-                message: err.to_string(),
-            })?
+            config::from_json(text)?
         };
         Ok(Self {
             request: Section::from_file(file.request, "request")?,
@@ -136,20 +111,16 @@ fn templates(
 ) -> Result<Vec<(String, Template)>, ConfigError> {
     let mut out: Vec<(String, Template)> = Vec::with_capacity(map.len());
     for (name, text) in map {
-        let key_path = child_path(path, &name);
+        let key_path = join_key_path(path, &name);
         let lower = header_name(&name, &key_path)?;
         if out.iter().any(|(seen, _)| *seen == lower) {
-            return Err(ConfigError {
-                path: key_path,
-                message: format!(
-                    "header `{lower}` is listed twice (header names are case-insensitive)"
-                ),
-            });
+            return Err(ConfigError::new(
+                key_path,
+                format!("header `{lower}` is listed twice (header names are case-insensitive)"),
+            ));
         }
-        let template = Template::parse(&text).map_err(|err| ConfigError {
-            path: key_path,
-            message: err.to_string(),
-        })?;
+        let template =
+            Template::parse(&text).map_err(|err| ConfigError::new(key_path, err.to_string()))?;
         out.push((lower, template));
     }
     Ok(out)
@@ -160,26 +131,12 @@ fn header_name(name: &str, path: &str) -> Result<String, ConfigError> {
     // RFC 9110 §5.6.2: token = 1*tchar
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(is_tchar) {
-        return Err(ConfigError {
-            path: path.to_owned(),
-            message: format!("`{name}` is not a valid header name (RFC 9110 token)"),
-        });
+        return Err(ConfigError::new(
+            path,
+            format!("`{name}` is not a valid header name (RFC 9110 token)"),
+        ));
     }
     Ok(name.to_ascii_lowercase())
-}
-
-/// `parent.key`, or `parent["key"]` when the key is not a plain identifier (as in errors
-/// from serde).
-fn child_path(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        format!("{parent}.{key}")
-    } else {
-        format!("{parent}[{key:?}]")
-    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+use weir_sdk::HostPattern;
 
 use crate::Affinity;
-use crate::host_pattern::HostPattern;
 use crate::route::{HeaderCondition, Route, Target, ValueMatch};
 use crate::split::Split;
 
@@ -95,8 +95,7 @@ pub(crate) struct Config {
 
 /// Parses and validates the JSON config, compiling every regex.
 pub(crate) fn parse(config: &str) -> Result<Config, String> {
-    let file: ConfigFile =
-        serde_json::from_str(config).map_err(|err| format!("invalid config: {err}"))?;
+    let file: ConfigFile = weir_sdk::config::from_json(config).map_err(|err| err.to_string())?;
     if file.routes.is_empty() && file.default_pool.is_none() {
         return Err("no route: set routes or default_pool".to_owned());
     }

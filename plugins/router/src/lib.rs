@@ -21,7 +21,6 @@
 //! ```
 
 mod config;
-mod host_pattern;
 mod route;
 mod split;
 

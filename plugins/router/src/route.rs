@@ -1,9 +1,8 @@
 //! Routes: match conditions over the SDK request, and the target pool or split.
 
 use regex::Regex;
-use weir_sdk::Request;
+use weir_sdk::{HostPattern, Request};
 
-use crate::host_pattern::HostPattern;
 use crate::split::Split;
 
 /// One validated route. Every condition that is set must hold; a route without conditions

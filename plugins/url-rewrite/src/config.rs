@@ -4,8 +4,8 @@
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+use weir_sdk::HostPattern;
 
-use crate::host_pattern::{HostPattern, validate_host_name};
 use crate::rule::Rule;
 
 /// The redirect statuses a rule may use.
@@ -51,8 +51,7 @@ fn default_last() -> bool {
 
 /// Parses and validates the JSON config into rules, compiling every regex.
 pub(crate) fn parse(config: &str) -> Result<Vec<Rule>, String> {
-    let file: ConfigFile =
-        serde_json::from_str(config).map_err(|err| format!("invalid config: {err}"))?;
+    let file: ConfigFile = weir_sdk::config::from_json(config).map_err(|err| err.to_string())?;
     if file.rules.is_empty() {
         return Err("rules: is empty; add at least one rule".to_owned());
     }
@@ -169,7 +168,7 @@ fn check_authority(authority: &str) -> Result<(), String> {
         Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
         _ => (authority, None),
     };
-    validate_host_name(authority, host)?;
+    HostPattern::check_host_name(host).map_err(|err| err.to_string())?;
     if let Some(port) = port
         && port.parse::<u16>().is_err()
     {

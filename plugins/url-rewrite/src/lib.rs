@@ -19,7 +19,6 @@
 //! ```
 
 mod config;
-mod host_pattern;
 mod rule;
 
 use weir_sdk::host::{self, Level};

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 
 use regex::Regex;
-
-use crate::host_pattern::{HostPattern, strip_port};
+use weir_sdk::HostPattern;
 
 /// One validated rule (see the README for the meaning of each key).
 #[derive(Debug)]
@@ -187,6 +186,21 @@ fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// Strips the port from an authority (`host[:port]`, `[v6]:port`), leaving the host that a
+/// `host` condition is matched against.
+fn strip_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(end) => authority.get(..=end).unwrap_or(authority),
+            None => authority,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
 /// A query may not contain whitespace, control characters or a fragment.
 fn check_query(query: &str) -> Result<(), String> {
     match query
@@ -195,5 +209,18 @@ fn check_query(query: &str) -> Result<(), String> {
     {
         Some(c) => Err(format!("the query contains {c:?}")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_is_stripped_from_authorities() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:443"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! `serde_json` reports *where* a value was wrong (line and column) but not *which key* it
 //! belonged to. This module rescans the config text up to that position and rebuilds the key
-//! path, so an init error reads `request.set.x-id: invalid type ...` instead of only a line
-//! number. It only needs the text, so it works for any config shape; it depends on nothing.
+//! path, so an init error reads ``invalid config at `request.set.x-id`: invalid type ...``
+//! instead of only a line number. It only needs the text, so it works for any config shape; it
+//! depends on nothing.
 
 /// One open JSON container while scanning.
 enum Frame {
@@ -19,7 +20,7 @@ enum Frame {
 /// Returns the key path (`request.set.x-id`, `response.set_cookie[1].same_site`) of the value
 /// being read at `line`/`column` as `serde_json::Error` reports them, or an empty string at the
 /// top level. Keys that are not plain identifiers are written `["x.y"]`.
-pub(crate) fn field_path_at(text: &str, line: usize, column: usize) -> String {
+pub(super) fn key_path_at(text: &str, line: usize, column: usize) -> String {
     let bytes = text.as_bytes();
     let end = byte_offset(bytes, line, column).min(bytes.len());
     let mut stack: Vec<Frame> = Vec::new();
@@ -125,20 +126,7 @@ fn render(stack: &[Frame]) -> String {
     let mut path = String::new();
     for frame in stack {
         match frame {
-            Frame::Object { key: Some(key), .. } => {
-                let plain = !key.is_empty()
-                    && key
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                if plain {
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(key);
-                } else {
-                    path.push_str(&format!("[{key:?}]"));
-                }
-            }
+            Frame::Object { key: Some(key), .. } => push_key(&mut path, key),
             Frame::Array {
                 index,
                 started: true,
@@ -149,6 +137,23 @@ fn render(stack: &[Frame]) -> String {
     path
 }
 
+/// Appends `key` to `path`: `.key` (no dot at the top level), or `["key"]` when the key is
+/// not a plain identifier (letters, digits, `_` and `-`).
+pub(super) fn push_key(path: &mut String, key: &str) {
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("[{key:?}]"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +161,7 @@ mod tests {
     /// The path `serde_json` would blame for `text`, using the position of its error.
     fn blamed<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> String {
         let err = serde_json::from_str::<T>(text).expect_err("the text is invalid for T");
-        field_path_at(text, err.line(), err.column())
+        key_path_at(text, err.line(), err.column())
     }
 
     #[derive(Debug, serde::Deserialize)]

@@ -1,14 +1,14 @@
 //! RFC 6265 syntax checks for the names, values and attributes in the config, so the hooks
 //! only send edits the host accepts.
 
-use super::{ConfigError, error};
+use weir_sdk::config::ConfigError;
 
 /// Checks an RFC 6265 §4.1.1 cookie-name (an RFC 9110 token).
 pub(crate) fn cookie_name(name: &str, path: &str) -> Result<(), ConfigError> {
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(is_tchar) {
-        return Err(error(
-            path.to_owned(),
+        return Err(ConfigError::new(
+            path,
             format!("`{name}` is not a valid cookie name (RFC 6265 token)"),
         ));
     }
@@ -25,10 +25,9 @@ pub(crate) fn cookie_value(value: &str, path: &str) -> Result<(), ConfigError> {
     let is_octet =
         |b: u8| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
     if !inner.bytes().all(is_octet) {
-        return Err(error(
-            path.to_owned(),
-            "not a valid cookie value (no spaces, quotes, commas, semicolons or backslashes)"
-                .to_owned(),
+        return Err(ConfigError::new(
+            path,
+            "not a valid cookie value (no spaces, quotes, commas, semicolons or backslashes)",
         ));
     }
     Ok(())
@@ -38,8 +37,8 @@ pub(crate) fn cookie_value(value: &str, path: &str) -> Result<(), ConfigError> {
 /// control characters.
 pub(crate) fn attribute(value: &str, path: &str) -> Result<(), ConfigError> {
     if value.chars().any(|c| c == ';' || c.is_control()) {
-        return Err(error(
-            path.to_owned(),
+        return Err(ConfigError::new(
+            path,
             format!("`{value}` contains `;` or a control character"),
         ));
     }

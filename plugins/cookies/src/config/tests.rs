@@ -80,18 +80,18 @@ fn overwrite_defaults_to_false() {
 #[test]
 fn unknown_key_is_rejected_with_its_path() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a", "secur": true}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].secur");
-    assert!(err.message.contains("unknown field `secur`"), "{err}");
+    assert_eq!(err.path(), "response.set_cookie[0].secur");
+    assert!(err.message().contains("unknown field `secur`"), "{err}");
 
     let err = error(r#"{"cookies": {}}"#);
-    assert_eq!(err.path, "cookies");
+    assert_eq!(err.path(), "cookies");
 }
 
 #[test]
 fn same_site_must_be_spelled_as_in_the_header() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a", "same_site": "lax"}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].same_site");
-    assert!(err.message.contains("`Strict`, `Lax`, `None`"), "{err}");
+    assert_eq!(err.path(), "response.set_cookie[0].same_site");
+    assert!(err.message().contains("`Strict`, `Lax`, `None`"), "{err}");
 }
 
 #[test]
@@ -103,53 +103,53 @@ fn null_same_site_removes_the_attribute() {
 #[test]
 fn null_flag_is_rejected() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a", "secure": null}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].secure");
-    assert!(err.message.contains("expected a boolean"), "{err}");
+    assert_eq!(err.path(), "response.set_cookie[0].secure");
+    assert!(err.message().contains("expected a boolean"), "{err}");
 }
 
 #[test]
 fn max_age_must_be_an_integer_or_null() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a", "max_age": "1h"}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].max_age");
+    assert_eq!(err.path(), "response.set_cookie[0].max_age");
 }
 
 #[test]
 fn rule_that_changes_nothing_is_rejected() {
     let err =
         error(r#"{"response": {"set_cookie": [{"name": "a", "secure": true}, {"name": "b"}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[1]");
-    assert!(err.message.contains("changes nothing"), "{err}");
+    assert_eq!(err.path(), "response.set_cookie[1]");
+    assert!(err.message().contains("changes nothing"), "{err}");
 }
 
 #[test]
 fn rule_name_must_be_a_cookie_name_or_star() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a b", "secure": true}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].name");
+    assert_eq!(err.path(), "response.set_cookie[0].name");
     let err = error(r#"{"response": {"set_cookie": [{"secure": true}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0]");
-    assert!(err.message.contains("missing field `name`"), "{err}");
+    assert_eq!(err.path(), "response.set_cookie[0]");
+    assert!(err.message().contains("missing field `name`"), "{err}");
 }
 
 #[test]
 fn attribute_with_semicolon_is_rejected() {
     let err = error(r#"{"response": {"set_cookie": [{"name": "a", "domain": "x.test; Secure"}]}}"#);
-    assert_eq!(err.path, "response.set_cookie[0].domain");
+    assert_eq!(err.path(), "response.set_cookie[0].domain");
     let err =
         error(r#"{"response": {"add_set_cookie": [{"name": "a", "value": "1", "path": "/;"}]}}"#);
-    assert_eq!(err.path, "response.add_set_cookie[0].path");
+    assert_eq!(err.path(), "response.add_set_cookie[0].path");
 }
 
 #[test]
 fn added_set_cookie_needs_name_and_value() {
     let err = error(r#"{"response": {"add_set_cookie": [{"name": "a"}]}}"#);
-    assert_eq!(err.path, "response.add_set_cookie[0]");
-    assert!(err.message.contains("missing field `value`"), "{err}");
+    assert_eq!(err.path(), "response.add_set_cookie[0]");
+    assert!(err.message().contains("missing field `value`"), "{err}");
 }
 
 #[test]
 fn added_set_cookie_value_must_be_cookie_octets() {
     let err = error(r#"{"response": {"add_set_cookie": [{"name": "a", "value": "x y"}]}}"#);
-    assert_eq!(err.path, "response.add_set_cookie[0].value");
+    assert_eq!(err.path(), "response.add_set_cookie[0].value");
     // A quoted value is allowed.
     rules(r#"{"response": {"add_set_cookie": [{"name": "a", "value": "\"xy\""}]}}"#);
 }
@@ -159,43 +159,43 @@ fn added_same_site_none_needs_secure() {
     let err = error(
         r#"{"response": {"add_set_cookie": [{"name": "a", "value": "1", "same_site": "None"}]}}"#,
     );
-    assert_eq!(err.path, "response.add_set_cookie[0].same_site");
+    assert_eq!(err.path(), "response.add_set_cookie[0].same_site");
 }
 
 #[test]
 fn invalid_names_in_lists_are_named_by_index() {
     let err = error(r#"{"request": {"strip": ["ok", "no;pe"]}}"#);
-    assert_eq!(err.path, "request.strip[1]");
+    assert_eq!(err.path(), "request.strip[1]");
     let err = error(r#"{"request": {"strip_prefix": [""]}}"#);
-    assert_eq!(err.path, "request.strip_prefix[0]");
+    assert_eq!(err.path(), "request.strip_prefix[0]");
     let err = error(r#"{"response": {"remove_set_cookie": ["a=b"]}}"#);
-    assert_eq!(err.path, "response.remove_set_cookie[0]");
+    assert_eq!(err.path(), "response.remove_set_cookie[0]");
 }
 
 #[test]
 fn rename_names_must_be_cookie_names() {
     let err = error(r#"{"request": {"rename": {"old": "new name"}}}"#);
-    assert_eq!(err.path, "request.rename.old");
-    assert!(err.message.contains("`new name`"), "{err}");
+    assert_eq!(err.path(), "request.rename.old");
+    assert!(err.message().contains("`new name`"), "{err}");
 }
 
 #[test]
 fn two_renames_to_the_same_name_are_rejected() {
     let err = error(r#"{"request": {"rename": {"a": "x", "b": "x"}}}"#);
-    assert_eq!(err.path, "request.rename.b");
-    assert!(err.message.contains("`a` is already renamed"), "{err}");
+    assert_eq!(err.path(), "request.rename.b");
+    assert!(err.message().contains("`a` is already renamed"), "{err}");
 }
 
 #[test]
 fn added_request_cookie_is_validated() {
     let err = error(r#"{"request": {"add": {"consent": "a,b"}}}"#);
-    assert_eq!(err.path, "request.add.consent");
+    assert_eq!(err.path(), "request.add.consent");
     let err = error(r#"{"request": {"add": {"a": 1}}}"#);
-    assert_eq!(err.path, "request.add.a");
+    assert_eq!(err.path(), "request.add.a");
 }
 
 #[test]
 fn overwrite_must_be_a_boolean() {
     let err = error(r#"{"request": {"overwrite": 1}}"#);
-    assert_eq!(err.path, "request.overwrite");
+    assert_eq!(err.path(), "request.overwrite");
 }

@@ -51,9 +51,12 @@ fn unknown_key_is_rejected() {
 }
 
 #[test]
-fn wrongly_typed_key_is_rejected() {
+fn wrongly_typed_key_is_rejected_naming_it() {
     let err = error(r#"{"block_hosts":"a.test"}"#);
-    assert!(err.starts_with("invalid config: invalid type"), "{err}");
+    assert!(
+        err.starts_with("invalid config at `block_hosts`: invalid type"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -164,7 +164,10 @@ fn every_affinity_form_is_parsed() {
 #[test]
 fn unknown_affinity_source_is_rejected() {
     let err = error(r#"{"default_pool":"a","affinity":"clientip"}"#);
-    assert!(err.contains("unknown variant `clientip`"), "{err}");
+    assert!(
+        err.starts_with("invalid config at `affinity`: unknown variant `clientip`"),
+        "{err}"
+    );
     let err = error(r#"{"default_pool":"a","affinity":{"query":"u"}}"#);
     assert!(err.contains("unknown variant `query`"), "{err}");
     assert!(parse(r#"{"default_pool":"a","affinity":{"cookie":"s","header":"h"}}"#).is_err());

@@ -22,6 +22,15 @@ fn config_that_is_not_json_is_rejected() {
 }
 
 #[test]
+fn wrongly_typed_rules_names_the_key() {
+    let err = error(r#"{"rules":5}"#);
+    assert!(
+        err.starts_with("invalid config at `rules`: invalid type: integer `5`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_rules_is_rejected() {
     assert!(error("{}").contains("missing field `rules`"));
 }

@@ -1,46 +1,56 @@
-//! `weir-guest-trap`: a test-only filter that panics (`deliberate trap`), which traps the wasm
-//! instance. weir's tests load it to check the failure policies: `fail-closed` answers with a
-//! 5xx, `fail-open` skips the filter, the trapped instance is replaced, and other requests are
-//! unaffected.
+//! `weir-guest-misbehave`: a test-only filter that misbehaves on purpose, in one of three ways,
+//! so that weir's tests can check each failure path: the failure policy applies
+//! (`fail-closed` answers with a 5xx, `fail-open` skips the filter), the faulty instance is
+//! replaced, and other requests are unaffected.
 //!
-//! Config (JSON; both keys optional):
+//! - `"fault": "trap"` panics (`deliberate trap`), which traps the wasm instance;
+//! - `"fault": "loop"` spins forever, so only weir's per-call deadline (epoch interruption)
+//!   can stop it;
+//! - `"fault": "hog"` allocates 1 MiB blocks, touching and keeping each, until the
+//!   per-instance memory cap stops it (a trap, or a panic when the allocator reports failure).
 //!
-//! - `{"when": "request"}` (the default): trap in `on_request`;
-//! - `{"when": "response"}`: trap in `on_response`;
-//! - `{"when": "init"}`: trap in `init`, so the plugin fails to load;
-//! - `{"when": "request", "path": "/boom"}`: trap only when the request path starts with
-//!   `/boom`.
+//! Config (JSON; `fault` is required, the other keys are optional):
 //!
-//! Whenever `on_request` does not trap, it sets the request header `x-guest-ok: 1` and
+//! - `{"fault": "trap", "when": "request"}` (`when` defaults to `request`): misbehave in
+//!   `on_request`;
+//! - `{"fault": "trap", "when": "response"}`: misbehave in `on_response`;
+//! - `{"fault": "trap", "when": "init"}`: misbehave in `init`, so the plugin fails to load
+//!   (for `loop`, loading must hit the deadline);
+//! - `{"fault": "trap", "when": "request", "path": "/boom"}`: misbehave only when the request
+//!   path starts with `/boom`.
+//!
+//! Whenever `on_request` does not misbehave, it sets the request header `x-guest-ok: 1` and
 //! continues, so a test can see that the filter ran for the unaffected requests.
 //!
-//! Not an example plugin: it is built for `tests/` only.
+//! Not an example plugin: it is built for `tests/` only. Natively, only `trap` may be run
+//! misbehaving: `loop` never returns and `hog` would exhaust the test machine's memory.
 
 mod config;
+mod fault;
 
 use weir_sdk::host::{self, Level};
 use weir_sdk::{Filter, Request, Response, Verdict};
 
 use crate::config::{Config, When};
 
-/// The trapping filter.
+/// The misbehaving filter.
 #[derive(Debug)]
-pub struct TrapGuest {
+pub struct MisbehaveGuest {
     config: Config,
 }
 
-impl Filter for TrapGuest {
+impl Filter for MisbehaveGuest {
     fn init(config: &str) -> Result<Self, String> {
-        let config = Config::parse(config)?;
+        let config = Config::parse(config).map_err(|err| err.to_string())?;
         if config.when == When::Init {
-            trap();
+            config.fault.commit();
         }
         Ok(Self { config })
     }
 
     fn on_request(&mut self, req: &mut Request) -> Verdict {
         if self.config.misbehaves(When::Request, || req.path()) {
-            trap();
+            self.config.fault.commit();
         } else {
             mark_ok(req);
         }
@@ -49,24 +59,13 @@ impl Filter for TrapGuest {
 
     fn on_response(&mut self, req: &Request, _resp: &mut Response) -> Verdict {
         if self.config.misbehaves(When::Response, || req.path()) {
-            trap();
+            self.config.fault.commit();
         }
         Verdict::Continue
     }
 }
 
-weir_sdk::export_filter!(TrapGuest);
-
-/// Panics with `deliberate trap`; in a wasm guest the panic aborts, which traps the instance.
-///
-/// The condition is opaque to the optimiser, so the compiler cannot prove this function
-/// diverges and turn its callers (such as `init`) into unreachable code.
-#[inline(never)]
-fn trap() {
-    if std::hint::black_box(true) {
-        panic!("deliberate trap");
-    }
-}
+weir_sdk::export_filter!(MisbehaveGuest);
 
 /// Marks a request the guest let through.
 fn mark_ok(req: &mut Request) {
@@ -85,27 +84,33 @@ mod tests {
 
     use super::*;
 
-    fn guest(config: &str) -> TrapGuest {
-        TrapGuest::init(config).expect("the config is valid")
+    // Only `trap` misbehaves here (a panic); the looping and hogging paths are exercised by
+    // weir's e2e tests, under a deadline and a memory cap. Every fault runs the paths that
+    // return.
+
+    const FAULTS: [&str; 3] = ["trap", "loop", "hog"];
+
+    fn guest(config: &str) -> MisbehaveGuest {
+        MisbehaveGuest::init(config).expect("the config is valid")
     }
 
     #[test]
     #[should_panic(expected = "deliberate trap")]
-    fn default_config_traps_in_on_request() {
+    fn trap_without_when_traps_in_on_request() {
         let mut req = TestRequest::get("/").build();
-        let _ = guest("{}").on_request(&mut req);
+        let _ = guest(r#"{"fault":"trap"}"#).on_request(&mut req);
     }
 
     #[test]
     #[should_panic(expected = "deliberate trap")]
-    fn init_config_traps_in_init() {
-        let _ = TrapGuest::init(r#"{"when":"init"}"#);
+    fn trap_in_init_traps_in_init() {
+        let _ = MisbehaveGuest::init(r#"{"fault":"trap","when":"init"}"#);
     }
 
     #[test]
     #[should_panic(expected = "deliberate trap")]
-    fn response_config_traps_in_on_response() {
-        let mut guest = guest(r#"{"when":"response"}"#);
+    fn trap_in_response_traps_in_on_response() {
+        let mut guest = guest(r#"{"fault":"trap","when":"response"}"#);
         let mut req = TestRequest::get("/").build();
         let mut resp = TestResponse::new(200).build();
         assert!(matches!(guest.on_request(&mut req), Verdict::Continue));
@@ -116,20 +121,53 @@ mod tests {
     #[should_panic(expected = "deliberate trap")]
     fn matching_path_prefix_traps() {
         let mut req = TestRequest::get("/boom/now").build();
-        let _ = guest(r#"{"when":"request","path":"/boom"}"#).on_request(&mut req);
+        let _ = guest(r#"{"fault":"trap","when":"request","path":"/boom"}"#).on_request(&mut req);
     }
 
     #[test]
     fn other_paths_continue_marked_ok() {
-        let mut guest = guest(r#"{"when":"request","path":"/boom"}"#);
-        let mut req = TestRequest::get("/fine").build();
-        assert!(matches!(guest.on_request(&mut req), Verdict::Continue));
-        assert_eq!(req.header_str("x-guest-ok").as_deref(), Some("1"));
+        for fault in FAULTS {
+            let mut guest = guest(&format!(
+                r#"{{"fault":"{fault}","when":"request","path":"/boom"}}"#
+            ));
+            let mut req = TestRequest::get("/fine").build();
+            assert!(matches!(guest.on_request(&mut req), Verdict::Continue));
+            assert_eq!(
+                req.header_str("x-guest-ok").as_deref(),
+                Some("1"),
+                "{fault}"
+            );
+        }
     }
 
     #[test]
-    fn invalid_config_fails_init_without_trapping() {
-        let err = TrapGuest::init(r#"{"when":"sometimes"}"#).expect_err("invalid when");
-        assert!(err.contains("`when`"), "{err}");
+    fn response_config_lets_requests_through() {
+        for fault in FAULTS {
+            let mut guest = guest(&format!(
+                r#"{{"fault":"{fault}","when":"response","path":"/boom"}}"#
+            ));
+            let mut req = TestRequest::get("/boom").build();
+            assert!(matches!(guest.on_request(&mut req), Verdict::Continue));
+            assert_eq!(
+                req.header_str("x-guest-ok").as_deref(),
+                Some("1"),
+                "{fault}"
+            );
+            let other = TestRequest::get("/fine").build();
+            let mut resp = TestResponse::new(200).build();
+            assert!(matches!(
+                guest.on_response(&other, &mut resp),
+                Verdict::Continue
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_config_fails_init_without_misbehaving() {
+        for fault in FAULTS {
+            let err = MisbehaveGuest::init(&format!(r#"{{"fault":"{fault}","when":"never"}}"#))
+                .expect_err("invalid when");
+            assert!(err.contains("`when`"), "{err}");
+        }
     }
 }
