@@ -29,8 +29,9 @@ pub use report::Format;
 pub struct TestOptions {
     /// The component to test.
     pub plugin: PathBuf,
-    /// The config handed to `init` (JSON).
-    pub config_json: String,
+    /// The config handed to `init` (JSON). Default: the `config` of the first case file that
+    /// has one, else `{}`.
+    pub config_json: Option<String>,
     /// Case files to run after the battery.
     pub cases: Vec<PathBuf>,
     /// Pool names that exist; a selected pool outside this list fails the check.
@@ -46,7 +47,7 @@ impl TestOptions {
     pub fn new(plugin: PathBuf) -> Self {
         Self {
             plugin,
-            config_json: "{}".to_owned(),
+            config_json: None,
             cases: Vec::new(),
             pools: None,
             deadline: Duration::from_millis(100),
@@ -115,7 +116,8 @@ pub fn run(options: &TestOptions) -> Report {
     });
     match runtime {
         Ok(runtime) => {
-            let loaded = battery::run(&runtime, options, &mut checks);
+            let config = battery_config(options);
+            let loaded = battery::run(&runtime, options, &config, &mut checks);
             if let Some(plugin) = loaded {
                 for path in &options.cases {
                     cases::run(&plugin, path, options, &mut checks);
@@ -136,6 +138,18 @@ pub fn run(options: &TestOptions) -> Report {
         plugin: options.plugin.display().to_string(),
         checks,
     }
+}
+
+/// The config the battery runs with: `--config`, else the first case file's, else `{}`.
+fn battery_config(options: &TestOptions) -> String {
+    if let Some(config) = &options.config_json {
+        return config.clone();
+    }
+    options
+        .cases
+        .iter()
+        .find_map(|path| CaseFile::load(path).ok().and_then(|file| file.config))
+        .unwrap_or_else(|| "{}".to_owned())
 }
 
 /// The settings a plugin under test runs with.

@@ -139,10 +139,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
 
 async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let config_json = match (&args.config, &args.config_file) {
-        (Some(json), _) => json.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-        (None, None) => "{}".to_owned(),
+        (Some(json), _) => Some(json.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        (None, None) => None,
     };
     let options = TestOptions {
         config_json,

@@ -14,7 +14,7 @@ fn weir(args: &[&str]) -> std::process::Output {
 
 fn write_config(dir: &tempfile::TempDir, body: &str) -> String {
     let path = dir.path().join("weir.toml");
-    std::fs::write(&path, body).unwrap();
+    std::fs::write(&path, body).expect("write the config");
     path.display().to_string()
 }
 
@@ -143,4 +143,98 @@ fn sigterm_drains_and_exits_cleanly() {
     assert!(exit.success(), "{exit:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("draining")), "{rest:?}");
+}
+
+#[test]
+fn new_plugin_builds_and_passes_weir_test_outside_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = weir(&[
+        "new",
+        "plugin",
+        "hello-filter",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crate_dir = dir.path().join("hello-filter");
+    for file in ["Cargo.toml", "src/lib.rs", "cases.toml", "README.md"] {
+        assert!(crate_dir.join(file).is_file(), "{file} was created");
+    }
+    // Shared between runs so the SDK's dependencies compile once.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
+    let cargo = |args: &[&str]| {
+        let out = Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cargo(&["test"]);
+    cargo(&["build", "--release", "--target", "wasm32-wasip2"]);
+    let wasm = target.join("wasm32-wasip2/release/hello_filter.wasm");
+    let cases = crate_dir.join("cases.toml");
+    let out = weir(&["test", wasm.to_str().unwrap(), cases.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("ok   cases.toml: requests under the prefix get the header"),
+        "{report}"
+    );
+    assert!(report.ends_with(" passed, 0 failed\n"), "{report}");
+}
+
+#[test]
+fn new_plugin_refuses_a_bad_name_and_an_existing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let out = weir(&["new", "plugin", "Bad Name", "--dir", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a crate name"));
+    std::fs::create_dir(dir.path().join("taken")).unwrap();
+    let out = weir(&["new", "plugin", "taken", "--dir", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn weir_test_exit_code_and_machine_formats() {
+    let passing = weir(&[
+        "test",
+        guests::URL_REWRITE,
+        "--config",
+        r#"{"rules":[{"match":"^/a","replace":"/b"}]}"#,
+        "--format",
+        "tap",
+    ]);
+    assert!(passing.status.success());
+    let tap = String::from_utf8_lossy(&passing.stdout);
+    assert!(tap.starts_with("TAP version 13\n1.."), "{tap}");
+    assert!(!tap.contains("not ok"), "{tap}");
+
+    let failing = weir(&[
+        "test",
+        guests::MISBEHAVE,
+        "--config",
+        r#"{"fault":"trap"}"#,
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(failing.status.code(), Some(1));
+    let junit = String::from_utf8_lossy(&failing.stdout);
+    assert!(
+        junit.contains("<failure message=\"trapped: filter panicked: deliberate trap\">"),
+        "{junit}"
+    );
 }

@@ -2,6 +2,7 @@
 //! loopback, real backends, real plugins built from `plugins/` and `tests/guests/`.
 
 mod config_errors;
+mod conformance;
 mod edits;
 mod failures;
 mod plugins;

@@ -18,6 +18,7 @@ const MALFORMED_CONFIG: &str = "{not json";
 pub(super) fn run(
     runtime: &Arc<Runtime>,
     options: &TestOptions,
+    config: &str,
     checks: &mut Vec<Check>,
 ) -> Option<Plugin> {
     let mut loaded = None;
@@ -29,11 +30,11 @@ pub(super) fn run(
             let plugin = Plugin::load(
                 runtime,
                 &options.plugin,
-                settings(options, &options.config_json, Isolation::Pooled),
+                settings(options, config, Isolation::Pooled),
             )
             .map_err(|e| Failure {
                 reason: load_reason(&e),
-                input: Some(format!("config {}", clip(&options.config_json))),
+                input: Some(format!("config {}", clip(config))),
             })?;
             loaded = Some(plugin);
             Ok(())
@@ -87,7 +88,7 @@ pub(super) fn run(
             let fresh = Plugin::load(
                 runtime,
                 &options.plugin,
-                settings(options, &options.config_json, Isolation::PerRequest),
+                settings(options, config, Isolation::PerRequest),
             )
             .map_err(|e| Failure {
                 reason: load_reason(&e),
