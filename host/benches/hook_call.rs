@@ -114,11 +114,18 @@ fn hook_calls(c: &mut Criterion) {
             b.iter(|| black_box(warm.on_request(template.clone())));
         });
     }
-    let fresh = plugin(&rt, guests::URL_REWRITE, REWRITE, Isolation::PerRequest);
+    // A fresh instance per call: instantiation plus `init`. url-rewrite compiles its regexes in
+    // `init`; cookies has no regex, which separates the two costs.
     let template = request();
-    group.bench_function("per-request/url-rewrite", |b| {
-        b.iter(|| black_box(fresh.on_request(template.clone())));
-    });
+    for (name, path, config) in [
+        ("url-rewrite", guests::URL_REWRITE, REWRITE),
+        ("cookies", guests::COOKIES, COOKIES),
+    ] {
+        let fresh = plugin(&rt, path, config, Isolation::PerRequest);
+        group.bench_function(format!("per-request/{name}"), |b| {
+            b.iter(|| black_box(fresh.on_request(template.clone())));
+        });
+    }
 
     let chain = [
         plugin(&rt, guests::URL_REWRITE, REWRITE, Isolation::Pooled),
