@@ -1,4 +1,4 @@
-//! Configuration: the TOML file ([`file`]) validated into types that cannot be wrong.
+//! Configuration: the TOML file ([`file`](mod@file)) validated into types that cannot be wrong.
 //!
 //! Every error names the file, the line and the key path (`route[2].pool`) and says what is
 //! allowed. Quick mode (`weir run --listen … --upstream … --filter …`) builds the same types.

@@ -17,7 +17,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use weir::filter::host::Level;
-pub use weir::filter::types::{
+pub use self::weir::filter::host::Level;
+pub use self::weir::filter::types::{
     CookieAttributes, Decision, EditError, Header, HttpVersion, LocalResponse, SameSite, SetCookie,
 };
