@@ -33,6 +33,8 @@ pub struct Config {
     pub runtime: EngineSettings,
     /// Grace period for in-flight requests on shutdown.
     pub shutdown_grace: Duration,
+    /// Admin endpoint address, if any.
+    pub admin: Option<SocketAddr>,
     /// Listeners.
     pub listeners: Vec<ListenerConfig>,
     /// Upstream pools.
@@ -331,11 +333,25 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, r)| self.route(i, r, &pools, &filters))
             .collect::<Result<Vec<_>, _>>()?;
+        let admin = match &raw.admin {
+            None => None,
+            Some(admin) => match admin.bind.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    return self.invalid(
+                        admin.bind.span(),
+                        "admin.bind".into(),
+                        format!("`{}` is not an IP:port address", admin.bind.get_ref()),
+                    );
+                }
+            },
+        };
         Ok(Config {
             origin: self.file.to_owned(),
             path: None,
             runtime,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+            admin,
             listeners,
             pools,
             filters,

@@ -79,8 +79,31 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             "give --config FILE, or --listen ADDR --upstream URL for quick mode (see weir run --help)"
         ),
     };
+    let admin_bind = config.admin;
     let running = server::start(config).await?;
+    let _admin = match admin_bind {
+        Some(bind) => Some(
+            weir::admin::serve(bind, running.control().clone())
+                .await
+                .with_context(|| format!("cannot bind the admin endpoint to {bind}"))?,
+        ),
+        None => None,
+    };
+    let control = running.control().clone();
+    let reloader = tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::error!("cannot listen for SIGHUP; reload through the admin endpoint instead");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            // The outcome is logged by the reload itself.
+            let _ = control.reload_from_source().await;
+        }
+    });
     wait_for_signal().await?;
+    reloader.abort();
     running.shutdown().await;
     Ok(())
 }

@@ -39,6 +39,21 @@ pub struct ProxyState {
     pub pools: HashMap<Arc<str>, Arc<BackendPool>>,
     /// Config generation (increases on each reload).
     pub generation: u64,
+    /// Every loaded plugin, in config order.
+    pub plugins: Vec<LoadedPlugin>,
+}
+
+/// A plugin of the state, with what the admin endpoint shows about it.
+#[derive(Debug)]
+pub struct LoadedPlugin {
+    /// Filter name.
+    pub name: Arc<str>,
+    /// Component file.
+    pub path: std::path::PathBuf,
+    /// The plugin (content hash, counters, settings).
+    pub plugin: Arc<crate::runtime::Plugin>,
+    /// When this generation loaded it.
+    pub loaded_at: std::time::SystemTime,
 }
 
 /// Facts about the downstream connection.

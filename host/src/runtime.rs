@@ -39,7 +39,7 @@ use cache::ComponentCache;
 
 /// Process-wide runtime settings (the `[runtime]` config table). Not reloadable: the engine
 /// outlives every config generation so compiled components stay valid.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineSettings {
     /// Most plugin instances alive at once, across all filters.
     pub max_instances: u32,

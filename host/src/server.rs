@@ -1,6 +1,7 @@
 //! Listeners, the accept loop, per-connection limits, graceful shutdown, and the runtime state
 //! (routes, chains, pools) built from a config and held behind an `ArcSwap`.
 
+mod control;
 mod state;
 
 use std::convert::Infallible;
@@ -21,6 +22,7 @@ use crate::config::{Config, ListenerConfig, Protocol};
 use crate::proxy::{self, ConnInfo, ProxyState};
 use crate::runtime::{LoadError, Runtime, RuntimeError};
 
+pub use control::{Control, ReloadError, ReloadStats};
 pub use state::build_state;
 
 /// Why weir could not start.
@@ -51,8 +53,7 @@ pub enum StartError {
 /// A running weir: its listeners, its state and its shutdown switch.
 pub struct Running {
     addrs: Vec<(String, SocketAddr)>,
-    state: Arc<ArcSwap<ProxyState>>,
-    runtime: Arc<Runtime>,
+    control: Arc<Control>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     grace: Duration,
@@ -71,10 +72,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let runtime = Runtime::new(config.runtime.clone())?;
     let state = build_state(&config, &runtime, 1).await?;
     let state = Arc::new(ArcSwap::from_pointee(state));
+    let grace = config.shutdown_grace;
+    let listeners = config.listeners.clone();
+    let control = Arc::new(Control::new(state.clone(), runtime, config));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut addrs = Vec::new();
-    for listener in &config.listeners {
+    for listener in &listeners {
         let socket = TcpListener::bind(listener.bind)
             .await
             .map_err(|source| StartError::Bind {
@@ -94,16 +98,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             listener.clone(),
             state.clone(),
             stopped.clone(),
-            config.shutdown_grace,
+            grace,
         ));
     }
     Ok(Running {
         addrs,
-        state,
-        runtime,
+        control,
         stop,
         tasks,
-        grace: config.shutdown_grace,
+        grace,
     })
 }
 
@@ -115,12 +118,12 @@ impl Running {
 
     /// The state serving new requests.
     pub fn state(&self) -> Arc<ProxyState> {
-        self.state.load_full()
+        self.control.state()
     }
 
-    /// The wasm runtime.
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
+    /// The reload handle.
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
     }
 
     /// Stops accepting, lets requests in flight finish (up to the grace period), then returns.

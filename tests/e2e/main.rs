@@ -6,5 +6,6 @@ mod conformance;
 mod edits;
 mod failures;
 mod plugins;
+mod reload;
 mod reverse_proxy;
 mod support;

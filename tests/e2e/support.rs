@@ -100,6 +100,16 @@ impl TestWeir {
     /// Parses `toml` and starts weir.
     pub(crate) async fn try_start(toml: &str) -> anyhow::Result<Self> {
         let config = weir::config::parse(toml, "test.toml", std::path::Path::new("/"))?;
+        Self::from_config(config).await
+    }
+
+    /// Starts weir from a config file (reloads re-read it).
+    pub(crate) async fn start_file(path: &std::path::Path) -> Self {
+        let config = weir::config::load(path).expect("the config file is valid");
+        Self::from_config(config).await.expect("weir starts")
+    }
+
+    async fn from_config(config: weir::config::Config) -> anyhow::Result<Self> {
         let running = tokio::time::timeout(TIMEOUT, weir::server::start(config)).await??;
         let addr = running.addrs()[0].1;
         Ok(Self {
@@ -110,6 +120,15 @@ impl TestWeir {
     }
 
     /// The running server.
+    /// The reload handle.
+    pub(crate) fn control(&self) -> std::sync::Arc<weir::server::Control> {
+        self.running
+            .as_ref()
+            .expect("weir is running")
+            .control()
+            .clone()
+    }
+
     /// `GET http://<addr><path>` with `Host: <host>`.
     pub(crate) async fn get(&self, host: &str, path: &str) -> TestResponse {
         self.send(

@@ -18,6 +18,9 @@ pub struct ConfigFile {
     /// `[server]` settings.
     #[serde(default)]
     pub server: Server,
+    /// `[admin]`: the local admin endpoint. Default: none.
+    #[serde(default)]
+    pub admin: Option<Admin>,
     /// `[[listener]]` tables.
     #[serde(default)]
     pub listener: Vec<Listener>,
@@ -76,6 +79,14 @@ impl Default for Server {
             shutdown_grace_ms: defaults::shutdown_grace_ms(),
         }
     }
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Address of the admin endpoint; keep it on loopback (it has no authentication).
+    pub bind: Spanned<String>,
 }
 
 /// One `[[listener]]`.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::filters::{ChainEntry, FilterChain};
-use crate::proxy::{ProxyState, Route};
+use std::time::SystemTime;
+
+use crate::proxy::{LoadedPlugin, ProxyState, Route};
 use crate::runtime::{Plugin, Runtime};
 use crate::upstream::{BackendPool, PoolSettings};
 
@@ -18,7 +20,7 @@ pub async fn build_state(
     runtime: &Arc<Runtime>,
     generation: u64,
 ) -> Result<ProxyState, StartError> {
-    let plugins = load_plugins(config, runtime).await?;
+    let loaded = load_plugins(config, runtime).await?;
     let pools: HashMap<Arc<str>, Arc<BackendPool>> = config
         .pools
         .iter()
@@ -44,7 +46,7 @@ pub async fn build_state(
         let entries = route
             .filters
             .iter()
-            .filter_map(|name| plugins.get(name))
+            .filter_map(|name| loaded.get(name))
             .cloned()
             .collect();
         // Validation guarantees the pool exists; a missing one would be a validator bug.
@@ -59,10 +61,24 @@ pub async fn build_state(
             pool,
         });
     }
+    let plugins = config
+        .filters
+        .iter()
+        .filter_map(|f| {
+            let entry = loaded.get(&f.settings.name)?;
+            Some(LoadedPlugin {
+                name: f.settings.name.clone(),
+                path: f.plugin.clone(),
+                plugin: entry.plugin.clone(),
+                loaded_at: SystemTime::now(),
+            })
+        })
+        .collect();
     Ok(ProxyState {
         routes,
         pools,
         generation,
+        plugins,
     })
 }
 

@@ -1,0 +1,171 @@
+//! The local admin endpoint: health, loaded plugins, Prometheus metrics, and reload.
+//!
+//! - `GET /health` → `ok`
+//! - `GET /plugins` → JSON: config generation and, per plugin, name, path, SHA-256, load time,
+//!   whether loading compiled it, and its counters
+//! - `GET /metrics` → Prometheus text format
+//! - `POST /reload` → re-reads the config and reloads; JSON outcome (200 applied, 500 refused)
+//!
+//! Bind it to loopback: it has no authentication.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::server::Control;
+
+/// A running admin endpoint; dropping it stops it.
+#[derive(Debug)]
+pub struct AdminServer {
+    /// Bound address.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `bind` and serves the admin endpoint for `control`.
+pub async fn serve(bind: SocketAddr, control: Arc<Control>) -> std::io::Result<AdminServer> {
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, "admin endpoint listening");
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let control = control.clone();
+            let service = service_fn(move |req| {
+                let control = control.clone();
+                async move { Ok::<_, Infallible>(answer(&control, req).await) }
+            });
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(AdminServer { addr, task })
+}
+
+async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/health") => text(StatusCode::OK, "ok\n".to_owned()),
+        (&Method::GET, "/plugins") => json(StatusCode::OK, plugins(control)),
+        (&Method::GET, "/metrics") => text(StatusCode::OK, metrics(control)),
+        (&Method::POST, "/reload") => match control.reload_from_source().await {
+            Ok(generation) => json(
+                StatusCode::OK,
+                serde_json::json!({"outcome": "applied", "generation": generation}),
+            ),
+            Err(e) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({
+                    "outcome": "refused",
+                    "generation": control.state().generation,
+                    "error": control.stats().last_error.unwrap_or_else(|| e.to_string()),
+                }),
+            ),
+        },
+        (_, "/health" | "/plugins" | "/metrics" | "/reload") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n".to_owned(),
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /health, /plugins, /metrics or POST /reload\n".to_owned(),
+        ),
+    }
+}
+
+fn plugins(control: &Control) -> serde_json::Value {
+    let state = control.state();
+    let plugins: Vec<serde_json::Value> = state
+        .plugins
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": &*p.name,
+                "path": p.path.display().to_string(),
+                "sha256": p.plugin.content_hash(),
+                "loaded_at_unix_ms": p.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+                "compiled": format!("{:?}", p.plugin.cache_outcome()).to_lowercase(),
+                "counters": p.plugin.counters(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "generation": state.generation, "plugins": plugins })
+}
+
+fn metrics(control: &Control) -> String {
+    let state = control.state();
+    let stats = control.stats();
+    let mut out = String::new();
+    out.push_str("# HELP weir_config_generation Config generation serving new requests.\n# TYPE weir_config_generation gauge\n");
+    out.push_str(&format!("weir_config_generation {}\n", state.generation));
+    out.push_str(
+        "# HELP weir_reloads_total Reloads by outcome.\n# TYPE weir_reloads_total counter\n",
+    );
+    out.push_str(&format!(
+        "weir_reloads_total{{outcome=\"applied\"}} {}\n",
+        stats.applied
+    ));
+    out.push_str(&format!(
+        "weir_reloads_total{{outcome=\"refused\"}} {}\n",
+        stats.failed
+    ));
+    out.push_str("# HELP weir_plugin_counter Counters plugins add to with host.counter-add.\n# TYPE weir_plugin_counter counter\n");
+    for p in &state.plugins {
+        for (name, value) in p.plugin.counters() {
+            out.push_str(&format!(
+                "weir_plugin_counter{{plugin=\"{}\",name=\"{}\"}} {value}\n",
+                label(&p.name),
+                label(&name)
+            ));
+        }
+    }
+    out
+}
+
+/// Escapes a Prometheus label value.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{value:#}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

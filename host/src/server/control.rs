@@ -1,0 +1,169 @@
+//! Reloading: a new config becomes a whole new state, built off the data path and swapped in
+//! only if every part of it loads. Requests in flight keep the state they started with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Mutex;
+
+use crate::config::{self, Config, ConfigError};
+use crate::proxy::ProxyState;
+use crate::runtime::Runtime;
+
+use super::{StartError, build_state};
+
+/// Why a reload was refused. The old state keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A plugin of the new config did not load.
+    #[error(transparent)]
+    Load(#[from] StartError),
+    /// The change needs a restart.
+    #[error("{0} cannot change on reload; restart weir to apply it")]
+    NotReloadable(&'static str),
+}
+
+/// Counts of reload outcomes.
+#[derive(Clone, Debug, Default)]
+pub struct ReloadStats {
+    /// Reloads applied.
+    pub applied: u64,
+    /// Reloads refused.
+    pub failed: u64,
+    /// Why the last refused reload was refused.
+    pub last_error: Option<String>,
+}
+
+/// The handle through which triggers (SIGHUP, the admin endpoint, tests) reload weir.
+pub struct Control {
+    state: Arc<ArcSwap<ProxyState>>,
+    runtime: Arc<Runtime>,
+    config: Mutex<Config>,
+    applied: AtomicU64,
+    failed: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("generation", &self.state.load().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    pub(super) fn new(
+        state: Arc<ArcSwap<ProxyState>>,
+        runtime: Arc<Runtime>,
+        config: Config,
+    ) -> Self {
+        Self {
+            state,
+            runtime,
+            config: Mutex::new(config),
+            applied: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The state serving new requests.
+    pub fn state(&self) -> Arc<ProxyState> {
+        self.state.load_full()
+    }
+
+    /// Reload outcomes so far.
+    pub fn stats(&self) -> ReloadStats {
+        ReloadStats {
+            applied: self.applied.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    /// Re-reads the config file (quick mode: the same config) and reloads every plugin it names.
+    pub async fn reload_from_source(&self) -> Result<u64, ReloadError> {
+        let path = self.config.lock().await.path.clone();
+        let next = match path {
+            Some(path) => match config::load(&path) {
+                Ok(config) => config,
+                Err(e) => return Err(self.refuse(e.into())),
+            },
+            None => self.config.lock().await.clone(),
+        };
+        self.reload(next).await
+    }
+
+    /// Builds a whole new state from `next` and swaps it in; on any error the old state stays.
+    /// Reloads are serialised; the data path is never blocked.
+    pub async fn reload(&self, next: Config) -> Result<u64, ReloadError> {
+        let mut current = self.config.lock().await;
+        if next.runtime != current.runtime {
+            return Err(self.refuse(ReloadError::NotReloadable("[runtime]")));
+        }
+        if next.admin != current.admin {
+            return Err(self.refuse(ReloadError::NotReloadable("[admin]")));
+        }
+        if !same_listeners(&current, &next) {
+            return Err(self.refuse(ReloadError::NotReloadable("[[listener]]")));
+        }
+        let started = Instant::now();
+        let generation = self.state.load().generation + 1;
+        let state = match build_state(&next, &self.runtime, generation).await {
+            Ok(state) => state,
+            Err(e) => return Err(self.refuse(e.into())),
+        };
+        self.state.store(Arc::new(state));
+        *current = next;
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            generation,
+            took_ms = started.elapsed().as_millis() as u64,
+            "reload applied"
+        );
+        Ok(generation)
+    }
+
+    fn refuse(&self, error: ReloadError) -> ReloadError {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let text = format!("{:#}", anyhow_like(&error));
+        tracing::error!(error = %text, "reload refused; the previous config keeps serving");
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
+        error
+    }
+}
+
+/// The error and its sources on one line.
+fn anyhow_like(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+fn same_listeners(a: &Config, b: &Config) -> bool {
+    a.listeners.len() == b.listeners.len()
+        && a.listeners.iter().zip(&b.listeners).all(|(x, y)| {
+            x.bind == y.bind
+                && x.protocol == y.protocol
+                && x.header_timeout == y.header_timeout
+                && x.max_connections == y.max_connections
+        })
+}

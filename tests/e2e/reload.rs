@@ -1,0 +1,305 @@
+//! Hot reload: a new state is built off the data path and swapped in whole; requests in flight
+//! finish on the state they started with; a reload that fails keeps the old state serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use weir_tests::{Backend, Behaviour, guests};
+
+use crate::support::{TIMEOUT, TestWeir, runtime_table};
+
+/// A config file and a plugin file in a temporary directory, rewritten between reloads.
+struct Files {
+    dir: tempfile::TempDir,
+    backend: std::net::SocketAddr,
+}
+
+impl Files {
+    fn new(backend: &Backend) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            backend: backend.addr(),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("weir.toml")
+    }
+
+    fn plugin_path(&self) -> PathBuf {
+        self.dir.path().join("filter.wasm")
+    }
+
+    /// Installs version `n` of the filter: odd versions are the headers plugin, even ones the
+    /// edits guest, both setting `x-version: v<n>` — a different module each time.
+    fn install_version(&self, n: usize) {
+        let (source, config) = if n % 2 == 1 {
+            (
+                guests::HEADERS,
+                format!(r#"{{"request":{{"set":{{"x-version":"v{n}"}}}}}}"#),
+            )
+        } else {
+            (
+                guests::EDITS,
+                format!(r#"{{"request":[["set-header","x-version","v{n}"]]}}"#),
+            )
+        };
+        self.install(Path::new(source), &config);
+    }
+
+    /// Writes the plugin (atomically, as a deploy tool would) and a config that uses it.
+    fn install(&self, plugin: &Path, config_json: &str) {
+        let tmp = self.dir.path().join("filter.wasm.tmp");
+        std::fs::copy(plugin, &tmp).unwrap();
+        std::fs::rename(&tmp, self.plugin_path()).unwrap();
+        let toml = format!(
+            "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n[[filter]]\nname = \"versioned\"\nplugin = {:?}\nconfig_json = '{config_json}'\n[[route]]\npool = \"main\"\nfilters = [\"versioned\"]\n",
+            runtime_table(),
+            self.backend,
+            self.plugin_path().display().to_string()
+        );
+        std::fs::write(self.config_path(), toml).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_plugin_swaps_under_load_fail_no_request() {
+    let backend = Backend::start("a").await;
+    let files = Files::new(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    let control = weir.control();
+
+    // A client sending requests back to back for the whole test (bounded in count and time).
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, sent, failed, addr) = (stop.clone(), sent.clone(), failed.clone(), weir.addr);
+        tokio::spawn(async move {
+            let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed)
+                && sent.load(Ordering::Relaxed) < 100_000
+                && tokio::time::Instant::now() < deadline
+            {
+                let uri = format!("http://{addr}/load").parse().unwrap();
+                let ok = match tokio::time::timeout(TIMEOUT, client.get(uri)).await {
+                    Ok(Ok(res)) => {
+                        res.status() == StatusCode::OK && res.into_body().collect().await.is_ok()
+                    }
+                    _ => false,
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    for n in 2..=21 {
+        files.install_version(n);
+        let generation = control.reload_from_source().await.expect("reload applies");
+        assert_eq!(generation, n as u64);
+        // Every request that starts after the swap sees the new version.
+        let path = format!("/check/{n}");
+        assert_eq!(weir.get("app.test", &path).await.status, StatusCode::OK);
+        let seen = backend
+            .requests()
+            .into_iter()
+            .find(|r| r.path == path)
+            .expect("check request arrived");
+        assert_eq!(seen.header("x-version"), format!("v{n}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    tokio::time::timeout(TIMEOUT, load).await.unwrap().unwrap();
+    assert!(
+        sent.load(Ordering::Relaxed) > 20,
+        "the load ran during the swaps"
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed across 20 swaps"
+    );
+    assert_eq!(control.stats().applied, 20);
+}
+
+#[tokio::test]
+async fn broken_modules_are_refused_and_the_old_one_keeps_serving() {
+    let backend = Backend::start("a").await;
+    let files = Files::new(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    let control = weir.control();
+
+    let garbage = files.dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x0d\0\x01\0 truncated").unwrap();
+    let broken: [(&Path, &str, &str); 3] = [
+        (&garbage, "{}", "is not a loadable WebAssembly component"),
+        (
+            Path::new(guests::MISBEHAVE),
+            r#"{"fault":"trap","when":"init"}"#,
+            "cannot start an instance",
+        ),
+        (
+            Path::new(guests::WRONG_WORLD),
+            "{}",
+            "does not implement weir:filter@0.1.0",
+        ),
+    ];
+    for (i, (plugin, config, reason)) in broken.into_iter().enumerate() {
+        files.install(plugin, config);
+        let err = format!(
+            "{:#}",
+            anyhow::Error::new(
+                control
+                    .reload_from_source()
+                    .await
+                    .expect_err("reload is refused")
+            )
+        );
+        assert!(err.contains("filter `versioned`"), "{err}");
+        assert!(err.contains(reason), "{err}");
+        let stats = control.stats();
+        assert_eq!(stats.failed, i as u64 + 1);
+        assert!(stats.last_error.unwrap().contains(reason));
+        let res = weir.get("app.test", "/still-v1").await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(
+            backend.last().header("x-version"),
+            "v1",
+            "the old plugin still serves"
+        );
+    }
+    assert_eq!(control.state().generation, 1);
+}
+
+#[tokio::test]
+async fn a_long_streaming_response_survives_a_reload() {
+    const SIZE: u64 = 32 * 1024 * 1024;
+    let backend = Backend::start_with("big", Behaviour::Stream(SIZE)).await;
+    let files = Files::new(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let res = client
+        .get(format!("http://{}/big", weir.addr).parse().unwrap())
+        .await
+        .unwrap();
+    let mut body = res.into_body();
+    let mut received = 0u64;
+    // Read a first part, reload twice, then read the rest.
+    while received < SIZE / 4 {
+        let frame = tokio::time::timeout(TIMEOUT, body.frame())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        received += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    for n in 2..=3 {
+        files.install_version(n);
+        weir.control()
+            .reload_from_source()
+            .await
+            .expect("reload applies");
+    }
+    while let Some(frame) = tokio::time::timeout(TIMEOUT, body.frame()).await.unwrap() {
+        received += frame.unwrap().data_ref().map_or(0, |d| d.len() as u64);
+    }
+    assert_eq!(received, SIZE, "every byte arrived across the reloads");
+}
+
+#[tokio::test]
+async fn admin_endpoint_lists_plugins_reloads_and_exports_metrics() {
+    let backend = Backend::start("a").await;
+    let files = Files::new(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    let admin = weir::admin::serve("127.0.0.1:0".parse().unwrap(), weir.control())
+        .await
+        .unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let call = |method: &'static str, path: &str| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", admin.addr))
+            .body(Full::default())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let res = tokio::time::timeout(TIMEOUT, client.request(request))
+                .await
+                .unwrap()
+                .unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+
+    assert_eq!(
+        call("GET", "/health").await,
+        (StatusCode::OK, "ok\n".to_owned())
+    );
+    let (_, body) = call("GET", "/plugins").await;
+    let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(plugins["generation"], 1);
+    assert_eq!(plugins["plugins"][0]["name"], "versioned");
+    let sha = plugins["plugins"][0]["sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64, "a SHA-256 in hex");
+    assert!(plugins["plugins"][0]["loaded_at_unix_ms"].as_u64().unwrap() > 0);
+
+    // Reloading the same module is a cache hit: no compilation.
+    let (status, body) = call("POST", "/reload").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outcome: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (outcome["outcome"].as_str(), outcome["generation"].as_u64()),
+        (Some("applied"), Some(2))
+    );
+    let (_, body) = call("GET", "/plugins").await;
+    let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(plugins["plugins"][0]["sha256"], sha);
+    assert_eq!(plugins["plugins"][0]["compiled"], "memory");
+
+    // A refused reload answers 500 with the reason.
+    std::fs::write(files.plugin_path(), b"not wasm").unwrap();
+    let (status, body) = call("POST", "/reload").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let outcome: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(outcome["outcome"], "refused");
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap()
+            .contains("filter `versioned`"),
+        "{body}"
+    );
+
+    let (_, metrics) = call("GET", "/metrics").await;
+    assert!(metrics.contains("weir_config_generation 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("weir_reloads_total{outcome=\"applied\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weir_reloads_total{outcome=\"refused\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(call("GET", "/nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call("DELETE", "/reload").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
