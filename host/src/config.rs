@@ -35,6 +35,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Admin endpoint address, if any.
     pub admin: Option<SocketAddr>,
+    /// File watching for reloads, if on (only used with a config file).
+    pub watch: Option<crate::server::WatchSettings>,
     /// Listeners.
     pub listeners: Vec<ListenerConfig>,
     /// Upstream pools.
@@ -352,6 +354,10 @@ impl Validator<'_> {
             runtime,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
             admin,
+            watch: raw.server.watch.then(|| crate::server::WatchSettings {
+                interval: Duration::from_millis(raw.server.watch_interval_ms.max(10)),
+                debounce: Duration::from_millis(raw.server.watch_debounce_ms),
+            }),
             listeners,
             pools,
             filters,

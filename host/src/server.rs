@@ -2,6 +2,7 @@
 //! (routes, chains, pools) built from a config and held behind an `ArcSwap`.
 
 mod control;
+mod file_watch;
 mod state;
 
 use std::convert::Infallible;
@@ -23,6 +24,7 @@ use crate::proxy::{self, ConnInfo, ProxyState};
 use crate::runtime::{LoadError, Runtime, RuntimeError};
 
 pub use control::{Control, ReloadError, ReloadStats};
+pub use file_watch::WatchSettings;
 pub use state::build_state;
 
 /// Why weir could not start.
@@ -69,11 +71,14 @@ impl std::fmt::Debug for Running {
 
 /// Loads every plugin, binds every listener and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    // Taken before any plugin is read, so a change made while loading is seen by the watcher.
+    let files_at_start = file_watch::fingerprint(control::watched_files(&config));
     let runtime = Runtime::new(config.runtime.clone())?;
     let state = build_state(&config, &runtime, 1).await?;
     let state = Arc::new(ArcSwap::from_pointee(state));
     let grace = config.shutdown_grace;
     let listeners = config.listeners.clone();
+    let watch_files = config.watch.filter(|_| config.path.is_some());
     let control = Arc::new(Control::new(state.clone(), runtime, config));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -99,6 +104,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             state.clone(),
             stopped.clone(),
             grace,
+        ));
+    }
+    if let Some(settings) = watch_files {
+        tasks.spawn(file_watch::run(
+            control.clone(),
+            settings,
+            files_at_start,
+            stopped.clone(),
         ));
     }
     Ok(Running {

@@ -19,6 +19,7 @@ use crate::support::{TIMEOUT, TestWeir, runtime_table};
 struct Files {
     dir: tempfile::TempDir,
     backend: std::net::SocketAddr,
+    watch: bool,
 }
 
 impl Files {
@@ -26,6 +27,14 @@ impl Files {
         Self {
             dir: tempfile::tempdir().unwrap(),
             backend: backend.addr(),
+            watch: false,
+        }
+    }
+
+    fn watched(backend: &Backend) -> Self {
+        Self {
+            watch: true,
+            ..Self::new(backend)
         }
     }
 
@@ -60,8 +69,9 @@ impl Files {
         std::fs::copy(plugin, &tmp).unwrap();
         std::fs::rename(&tmp, self.plugin_path()).unwrap();
         let toml = format!(
-            "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n[[filter]]\nname = \"versioned\"\nplugin = {:?}\nconfig_json = '{config_json}'\n[[route]]\npool = \"main\"\nfilters = [\"versioned\"]\n",
+            "{}\n[server]\nwatch = {}\nwatch_interval_ms = 20\nwatch_debounce_ms = 400\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n[[filter]]\nname = \"versioned\"\nplugin = {:?}\nconfig_json = '{config_json}'\n[[route]]\npool = \"main\"\nfilters = [\"versioned\"]\n",
             runtime_table(),
+            self.watch,
             self.backend,
             self.plugin_path().display().to_string()
         );
@@ -302,4 +312,63 @@ async fn admin_endpoint_lists_plugins_reloads_and_exports_metrics() {
         call("DELETE", "/reload").await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
+}
+
+#[tokio::test]
+async fn a_changed_plugin_file_is_reloaded_by_the_watcher() {
+    let backend = Backend::start("a").await;
+    let files = Files::watched(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    let mut generations = weir.control().subscribe();
+    // A deploy replaces the module and its config.
+    let config = std::fs::read_to_string(files.config_path()).unwrap();
+    let tmp = files.dir.path().join("next.wasm");
+    std::fs::copy(guests::EDITS, &tmp).unwrap();
+    std::fs::write(
+        files.config_path(),
+        config.replace(
+            r#"{"request":{"set":{"x-version":"v1"}}}"#,
+            r#"{"request":[["set-header","x-version","v2"]]}"#,
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, files.plugin_path()).unwrap();
+    let reloaded = tokio::time::timeout(TIMEOUT, generations.wait_for(|g| *g == 2)).await;
+    assert!(reloaded.is_ok(), "no reload: {:?}", weir.control().stats());
+    weir.get("app.test", "/after").await;
+    assert_eq!(backend.last().header("x-version"), "v2");
+}
+
+#[tokio::test]
+async fn a_config_written_in_several_steps_is_loaded_once_complete() {
+    let backend = Backend::start("a").await;
+    let files = Files::watched(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    let control = weir.control();
+    let mut generations = control.subscribe();
+    // A slow writer: the new config arrives in three parts, 40 ms apart (the watcher polls every
+    // 20 ms and waits for 400 ms of quiet). A half-written file is never loaded.
+    files.install_version(3);
+    let full = std::fs::read(files.config_path()).unwrap();
+    let third = full.len() / 3;
+    std::fs::write(files.config_path(), &full[..third]).unwrap();
+    for end in [2 * third, full.len()] {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        std::fs::write(files.config_path(), &full[..end]).unwrap();
+    }
+    tokio::time::timeout(TIMEOUT, generations.wait_for(|g| *g == 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = control.stats();
+    assert_eq!(
+        (stats.applied, stats.failed),
+        (1, 0),
+        "one reload, of the complete file: {:?}",
+        stats.last_error
+    );
+    weir.get("app.test", "/after").await;
+    assert_eq!(backend.last().header("x-version"), "v3");
 }

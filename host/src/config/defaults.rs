@@ -63,3 +63,12 @@ pub(crate) fn path_prefix() -> String {
 pub(crate) fn shutdown_grace_ms() -> u64 {
     10_000
 }
+pub(crate) fn watch() -> bool {
+    true
+}
+pub(crate) fn watch_interval_ms() -> u64 {
+    500
+}
+pub(crate) fn watch_debounce_ms() -> u64 {
+    1_000
+}

@@ -71,12 +71,24 @@ pub struct Server {
     /// How long a graceful shutdown waits for requests in flight. Default: 10000.
     #[serde(default = "defaults::shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// Reload when the config file or a plugin file changes. Default: true.
+    #[serde(default = "defaults::watch")]
+    pub watch: bool,
+    /// How often watched files are checked, in ms. Default: 500.
+    #[serde(default = "defaults::watch_interval_ms")]
+    pub watch_interval_ms: u64,
+    /// Quiet time after the last change before reloading, in ms. Default: 1000.
+    #[serde(default = "defaults::watch_debounce_ms")]
+    pub watch_debounce_ms: u64,
 }
 
 impl Default for Server {
     fn default() -> Self {
         Self {
             shutdown_grace_ms: defaults::shutdown_grace_ms(),
+            watch: defaults::watch(),
+            watch_interval_ms: defaults::watch_interval_ms(),
+            watch_debounce_ms: defaults::watch_debounce_ms(),
         }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Mutex;
+use std::path::PathBuf;
+
+use tokio::sync::{Mutex, watch};
 
 use crate::config::{self, Config, ConfigError};
 use crate::proxy::ProxyState;
@@ -41,6 +43,7 @@ pub struct ReloadStats {
 
 /// The handle through which triggers (SIGHUP, the admin endpoint, tests) reload weir.
 pub struct Control {
+    generation: watch::Sender<u64>,
     state: Arc<ArcSwap<ProxyState>>,
     runtime: Arc<Runtime>,
     config: Mutex<Config>,
@@ -64,6 +67,7 @@ impl Control {
         config: Config,
     ) -> Self {
         Self {
+            generation: watch::channel(state.load().generation).0,
             state,
             runtime,
             config: Mutex::new(config),
@@ -76,6 +80,16 @@ impl Control {
     /// The state serving new requests.
     pub fn state(&self) -> Arc<ProxyState> {
         self.state.load_full()
+    }
+
+    /// A receiver that sees each new generation once it serves.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// The config file and every plugin file of the config in force.
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        watched_files(&*self.config.lock().await)
     }
 
     /// Reload outcomes so far.
@@ -125,6 +139,7 @@ impl Control {
         };
         self.state.store(Arc::new(state));
         *current = next;
+        self.generation.send_replace(generation);
         self.applied.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             generation,
@@ -156,6 +171,16 @@ fn anyhow_like(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+/// The config file and every plugin file `config` names.
+pub(super) fn watched_files(config: &Config) -> Vec<PathBuf> {
+    config
+        .path
+        .iter()
+        .cloned()
+        .chain(config.filters.iter().map(|f| f.plugin.clone()))
+        .collect()
 }
 
 fn same_listeners(a: &Config, b: &Config) -> bool {
