@@ -106,7 +106,7 @@ pub struct TestArgs {
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
     /// Deadline per hook call, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     pub deadline_ms: u64,
     /// Memory cap per instance, in bytes.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]

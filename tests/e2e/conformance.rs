@@ -83,7 +83,7 @@ fn trapping_plugin_is_reported_with_its_panic_message_and_backtrace() {
 #[test]
 fn endless_loop_is_reported_as_deadline_exceeded() {
     let reason = first_failure(&run(guests::MISBEHAVE, r#"{"fault":"loop"}"#, &[]));
-    assert_eq!(reason, "deadline exceeded (100 ms)");
+    assert_eq!(reason, "deadline exceeded (50 ms)");
 }
 
 #[test]

@@ -194,7 +194,7 @@ pub(super) fn call_reason(error: &CallError) -> String {
     }
 }
 
-fn load_reason(error: &LoadError) -> String {
+pub(super) fn load_reason(error: &LoadError) -> String {
     match error {
         LoadError::Read { path, source, .. } => format!("cannot read {path}: {source}"),
         LoadError::Compile { reason, .. } => {

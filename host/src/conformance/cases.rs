@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::runtime::{Decision, Isolation, LocalResponse, Plugin, RequestView, ResponseView};
 
-use super::battery::call_reason;
+use super::battery::{call_reason, load_reason};
 use super::{Check, Failure, TestOptions, corpus, record, settings};
 
 /// A case file.
@@ -239,7 +239,7 @@ pub(super) fn run(default: &Plugin, path: &Path, options: &TestOptions, checks: 
                         "plugin loads with the file's config",
                         || {
                             Err(Failure {
-                                reason: format!("{e:#}"),
+                                reason: load_reason(&e),
                                 input: Some(format!("config {config}")),
                             })
                         },
@@ -290,6 +290,11 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
                 input: Some(input.clone()),
                 ..f
             })?;
+            if expects_a_response(e) {
+                return Err(fail(
+                    "the case expects a response (status, response headers, Set-Cookies or body), but the plugin continued and the case has no [case.response] to run on-response on".to_owned(),
+                ));
+            }
         }
         (Decision::Continue, Some(upstream)) => {
             let response = build_response(upstream).map_err(fail)?;
@@ -317,6 +322,15 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
         return Err(fail(format!("edits: expected {edits:?}, got {journal:?}")));
     }
     Ok(())
+}
+
+fn expects_a_response(e: &Expect) -> bool {
+    e.status.is_some()
+        || !e.response_headers.is_empty()
+        || !e.response_headers_absent.is_empty()
+        || e.set_cookies.is_some()
+        || e.body.is_some()
+        || e.body_contains.is_some()
 }
 
 fn expect_verdict(expect: &Expect, actual: &str) -> Result<(), Failure> {
@@ -421,6 +435,9 @@ fn check_local(e: &Expect, local: &LocalResponse) -> Result<(), String> {
 }
 
 fn check_response(e: &Expect, response: &ResponseView) -> Result<(), String> {
+    if e.body.is_some() || e.body_contains.is_some() {
+        return Err("the case expects a body, but the plugin let the upstream response through and filters do not see upstream bodies".to_owned());
+    }
     if let Some(status) = e.status {
         same(
             "status",
