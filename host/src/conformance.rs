@@ -50,7 +50,7 @@ impl TestOptions {
             config_json: None,
             cases: Vec::new(),
             pools: None,
-            deadline: Duration::from_millis(100),
+            deadline: Duration::from_millis(50),
             memory_limit_bytes: 16 << 20,
         }
     }
