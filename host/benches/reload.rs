@@ -33,16 +33,16 @@ fn swap_costs(c: &mut Criterion) {
         b.iter(|| {
             // A fresh engine has nothing cached: this is a reload of a module never seen.
             let runtime = Runtime::new(config.runtime.clone()).expect("engine");
-            rt.block_on(server::build_state(&config, &runtime, 2))
+            rt.block_on(server::build_state(&config, &runtime, 2, None))
                 .expect("state")
         });
     });
     let runtime = Runtime::new(config.runtime.clone()).expect("engine");
-    rt.block_on(server::build_state(&config, &runtime, 1))
+    rt.block_on(server::build_state(&config, &runtime, 1, None))
         .expect("state");
     group.bench_function("unchanged-plugin (cache hit)", |b| {
         b.iter(|| {
-            rt.block_on(server::build_state(&config, &runtime, 2))
+            rt.block_on(server::build_state(&config, &runtime, 2, None))
                 .expect("state")
         });
     });

@@ -111,7 +111,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 async fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = config::load(path)?;
     let runtime = weir::runtime::Runtime::new(config.runtime.clone())?;
-    let state = server::build_state(&config, &runtime, 1).await?;
+    let state = server::build_state(&config, &runtime, 1, None).await?;
     let filters: usize = config.filters.len();
     tracing::info!(
         routes = state.routes.len(),

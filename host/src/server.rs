@@ -74,7 +74,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Taken before any plugin is read, so a change made while loading is seen by the watcher.
     let files_at_start = file_watch::fingerprint(control::watched_files(&config));
     let runtime = Runtime::new(config.runtime.clone())?;
-    let state = build_state(&config, &runtime, 1).await?;
+    let state = build_state(&config, &runtime, 1, None).await?;
     let state = Arc::new(ArcSwap::from_pointee(state));
     let grace = config.shutdown_grace;
     let listeners = config.listeners.clone();

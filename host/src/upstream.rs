@@ -39,7 +39,7 @@ pub enum Balance {
 }
 
 /// Settings for one pool.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Pool name.
     pub name: Arc<str>,
@@ -147,6 +147,11 @@ impl BackendPool {
             started: Instant::now(),
             settings,
         }
+    }
+
+    /// The settings the pool was built with.
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
     }
 
     /// Pool name.

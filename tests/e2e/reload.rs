@@ -372,3 +372,19 @@ async fn a_config_written_in_several_steps_is_loaded_once_complete() {
     weir.get("app.test", "/after").await;
     assert_eq!(backend.last().header("x-version"), "v3");
 }
+
+#[tokio::test]
+async fn an_unchanged_pool_keeps_its_upstream_connections_across_reloads() {
+    let backend = Backend::start("a").await;
+    let files = Files::new(&backend);
+    files.install_version(1);
+    let weir = TestWeir::start_file(&files.config_path()).await;
+    for n in 2..=4 {
+        assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+        files.install_version(n);
+        weir.control().reload_from_source().await.expect("reload applies");
+    }
+    assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+    assert_eq!(backend.count(), 4);
+    assert_eq!(backend.connections(), 1, "the pool and its keep-alive connection were carried over");
+}

@@ -133,7 +133,8 @@ impl Control {
         }
         let started = Instant::now();
         let generation = self.state.load().generation + 1;
-        let state = match build_state(&next, &self.runtime, generation).await {
+        let previous = self.state.load_full();
+        let state = match build_state(&next, &self.runtime, generation, Some(&previous)).await {
             Ok(state) => state,
             Err(e) => return Err(self.refuse(e.into())),
         };

@@ -14,11 +14,13 @@ use crate::upstream::{BackendPool, PoolSettings};
 
 use super::StartError;
 
-/// Loads the plugins and assembles routes and pools for `config`.
+/// Loads the plugins and assembles routes and pools for `config`. A pool whose settings are the
+/// same as in `previous` is carried over, with its warm upstream connections and health marks.
 pub async fn build_state(
     config: &Config,
     runtime: &Arc<Runtime>,
     generation: u64,
+    previous: Option<&ProxyState>,
 ) -> Result<ProxyState, StartError> {
     let loaded = load_plugins(config, runtime).await?;
     let pools: HashMap<Arc<str>, Arc<BackendPool>> = config
@@ -38,7 +40,12 @@ pub async fn build_state(
                 idle_timeout: p.idle_timeout,
                 max_idle_per_backend: p.max_idle_per_backend,
             };
-            (p.name.clone(), Arc::new(BackendPool::new(settings)))
+            let kept = previous
+                .and_then(|state| state.pools.get(&p.name))
+                .filter(|pool| *pool.settings() == settings)
+                .cloned();
+            let pool = kept.unwrap_or_else(|| Arc::new(BackendPool::new(settings)));
+            (p.name.clone(), pool)
         })
         .collect();
     let mut routes = Vec::with_capacity(config.routes.len());
