@@ -382,9 +382,102 @@ async fn an_unchanged_pool_keeps_its_upstream_connections_across_reloads() {
     for n in 2..=4 {
         assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
         files.install_version(n);
-        weir.control().reload_from_source().await.expect("reload applies");
+        weir.control()
+            .reload_from_source()
+            .await
+            .expect("reload applies");
     }
     assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
     assert_eq!(backend.count(), 4);
-    assert_eq!(backend.connections(), 1, "the pool and its keep-alive connection were carried over");
+    assert_eq!(
+        backend.connections(),
+        1,
+        "the pool and its keep-alive connection were carried over"
+    );
+}
+
+fn listeners_config(backend: std::net::SocketAddr, extra: Option<std::net::SocketAddr>) -> String {
+    let extra = extra.map_or(String::new(), |addr| {
+        format!("[[listener]]\nname = \"extra\"\nbind = \"{addr}\"\n")
+    });
+    format!(
+        "{}\n[[listener]]\nname = \"main\"\nbind = \"127.0.0.1:0\"\n{extra}[[pool]]\nname = \"main\"\nbackends = [\"{backend}\"]\nresponse_timeout_ms = 5000\n[[route]]\npool = \"main\"\n",
+        runtime_table()
+    )
+}
+
+#[tokio::test]
+async fn listeners_are_added_drained_and_refused_on_reload() {
+    let backend = Backend::start_with("slow", Behaviour::Delay(Duration::from_millis(300))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weir.toml");
+    std::fs::write(&path, listeners_config(backend.addr(), None)).unwrap();
+    let weir = TestWeir::start_file(&path).await;
+    let control = weir.control();
+
+    // Add a listener: it serves at once; the first keeps its address.
+    let extra = weir_tests::closed_port().await;
+    std::fs::write(&path, listeners_config(backend.addr(), Some(extra))).unwrap();
+    control.reload_from_source().await.expect("reload applies");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let res = client
+        .get(format!("http://{extra}/").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+
+    // Remove it while a request on it is in flight: the request completes, then it is closed.
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let res = client
+                .get(format!("http://{extra}/in-flight").parse().unwrap())
+                .await
+                .unwrap();
+            (
+                res.status(),
+                res.into_body().collect().await.unwrap().to_bytes(),
+            )
+        }
+    });
+    let arrived = backend.count() + 1;
+    assert!(backend.wait_for(arrived, TIMEOUT).await);
+    std::fs::write(&path, listeners_config(backend.addr(), None)).unwrap();
+    control.reload_from_source().await.expect("reload applies");
+    let (status, body) = tokio::time::timeout(TIMEOUT, in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (status, body.as_ref()),
+        (StatusCode::OK, &b"slow /in-flight"[..])
+    );
+    let refused = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if tokio::net::TcpStream::connect(extra).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    assert!(
+        refused.await.is_ok(),
+        "the removed listener stops accepting"
+    );
+
+    // A new address that is busy refuses the reload; everything keeps serving.
+    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let busy = squatter.local_addr().unwrap();
+    std::fs::write(&path, listeners_config(backend.addr(), Some(busy))).unwrap();
+    let err = format!(
+        "{:#}",
+        anyhow::Error::new(control.reload_from_source().await.expect_err("refused"))
+    );
+    assert!(
+        err.contains(&format!("listener `extra`: cannot bind {busy}")),
+        "{err}"
+    );
+    assert_eq!(weir.get("app.test", "/").await.status, StatusCode::OK);
+    assert_eq!(weir.running_addrs(), 1);
 }

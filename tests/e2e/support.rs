@@ -120,6 +120,15 @@ impl TestWeir {
     }
 
     /// The running server.
+    /// How many listeners serve.
+    pub(crate) fn running_addrs(&self) -> usize {
+        self.running
+            .as_ref()
+            .expect("weir is running")
+            .addrs()
+            .len()
+    }
+
     /// The reload handle.
     pub(crate) fn control(&self) -> std::sync::Arc<weir::server::Control> {
         self.running

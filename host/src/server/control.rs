@@ -14,6 +14,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::proxy::ProxyState;
 use crate::runtime::Runtime;
 
+use super::listeners::{self, ListenerSet};
 use super::{StartError, build_state};
 
 /// Why a reload was refused. The old state keeps serving.
@@ -46,6 +47,7 @@ pub struct Control {
     generation: watch::Sender<u64>,
     state: Arc<ArcSwap<ProxyState>>,
     runtime: Arc<Runtime>,
+    listeners: Arc<ListenerSet>,
     config: Mutex<Config>,
     applied: AtomicU64,
     failed: AtomicU64,
@@ -64,12 +66,14 @@ impl Control {
     pub(super) fn new(
         state: Arc<ArcSwap<ProxyState>>,
         runtime: Arc<Runtime>,
+        listeners: Arc<ListenerSet>,
         config: Config,
     ) -> Self {
         Self {
             generation: watch::channel(state.load().generation).0,
             state,
             runtime,
+            listeners,
             config: Mutex::new(config),
             applied: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -128,10 +132,13 @@ impl Control {
         if next.admin != current.admin {
             return Err(self.refuse(ReloadError::NotReloadable("[admin]")));
         }
-        if !same_listeners(&current, &next) {
-            return Err(self.refuse(ReloadError::NotReloadable("[[listener]]")));
-        }
         let started = Instant::now();
+        // New addresses are bound before anything else, so a busy port refuses the reload
+        // while the old state and its listeners keep serving.
+        let new_listeners = match listeners::bind(&self.listeners.to_bind(&next.listeners)).await {
+            Ok(bound) => bound,
+            Err(e) => return Err(self.refuse(e.into())),
+        };
         let generation = self.state.load().generation + 1;
         let previous = self.state.load_full();
         let state = match build_state(&next, &self.runtime, generation, Some(&previous)).await {
@@ -139,6 +146,7 @@ impl Control {
             Err(e) => return Err(self.refuse(e.into())),
         };
         self.state.store(Arc::new(state));
+        self.listeners.apply(&next.listeners, new_listeners);
         *current = next;
         self.generation.send_replace(generation);
         self.applied.fetch_add(1, Ordering::Relaxed);
@@ -182,14 +190,4 @@ pub(super) fn watched_files(config: &Config) -> Vec<PathBuf> {
         .cloned()
         .chain(config.filters.iter().map(|f| f.plugin.clone()))
         .collect()
-}
-
-fn same_listeners(a: &Config, b: &Config) -> bool {
-    a.listeners.len() == b.listeners.len()
-        && a.listeners.iter().zip(&b.listeners).all(|(x, y)| {
-            x.bind == y.bind
-                && x.protocol == y.protocol
-                && x.header_timeout == y.header_timeout
-                && x.max_connections == y.max_connections
-        })
 }
