@@ -25,7 +25,7 @@ struct Files {
 impl Files {
     fn new(backend: &Backend) -> Self {
         Self {
-            dir: tempfile::tempdir().unwrap(),
+            dir: tempfile::tempdir().expect("a temporary directory"),
             backend: backend.addr(),
             watch: false,
         }
@@ -66,8 +66,8 @@ impl Files {
     /// Writes the plugin (atomically, as a deploy tool would) and a config that uses it.
     fn install(&self, plugin: &Path, config_json: &str) {
         let tmp = self.dir.path().join("filter.wasm.tmp");
-        std::fs::copy(plugin, &tmp).unwrap();
-        std::fs::rename(&tmp, self.plugin_path()).unwrap();
+        std::fs::copy(plugin, &tmp).expect("copy the plugin");
+        std::fs::rename(&tmp, self.plugin_path()).expect("install the plugin");
         let toml = format!(
             "{}\n[server]\nwatch = {}\nwatch_interval_ms = 20\nwatch_debounce_ms = 400\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n[[filter]]\nname = \"versioned\"\nplugin = {:?}\nconfig_json = '{config_json}'\n[[route]]\npool = \"main\"\nfilters = [\"versioned\"]\n",
             runtime_table(),
@@ -75,7 +75,7 @@ impl Files {
             self.backend,
             self.plugin_path().display().to_string()
         );
-        std::fs::write(self.config_path(), toml).unwrap();
+        std::fs::write(self.config_path(), toml).expect("write the config");
     }
 }
 
