@@ -26,7 +26,14 @@ fn main() -> anyhow::Result<()> {
         .context("tests/ has a parent")?
         .to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    for dir in ["wit", "sdk", "plugins", "tests/guests", "Cargo.lock"] {
+    for dir in [
+        "wit",
+        "rules",
+        "sdk",
+        "plugins",
+        "tests/guests",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 

@@ -1,176 +1,92 @@
-//! Cookie handling for plugin edits: the request `Cookie` header as an ordered list of pairs, and
-//! `Set-Cookie` values parsed into the WIT `set-cookie` record and rendered back (RFC 6265 §4).
-//!
-//! Parsing is lenient (a malformed piece is skipped, never an error) because the input comes from
-//! the network; rendering is strict because the output goes back onto the wire.
+//! Cookie handling for plugin edits: conversions between the WIT `set-cookie` and
+//! `cookie-attributes` records and the `weir-rules` types, which hold the parsing, rendering and
+//! checks (RFC 6265 §4) shared with the SDK's test kit.
 
-use super::bindings::{CookieAttributes, SameSite, SetCookie};
+use weir_rules::cookie as rules;
 
-/// Splits `Cookie` header values into `(name, value)` pairs, in order. Pieces without `=` or
-/// with an empty name are skipped.
-pub(crate) fn parse_cookie_header<'a>(
-    values: impl Iterator<Item = &'a [u8]>,
-) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    for value in values {
-        let Ok(text) = std::str::from_utf8(value) else {
-            continue;
-        };
-        for piece in text.split(';') {
-            let Some((name, value)) = piece.split_once('=') else {
-                continue;
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                continue;
-            }
-            pairs.push((name.to_owned(), value.trim().to_owned()));
-        }
-    }
-    pairs
-}
+use super::bindings::{CookieAttributes, EditError, SameSite, SetCookie};
 
-/// Renders pairs as one `Cookie` header value (`a=1; b=2`).
-pub(crate) fn render_cookie_header(pairs: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (name, value) in pairs {
-        if !out.is_empty() {
-            out.push_str("; ");
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
-    out
-}
+pub(crate) use weir_rules::cookie::{
+    parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
+};
 
 /// Parses one `Set-Cookie` value; `None` when it has no `name=value` pair.
 pub(crate) fn parse_set_cookie(value: &[u8]) -> Option<SetCookie> {
-    let text = std::str::from_utf8(value).ok()?;
-    let mut parts = text.split(';');
-    let (name, value) = parts.next()?.split_once('=')?;
-    let name = name.trim();
-    if name.is_empty() {
-        return None;
-    }
-    let mut cookie = SetCookie {
-        name: name.to_owned(),
-        value: value.trim().to_owned(),
-        domain: None,
-        path: None,
-        max_age: None,
-        expires: None,
-        secure: false,
-        http_only: false,
-        same_site: None,
-    };
-    for attribute in parts {
-        let (key, val) = match attribute.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim())),
-            None => (attribute.trim(), None),
-        };
-        match (key.to_ascii_lowercase().as_str(), val) {
-            ("domain", Some(v)) => cookie.domain = Some(v.to_owned()),
-            ("path", Some(v)) => cookie.path = Some(v.to_owned()),
-            ("max-age", Some(v)) => cookie.max_age = v.parse().ok(),
-            ("expires", Some(v)) => cookie.expires = Some(v.to_owned()),
-            ("secure", _) => cookie.secure = true,
-            ("httponly", _) => cookie.http_only = true,
-            ("samesite", Some(v)) => cookie.same_site = parse_same_site(v),
-            _ => {}
-        }
-    }
-    Some(cookie)
+    rules::SetCookie::parse_bytes(value).map(to_wit)
 }
 
-/// Renders a `Set-Cookie` value with attributes in a fixed order.
-pub(crate) fn render_set_cookie(cookie: &SetCookie) -> String {
-    let mut out = format!("{}={}", cookie.name, cookie.value);
-    if let Some(domain) = &cookie.domain {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    if let Some(path) = &cookie.path {
-        out.push_str("; Path=");
-        out.push_str(path);
-    }
-    if let Some(expires) = &cookie.expires {
-        out.push_str("; Expires=");
-        out.push_str(expires);
-    }
-    if let Some(max_age) = cookie.max_age {
-        out.push_str(&format!("; Max-Age={max_age}"));
-    }
-    if cookie.secure {
-        out.push_str("; Secure");
-    }
-    if cookie.http_only {
-        out.push_str("; HttpOnly");
-    }
-    if let Some(same_site) = cookie.same_site {
-        out.push_str("; SameSite=");
-        out.push_str(same_site_name(same_site));
-    }
-    out
+/// Checks a cookie a plugin adds and renders it as a header value.
+pub(crate) fn check_set_cookie(cookie: &SetCookie) -> Result<String, EditError> {
+    Ok(rules::check_set_cookie(&from_wit(cookie))?)
 }
 
-/// The attributes of a `Set-Cookie` value that the WIT record does not carry (`Partitioned`,
-/// `Priority`, extensions), verbatim, so a rewrite keeps them.
-pub(crate) fn other_attributes(value: &[u8]) -> Vec<String> {
-    const KNOWN: &[&str] = &[
-        "domain", "path", "max-age", "expires", "secure", "httponly", "samesite",
-    ];
-    let Ok(text) = std::str::from_utf8(value) else {
-        return Vec::new();
-    };
-    text.split(';')
-        .skip(1)
-        .map(str::trim)
-        .filter(|attribute| {
-            let key = attribute.split('=').next().unwrap_or_default().trim();
-            !attribute.is_empty() && !KNOWN.contains(&key.to_ascii_lowercase().as_str())
-        })
-        .map(str::to_owned)
-        .collect()
+/// Checks an attribute change a plugin asks for.
+pub(crate) fn check_attributes(change: &CookieAttributes) -> Result<(), EditError> {
+    Ok(rules::check_attributes(&attributes_from_wit(change))?)
 }
 
-/// Applies an attribute change to a parsed `Set-Cookie`.
-pub(crate) fn apply_attributes(cookie: &mut SetCookie, change: &CookieAttributes) {
-    if let Some(domain) = &change.domain {
-        cookie.domain.clone_from(domain);
-    }
-    if let Some(path) = &change.path {
-        cookie.path.clone_from(path);
-    }
-    if let Some(max_age) = change.max_age {
-        cookie.max_age = max_age;
-    }
-    if let Some(secure) = change.secure {
-        cookie.secure = secure;
-    }
-    if let Some(http_only) = change.http_only {
-        cookie.http_only = http_only;
-    }
-    if let Some(same_site) = change.same_site {
-        cookie.same_site = same_site;
+/// Rewrites one `Set-Cookie` value named `name`, keeping unknown attributes; `None` leaves it
+/// unchanged.
+pub(crate) fn rewrite_set_cookie(
+    value: &[u8],
+    name: &str,
+    change: &CookieAttributes,
+) -> Option<String> {
+    rules::rewrite_set_cookie(value, name, &attributes_from_wit(change))
+}
+
+fn to_wit(cookie: rules::SetCookie) -> SetCookie {
+    SetCookie {
+        name: cookie.name,
+        value: cookie.value,
+        domain: cookie.domain,
+        path: cookie.path,
+        max_age: cookie.max_age,
+        expires: cookie.expires,
+        secure: cookie.secure,
+        http_only: cookie.http_only,
+        same_site: cookie.same_site.map(same_site_to_wit),
     }
 }
 
-/// The attribute spelling used on the wire.
-pub(crate) fn same_site_name(same_site: SameSite) -> &'static str {
+fn from_wit(cookie: &SetCookie) -> rules::SetCookie {
+    rules::SetCookie {
+        name: cookie.name.clone(),
+        value: cookie.value.clone(),
+        domain: cookie.domain.clone(),
+        path: cookie.path.clone(),
+        max_age: cookie.max_age,
+        expires: cookie.expires.clone(),
+        secure: cookie.secure,
+        http_only: cookie.http_only,
+        same_site: cookie.same_site.map(same_site_from_wit),
+    }
+}
+
+fn attributes_from_wit(change: &CookieAttributes) -> rules::CookieAttributes {
+    rules::CookieAttributes {
+        domain: change.domain.clone(),
+        path: change.path.clone(),
+        max_age: change.max_age,
+        secure: change.secure,
+        http_only: change.http_only,
+        same_site: change.same_site.map(|s| s.map(same_site_from_wit)),
+    }
+}
+
+fn same_site_to_wit(same_site: rules::SameSite) -> SameSite {
     match same_site {
-        SameSite::Strict => "Strict",
-        SameSite::Lax => "Lax",
-        SameSite::None => "None",
+        rules::SameSite::Strict => SameSite::Strict,
+        rules::SameSite::Lax => SameSite::Lax,
+        rules::SameSite::None => SameSite::None,
     }
 }
 
-fn parse_same_site(value: &str) -> Option<SameSite> {
-    match value.to_ascii_lowercase().as_str() {
-        "strict" => Some(SameSite::Strict),
-        "lax" => Some(SameSite::Lax),
-        "none" => Some(SameSite::None),
-        _ => None,
+fn same_site_from_wit(same_site: SameSite) -> rules::SameSite {
+    match same_site {
+        SameSite::Strict => rules::SameSite::Strict,
+        SameSite::Lax => rules::SameSite::Lax,
+        SameSite::None => rules::SameSite::None,
     }
 }
 
@@ -179,76 +95,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookie_header_skips_malformed_pieces() {
-        let pairs = parse_cookie_header(
-            [
-                &b"a=1; ; junk; =x; b = 2 "[..],
-                b"c=3;",
-                &[0xff, b'=', b'1'],
-            ]
-            .into_iter(),
-        );
-        assert_eq!(
-            pairs,
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "2".into()),
-                ("c".into(), "3".into())
-            ]
-        );
-        assert_eq!(render_cookie_header(&pairs), "a=1; b=2; c=3");
-    }
-
-    #[test]
-    fn set_cookie_round_trips_with_attributes() {
-        let parsed = parse_set_cookie(
-            b"sid=abc; path=/app; DOMAIN=example.com; Max-Age=60; secure; HttpOnly; SameSite=lax",
-        )
-        .unwrap();
-        assert_eq!(parsed.name, "sid");
-        assert_eq!(parsed.path.as_deref(), Some("/app"));
-        assert_eq!(parsed.domain.as_deref(), Some("example.com"));
-        assert_eq!(parsed.max_age, Some(60));
-        assert!(parsed.secure && parsed.http_only);
+    fn wit_records_survive_the_round_trip() {
+        let parsed = parse_set_cookie(b"sid=abc; Path=/; Secure; SameSite=Lax").unwrap();
         assert_eq!(parsed.same_site, Some(SameSite::Lax));
         assert_eq!(
-            render_set_cookie(&parsed),
-            "sid=abc; Domain=example.com; Path=/app; Max-Age=60; Secure; HttpOnly; SameSite=Lax"
+            check_set_cookie(&parsed).unwrap(),
+            "sid=abc; Path=/; Secure; SameSite=Lax"
         );
-    }
-
-    #[test]
-    fn set_cookie_without_pair_is_rejected() {
-        assert!(parse_set_cookie(b"novalue").is_none());
-        assert!(parse_set_cookie(b"=x").is_none());
-        assert!(parse_set_cookie(&[0xff]).is_none());
-    }
-
-    #[test]
-    fn unknown_attributes_are_kept_verbatim() {
+        let change = CookieAttributes {
+            domain: None,
+            path: Some(None),
+            max_age: None,
+            secure: Some(false),
+            http_only: Some(true),
+            same_site: Some(Some(SameSite::Strict)),
+        };
         assert_eq!(
-            other_attributes(b"a=1; Path=/; Partitioned; Priority=High; secure"),
-            ["Partitioned", "Priority=High"]
-        );
-    }
-
-    #[test]
-    fn attributes_can_be_set_and_removed() {
-        let mut cookie = parse_set_cookie(b"a=1; Domain=x.test; Max-Age=5").unwrap();
-        apply_attributes(
-            &mut cookie,
-            &CookieAttributes {
-                domain: Some(None),
-                path: Some(Some("/".into())),
-                max_age: None,
-                secure: Some(true),
-                http_only: None,
-                same_site: Some(Some(SameSite::Strict)),
-            },
-        );
-        assert_eq!(
-            render_set_cookie(&cookie),
-            "a=1; Path=/; Max-Age=5; Secure; SameSite=Strict"
+            rewrite_set_cookie(b"sid=abc; Path=/; Secure; Partitioned", "sid", &change).as_deref(),
+            Some("sid=abc; HttpOnly; SameSite=Strict; Partitioned")
         );
     }
 }

@@ -10,7 +10,9 @@ use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostRequest;
 use super::bindings::{EditError, Header, HttpVersion};
-use super::cookie::{parse_cookie_header, render_cookie_header};
+use super::cookie::{
+    parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
+};
 use super::journal::{Journal, show_value};
 use super::store::HostState;
 use super::validate::{self, Side};
@@ -152,22 +154,7 @@ impl RequestView {
         validate::cookie_name(name)?;
         validate::cookie_value(value)?;
         let mut pairs = self.cookie_pairs();
-        // Replace the first cookie of this name and drop any duplicates, or append it.
-        let mut found = false;
-        pairs.retain_mut(|(n, v)| {
-            if n != name {
-                return true;
-            }
-            if found {
-                return false;
-            }
-            found = true;
-            value.clone_into(v);
-            true
-        });
-        if !found {
-            pairs.push((name.to_owned(), value.to_owned()));
-        }
+        set_cookie_pair(&mut pairs, name, value);
         self.store_cookie_pairs(&pairs);
         let shown = show_value("cookie", value.as_bytes());
         self.journal
@@ -177,9 +164,7 @@ impl RequestView {
 
     pub(crate) fn remove_cookie(&mut self, name: &str) -> bool {
         let mut pairs = self.cookie_pairs();
-        let before = pairs.len();
-        pairs.retain(|(n, _)| n != name);
-        if pairs.len() == before {
+        if !remove_cookie_pairs(&mut pairs, name) {
             return false;
         }
         self.store_cookie_pairs(&pairs);

@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostResponse;
 use super::bindings::{CookieAttributes, EditError, Header, SetCookie};
-use super::cookie::{apply_attributes, other_attributes, parse_set_cookie, render_set_cookie};
+use super::cookie::{check_attributes, check_set_cookie, parse_set_cookie, rewrite_set_cookie};
 use super::journal::{Journal, show_value};
 use super::request::wit_headers;
 use super::store::HostState;
@@ -96,7 +96,7 @@ impl ResponseView {
     }
 
     pub(crate) fn add_set_cookie(&mut self, cookie: &SetCookie) -> Result<(), EditError> {
-        let value = check_set_cookie(cookie)?;
+        let value = validate::header_value(check_set_cookie(cookie)?.as_bytes())?;
         self.journal
             .record(format_args!("add-set-cookie {}", cookie.name));
         self.headers.append(SET_COOKIE, value);
@@ -122,16 +122,7 @@ impl ResponseView {
     ) -> Result<u32, EditError> {
         check_attributes(attributes)?;
         let rewritten = self.edit_set_cookies(|value| {
-            let mut parsed = parse_set_cookie(value.as_bytes())?;
-            if parsed.name != name {
-                return None;
-            }
-            apply_attributes(&mut parsed, attributes);
-            let mut rendered = render_set_cookie(&parsed);
-            for other in other_attributes(value.as_bytes()) {
-                rendered.push_str("; ");
-                rendered.push_str(&other);
-            }
+            let rendered = rewrite_set_cookie(value.as_bytes(), name, attributes)?;
             // A value that no longer renders legally is kept unchanged.
             let rendered = HeaderValue::from_str(&rendered).ok()?;
             Some(Some(rendered))
@@ -159,30 +150,6 @@ impl HostState {
         }
         Ok(outcome)
     }
-}
-
-fn check_set_cookie(cookie: &SetCookie) -> Result<HeaderValue, EditError> {
-    validate::cookie_name(&cookie.name)?;
-    validate::cookie_value(&cookie.value)?;
-    for (what, value) in [
-        ("domain", &cookie.domain),
-        ("path", &cookie.path),
-        ("expires", &cookie.expires),
-    ] {
-        if let Some(value) = value {
-            validate::cookie_attribute(what, value)?;
-        }
-    }
-    validate::header_value(render_set_cookie(cookie).as_bytes())
-}
-
-fn check_attributes(change: &CookieAttributes) -> Result<(), EditError> {
-    for (what, value) in [("domain", &change.domain), ("path", &change.path)] {
-        if let Some(Some(value)) = value {
-            validate::cookie_attribute(what, value)?;
-        }
-    }
-    Ok(())
 }
 
 type Res<T> = wasmtime::Result<T>;

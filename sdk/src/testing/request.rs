@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use super::header_list::HeaderList;
 use super::journal::{Journal, show_value};
-use crate::cookie::{parse_cookie_header, render_cookie_header};
+use crate::cookie::{
+    parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
+};
 use crate::request::RequestBackend;
 use crate::validate::{self, Side};
 use crate::{EditError, Header, HttpVersion};
@@ -177,22 +179,7 @@ impl RequestBackend for MemoryRequest {
         validate::cookie_name(name)?;
         validate::cookie_value(value)?;
         let mut pairs = self.cookie_pairs();
-        // Replace the first cookie of this name and drop its duplicates, or append it.
-        let mut found = false;
-        pairs.retain_mut(|(n, v)| {
-            if n != name {
-                return true;
-            }
-            if found {
-                return false;
-            }
-            found = true;
-            value.clone_into(v);
-            true
-        });
-        if !found {
-            pairs.push((name.to_owned(), value.to_owned()));
-        }
+        set_cookie_pair(&mut pairs, name, value);
         self.store_cookie_pairs(&pairs);
         let shown = show_value("cookie", value.as_bytes());
         self.journal.record(format!("set-cookie {name} {shown}"));
@@ -201,9 +188,7 @@ impl RequestBackend for MemoryRequest {
 
     fn remove_cookie(&mut self, name: &str) -> bool {
         let mut pairs = self.cookie_pairs();
-        let before = pairs.len();
-        pairs.retain(|(n, _)| n != name);
-        if pairs.len() == before {
+        if !remove_cookie_pairs(&mut pairs, name) {
             return false;
         }
         self.store_cookie_pairs(&pairs);

@@ -35,33 +35,6 @@ impl MemoryResponse {
     }
 }
 
-/// Checks a cookie to add and renders it as a header value.
-fn check_set_cookie(cookie: &SetCookie) -> Result<String, EditError> {
-    validate::cookie_name(&cookie.name)?;
-    validate::cookie_value(&cookie.value)?;
-    for (what, value) in [
-        ("domain", &cookie.domain),
-        ("path", &cookie.path),
-        ("expires", &cookie.expires),
-    ] {
-        if let Some(value) = value {
-            validate::cookie_attribute(what, value)?;
-        }
-    }
-    let rendered = cookie.to_string();
-    validate::header_value(rendered.as_bytes())?;
-    Ok(rendered)
-}
-
-fn check_attributes(change: &CookieAttributes) -> Result<(), EditError> {
-    for (what, value) in [("domain", &change.domain), ("path", &change.path)] {
-        if let Some(Some(value)) = value {
-            validate::cookie_attribute(what, value)?;
-        }
-    }
-    Ok(())
-}
-
 impl ResponseBackend for MemoryResponse {
     fn status(&self) -> u16 {
         self.status
@@ -110,7 +83,7 @@ impl ResponseBackend for MemoryResponse {
     }
 
     fn add_set_cookie(&mut self, cookie: &SetCookie) -> Result<(), EditError> {
-        let rendered = check_set_cookie(cookie)?;
+        let rendered = weir_rules::cookie::check_set_cookie(cookie)?;
         self.journal
             .record(format!("add-set-cookie {}", cookie.name));
         self.headers.append("set-cookie", rendered.into_bytes());
@@ -134,16 +107,10 @@ impl ResponseBackend for MemoryResponse {
         name: &str,
         attributes: &CookieAttributes,
     ) -> Result<u32, EditError> {
-        check_attributes(attributes)?;
+        weir_rules::cookie::check_attributes(attributes)?;
         let rewritten = self.headers.edit_each("set-cookie", |value| {
-            let mut parsed = SetCookie::parse_bytes(value)?;
-            if parsed.name != name {
-                return None;
-            }
-            parsed.apply_attributes(attributes);
             // A cookie that no longer renders as a legal value is kept unchanged, as the host does.
-            let rendered = parsed.to_string();
-            validate::header_value(rendered.as_bytes()).ok()?;
+            let rendered = weir_rules::cookie::rewrite_set_cookie(value, name, attributes)?;
             Some(Some(rendered.into_bytes()))
         });
         if rewritten > 0 {
