@@ -7,6 +7,7 @@
 pub mod bindings;
 mod cache;
 mod cookie;
+mod fields;
 mod journal;
 mod plugin;
 mod request;

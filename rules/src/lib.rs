@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod cookie;
+pub mod journal;
 pub mod validate;
 
 use std::fmt;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::bindings::EditError;
 use super::validate::describe;
 
+pub(crate) use weir_rules::journal::show_value;
+
 /// One accepted edit, rendered for people (`set-path /new/x`, `remove-cookie tracking`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
@@ -56,29 +58,5 @@ impl Journal {
     /// The recorded edits, oldest first.
     pub fn entries(&self) -> &[JournalEntry] {
         &self.entries
-    }
-}
-
-/// Renders header values for the journal without leaking secrets: values of credential-bearing
-/// headers are replaced by their length.
-pub(crate) fn show_value(name: &str, value: &[u8]) -> String {
-    const SECRET: &[&str] = &[
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    ];
-    if SECRET.contains(&name) {
-        return format!("<{} bytes>", value.len());
-    }
-    let text = String::from_utf8_lossy(value);
-    if text.len() > 128 {
-        let mut end = 128;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &text[..end])
-    } else {
-        text.into_owned()
     }
 }

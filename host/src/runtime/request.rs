@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header::{COOKIE, HOST, HeaderMap, HeaderName};
+use http::header::{COOKIE, HOST, HeaderMap};
 use http::{Method, Version};
 use wasmtime::component::Resource;
 
@@ -13,6 +13,7 @@ use super::bindings::{EditError, Header, HttpVersion};
 use super::cookie::{
     parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
 };
+use super::fields;
 use super::journal::{Journal, show_value};
 use super::store::HostState;
 use super::validate::{self, Side};
@@ -56,10 +57,7 @@ pub struct RequestView {
 
 impl RequestView {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.headers
-            .get_all(name.to_ascii_lowercase().as_str())
-            .into_iter()
-            .map(|v| v.as_bytes())
+        fields::values(&self.headers, name)
     }
 
     pub(crate) fn cookie_pairs(&self) -> Vec<(String, String)> {
@@ -85,21 +83,13 @@ impl RequestView {
 
     /// Applies a header edit; shared by set and append.
     fn edit_header(&mut self, name: &str, value: &[u8], append: bool) -> Result<(), EditError> {
-        let name: HeaderName = validate::header_name(name, Side::Request)?;
-        let value = validate::header_value(value)?;
-        let shown = show_value(name.as_str(), value.as_bytes());
-        let verb = if append {
-            "append-header"
-        } else {
-            "set-header"
-        };
-        self.journal.record(format_args!("{verb} {name} {shown}"));
-        if append {
-            self.headers.append(name, value);
-        } else {
-            self.headers.insert(name, value);
-        }
-        Ok(())
+        fields::edit(
+            &mut self.headers,
+            &mut self.journal,
+            Side::Request,
+            (name, value),
+            append,
+        )
     }
 }
 
@@ -143,11 +133,7 @@ impl RequestView {
     }
 
     pub(crate) fn remove_header(&mut self, name: &str) -> Result<(), EditError> {
-        let name = validate::header_name(name, Side::Request)?;
-        if self.headers.remove(&name).is_some() {
-            self.journal.record(format_args!("remove-header {name}"));
-        }
-        Ok(())
+        fields::remove(&mut self.headers, &mut self.journal, Side::Request, name)
     }
 
     pub(crate) fn set_cookie(&mut self, name: &str, value: &str) -> Result<(), EditError> {

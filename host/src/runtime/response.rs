@@ -2,13 +2,14 @@
 //! hooks run, and the host side of every `response` method in the WIT.
 
 use http::StatusCode;
-use http::header::{HeaderMap, HeaderName, HeaderValue, SET_COOKIE};
+use http::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostResponse;
 use super::bindings::{CookieAttributes, EditError, Header, SetCookie};
 use super::cookie::{check_attributes, check_set_cookie, parse_set_cookie, rewrite_set_cookie};
-use super::journal::{Journal, show_value};
+use super::fields;
+use super::journal::Journal;
 use super::request::wit_headers;
 use super::store::HostState;
 use super::validate::{self, Side};
@@ -26,28 +27,17 @@ pub struct ResponseView {
 
 impl ResponseView {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.headers
-            .get_all(name.to_ascii_lowercase().as_str())
-            .into_iter()
-            .map(HeaderValue::as_bytes)
+        fields::values(&self.headers, name)
     }
 
     fn edit_header(&mut self, name: &str, value: &[u8], append: bool) -> Result<(), EditError> {
-        let name: HeaderName = validate::header_name(name, Side::Response)?;
-        let value = validate::header_value(value)?;
-        let shown = show_value(name.as_str(), value.as_bytes());
-        let verb = if append {
-            "append-header"
-        } else {
-            "set-header"
-        };
-        self.journal.record(format_args!("{verb} {name} {shown}"));
-        if append {
-            self.headers.append(name, value);
-        } else {
-            self.headers.insert(name, value);
-        }
-        Ok(())
+        fields::edit(
+            &mut self.headers,
+            &mut self.journal,
+            Side::Response,
+            (name, value),
+            append,
+        )
     }
 
     /// Rebuilds the `Set-Cookie` fields in order: `edit` returns `None` to keep a value as it
@@ -88,11 +78,7 @@ impl ResponseView {
     }
 
     pub(crate) fn remove_header(&mut self, name: &str) -> Result<(), EditError> {
-        let name = validate::header_name(name, Side::Response)?;
-        if self.headers.remove(&name).is_some() {
-            self.journal.record(format_args!("remove-header {name}"));
-        }
-        Ok(())
+        fields::remove(&mut self.headers, &mut self.journal, Side::Response, name)
     }
 
     pub(crate) fn add_set_cookie(&mut self, cookie: &SetCookie) -> Result<(), EditError> {
