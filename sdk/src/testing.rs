@@ -405,6 +405,26 @@ pub fn run_response<F: Filter>(filter: &mut F, req: &Request, resp: &mut Respons
     filter.on_response(req, resp)
 }
 
+/// The filter configs a plugin's README shows: every fenced ```` ```json ```` block and every
+/// quick-mode `--filter PATH.wasm='...'` config, so a test can check that `init` accepts each
+/// one and the README cannot go stale.
+///
+/// ```
+/// let readme = "Config:\n```json\n{\"a\": 1}\n```\nweir run --filter p.wasm='{}'\n";
+/// assert_eq!(weir_sdk::testing::readme_configs(readme), ["{\"a\": 1}\n", "{}"]);
+/// ```
+pub fn readme_configs(readme: &str) -> Vec<&str> {
+    let blocks = readme
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next());
+    let quick = readme
+        .split(".wasm='")
+        .skip(1)
+        .filter_map(|rest| rest.split('\'').next());
+    blocks.chain(quick).collect()
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

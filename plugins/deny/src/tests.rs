@@ -270,17 +270,7 @@ fn check_reports_the_rule_without_answering() {
 
 #[test]
 fn readme_json_examples_are_valid_configs() {
-    let readme = include_str!("../README.md");
-    // The JSON blocks and the quick-mode `--filter PATH.wasm='...'` configs.
-    let blocks = readme
-        .split("```json\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("```").next());
-    let quick = readme
-        .split(".wasm='")
-        .skip(1)
-        .filter_map(|rest| rest.split('\'').next());
-    let examples: Vec<&str> = blocks.chain(quick).collect();
+    let examples = testing::readme_configs(include_str!("../README.md"));
     assert!(!examples.is_empty());
     for example in examples {
         if let Err(err) = Deny::init(example) {
