@@ -83,6 +83,7 @@ fn request() -> RequestView {
         headers,
         client: "127.0.0.1:40000".parse().expect("address"),
         id: Arc::from("bench-1"),
+        tls: None,
         backend: None,
         journal: Journal::default(),
     }

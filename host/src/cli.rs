@@ -117,14 +117,24 @@ pub struct TestArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Config file (TOML). Exclusive with quick mode.
-    #[arg(long, short, conflicts_with_all = ["listen", "upstream", "filter"])]
+    #[arg(long, short, conflicts_with_all = ["listen", "upstream", "filter", "forward", "tls_cert", "tls_key"])]
     pub config: Option<PathBuf>,
     /// Quick mode: address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(long, requires = "upstream")]
+    #[arg(long)]
     pub listen: Option<String>,
-    /// Quick mode: upstream backend, e.g. http://127.0.0.1:9000.
-    #[arg(long, requires = "listen")]
+    /// Quick mode: upstream backend, e.g. http://127.0.0.1:9000 or https://10.0.0.5.
+    #[arg(long, requires = "listen", conflicts_with = "forward")]
     pub upstream: Option<String>,
+    /// Quick mode: a forward proxy (clients use it with `curl -x`, `https_proxy=…`): the
+    /// filters see every request and CONNECT; origins are reached directly.
+    #[arg(long, requires = "listen")]
+    pub forward: bool,
+    /// Quick mode: the listener speaks HTTPS with this PEM certificate chain.
+    #[arg(long, requires_all = ["listen", "tls_key"], value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Quick mode: the PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Quick mode: a filter plugin, optionally with its config as JSON (`PATH=JSON`).
     /// Repeatable; filters run in the order given.
     #[arg(long, value_name = "PATH[=JSON]")]

@@ -7,6 +7,8 @@
 
 mod defaults;
 pub mod file;
+mod listener;
+mod pool;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -14,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::Authority;
 use toml::Spanned;
 
 use crate::filters::FailurePolicy;
+use crate::proxy::ForwardPolicy;
 use crate::proxy::HostMatch;
 use crate::runtime::{EngineSettings, FilterSettings, Isolation};
-use crate::upstream::Balance;
+use crate::upstream::{OriginSettings, PoolSettings};
 
 /// A validated config.
 #[derive(Clone, Debug)]
@@ -71,35 +73,34 @@ pub struct ListenerConfig {
     pub header_timeout: Duration,
     /// Connection limit.
     pub max_connections: u32,
+    /// Reverse proxy or forward proxy.
+    pub mode: ListenerMode,
+    /// TLS, when the listener speaks HTTPS (certificates already loaded and checked).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// A validated `[[pool]]`.
+/// What a listener is for.
 #[derive(Clone, Debug)]
-pub struct PoolConfig {
-    /// Pool name.
-    pub name: Arc<str>,
-    /// Backends.
-    pub backends: Vec<BackendConfig>,
-    /// Balancing policy.
-    pub balance: Balance,
-    /// Connect timeout.
-    pub connect_timeout: Duration,
-    /// Response-head timeout.
-    pub response_timeout: Duration,
-    /// Idle connection timeout.
-    pub idle_timeout: Duration,
-    /// Idle connections kept per backend.
-    pub max_idle_per_backend: usize,
+pub enum ListenerMode {
+    /// Requests are matched to routes and sent to pools.
+    Reverse,
+    /// A proxy that clients are configured to use: absolute-form requests and CONNECT.
+    Forward(ForwardConfig),
 }
 
-/// One backend of a pool.
+/// A validated `[listener.forward]`.
 #[derive(Clone, Debug)]
-pub struct BackendConfig {
-    /// `host:port`.
-    pub authority: Authority,
-    /// Relative weight (at least 1).
-    pub weight: u32,
+pub struct ForwardConfig {
+    /// Filter names in chain order (each exists in `filters`).
+    pub filters: Vec<Arc<str>>,
+    /// CONNECT and target policy.
+    pub policy: ForwardPolicy,
+    /// How origins are reached.
+    pub origin: OriginSettings,
 }
+
+/// A validated `[[pool]]`: exactly what the upstream pool is built from.
+pub type PoolConfig = PoolSettings;
 
 /// A validated `[[filter]]`.
 #[derive(Clone, Debug)]
@@ -198,38 +199,68 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
 pub struct QuickMode {
     /// `--listen`.
     pub listen: String,
-    /// `--upstream`.
-    pub upstream: String,
+    /// `--upstream`; `None` makes a forward proxy (`--forward`).
+    pub upstream: Option<String>,
     /// `--filter PATH[=JSON]`, in chain order.
     pub filters: Vec<String>,
     /// `--cache-dir`.
     pub cache_dir: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
-/// Builds the config quick mode describes: one listener, one pool, one route with every filter.
+/// Builds the config quick mode describes: one listener, and either one pool and one route with
+/// every filter (reverse proxy) or a forward proxy running every filter.
 pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
     let unset = |s: &str| Spanned::new(0..0, s.to_owned());
     let mut raw = file::ConfigFile::default();
     raw.runtime.cache_dir = mode.cache_dir.clone();
+    let tls = mode
+        .tls
+        .as_ref()
+        .map(|(cert, key)| -> Result<_, ConfigError> {
+            let mut tls: file::ListenerTls = table_defaults("certificates = []", "listener.tls")?;
+            tls.certificates.push(Spanned::new(
+                0..0,
+                file::Certificate {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    server_names: None,
+                },
+            ));
+            Ok(Spanned::new(0..0, tls))
+        });
+    let tls = tls.transpose()?;
     raw.listener.push(file::Listener {
         name: Some("quick".into()),
         bind: unset(&mode.listen),
         protocol: unset("auto"),
         header_timeout_ms: defaults::header_timeout_ms(),
         max_connections: defaults::max_connections(),
+        mode: unset(if mode.upstream.is_some() {
+            "reverse"
+        } else {
+            "forward"
+        }),
+        tls,
+        forward: None,
     });
-    raw.pool.push(file::Pool {
-        name: unset("default"),
-        backends: vec![Spanned::new(
-            0..0,
-            file::Backend::Addr(mode.upstream.clone()),
-        )],
-        balance: unset("round-robin"),
-        connect_timeout_ms: defaults::connect_timeout_ms(),
-        response_timeout_ms: defaults::response_timeout_ms(),
-        idle_timeout_ms: defaults::pool_idle_timeout_ms(),
-        max_idle_per_backend: defaults::max_idle_per_backend(),
-    });
+    if let Some(upstream) = &mode.upstream {
+        raw.pool.push(file::Pool {
+            name: unset("default"),
+            backends: vec![Spanned::new(0..0, file::Backend::Addr(upstream.clone()))],
+            balance: unset("round-robin"),
+            connect_timeout_ms: defaults::connect_timeout_ms(),
+            response_timeout_ms: defaults::response_timeout_ms(),
+            idle_timeout_ms: defaults::pool_idle_timeout_ms(),
+            max_idle_per_backend: defaults::max_idle_per_backend(),
+            tls_ca_file: None,
+            tls_client_cert: None,
+            tls_client_key: None,
+            tls_server_name: None,
+            danger_accept_invalid_upstream_certs: false,
+        });
+    }
     let mut names = Vec::new();
     for (i, spec) in mode.filters.iter().enumerate() {
         let (path, json) = match spec.split_once('=') {
@@ -256,13 +287,19 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             max_idle_instances: defaults::max_idle_instances(),
         });
     }
-    raw.route.push(file::Route {
-        name: Some("quick".into()),
-        host: None,
-        path_prefix: unset("/"),
-        filters: names,
-        pool: unset("default"),
-    });
+    if mode.upstream.is_some() {
+        raw.route.push(file::Route {
+            name: Some("quick".into()),
+            host: None,
+            path_prefix: unset("/"),
+            filters: names,
+            pool: unset("default"),
+        });
+    } else if let Some(listener) = raw.listener.first_mut() {
+        let mut forward: file::Forward = table_defaults("", "listener.forward")?;
+        forward.filters = names;
+        listener.forward = Some(Spanned::new(0..0, forward));
+    }
     let cwd = std::env::current_dir().unwrap_or_default();
     Validator {
         text: "",
@@ -319,6 +356,7 @@ impl Validator<'_> {
             .map(|(i, p)| self.pool(i, p))
             .collect::<Result<Vec<_>, _>>()?;
         self.unique(raw.pool.iter().map(|p| &p.name), "pool")?;
+        self.unique_listener_names(&listeners)?;
         let filters = raw
             .filter
             .iter()
@@ -326,8 +364,24 @@ impl Validator<'_> {
             .map(|(i, f)| self.filter(i, f, &runtime))
             .collect::<Result<Vec<_>, _>>()?;
         self.unique(raw.filter.iter().map(|f| &f.name), "filter")?;
-        if raw.route.is_empty() {
-            return self.invalid(0..0, "route".into(), "at least one [[route]] is required");
+        for (i, listener) in raw.listener.iter().enumerate() {
+            if let Some(forward) = &listener.forward {
+                self.filter_names(
+                    &forward.get_ref().filters,
+                    &filters,
+                    &format!("listener[{i}].forward.filters"),
+                )?;
+            }
+        }
+        let reverse = listeners
+            .iter()
+            .any(|l| matches!(l.mode, ListenerMode::Reverse));
+        if raw.route.is_empty() && reverse {
+            return self.invalid(
+                0..0,
+                "route".into(),
+                "at least one [[route]] is required (a reverse-proxy listener needs one)",
+            );
         }
         let routes = raw
             .route
@@ -391,112 +445,6 @@ impl Validator<'_> {
             max_memory_bytes,
             epoch_tick: Duration::from_millis(raw.epoch_tick_ms),
             cache_dir: raw.cache_dir.as_ref().map(|d| self.base.join(d)),
-        })
-    }
-
-    fn listener(&self, i: usize, raw: &file::Listener) -> Result<ListenerConfig, ConfigError> {
-        let key = |k: &str| format!("listener[{i}].{k}");
-        let Ok(bind) = raw.bind.get_ref().parse::<SocketAddr>() else {
-            return self.invalid(
-                raw.bind.span(),
-                key("bind"),
-                format!("`{}` is not an IP:port address", raw.bind.get_ref()),
-            );
-        };
-        let protocol = match raw.protocol.get_ref().as_str() {
-            "auto" => Protocol::Auto,
-            "http1" => Protocol::Http1,
-            "h2c" => Protocol::H2c,
-            other => {
-                return self.invalid(
-                    raw.protocol.span(),
-                    key("protocol"),
-                    format!("`{other}` is not one of auto, http1, h2c"),
-                );
-            }
-        };
-        self.positive(
-            &key,
-            &[
-                ("header_timeout_ms", raw.header_timeout_ms),
-                ("max_connections", u64::from(raw.max_connections)),
-            ],
-        )?;
-        Ok(ListenerConfig {
-            name: raw.name.clone().unwrap_or_else(|| bind.to_string()),
-            bind,
-            protocol,
-            header_timeout: Duration::from_millis(raw.header_timeout_ms),
-            max_connections: raw.max_connections,
-        })
-    }
-
-    fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
-        let key = |k: &str| format!("pool[{i}].{k}");
-        self.name(&raw.name, key("name"))?;
-        if raw.backends.is_empty() {
-            return self.invalid(
-                raw.name.span(),
-                key("backends"),
-                "a pool needs at least one backend",
-            );
-        }
-        let mut backends = Vec::with_capacity(raw.backends.len());
-        for (j, backend) in raw.backends.iter().enumerate() {
-            let (addr, weight) = match backend.get_ref() {
-                file::Backend::Addr(addr) => (addr.as_str(), 1),
-                file::Backend::Weighted(w) => (w.addr.as_str(), w.weight),
-            };
-            let bare = addr
-                .strip_prefix("http://")
-                .unwrap_or(addr)
-                .trim_end_matches('/');
-            let authority = match bare.parse::<Authority>() {
-                Ok(a) if a.port_u16().is_some() && !bare.contains('@') => a,
-                _ => {
-                    return self.invalid(
-                        backend.span(),
-                        format!("pool[{i}].backends[{j}]"),
-                        format!("`{addr}` is not host:port (optionally with http://); https upstreams are not supported yet"),
-                    );
-                }
-            };
-            if weight == 0 {
-                return self.invalid(
-                    backend.span(),
-                    format!("pool[{i}].backends[{j}].weight"),
-                    "must be at least 1",
-                );
-            }
-            backends.push(BackendConfig { authority, weight });
-        }
-        let balance = match raw.balance.get_ref().as_str() {
-            "round-robin" => Balance::RoundRobin,
-            "random" => Balance::Random,
-            "least-requests" => Balance::LeastRequests,
-            other => {
-                return self.invalid(
-                    raw.balance.span(),
-                    key("balance"),
-                    format!("`{other}` is not one of round-robin, random, least-requests"),
-                );
-            }
-        };
-        self.positive(
-            &key,
-            &[
-                ("connect_timeout_ms", raw.connect_timeout_ms),
-                ("response_timeout_ms", raw.response_timeout_ms),
-            ],
-        )?;
-        Ok(PoolConfig {
-            name: Arc::from(raw.name.get_ref().as_str()),
-            backends,
-            balance,
-            connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
-            response_timeout: Duration::from_millis(raw.response_timeout_ms),
-            idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
-            max_idle_per_backend: raw.max_idle_per_backend,
         })
     }
 
@@ -618,17 +566,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let mut chain = Vec::with_capacity(raw.filters.len());
-        for (j, name) in raw.filters.iter().enumerate() {
-            if !filters.iter().any(|f| *f.settings.name == **name.get_ref()) {
-                return self.invalid(
-                    name.span(),
-                    format!("route[{i}].filters[{j}]"),
-                    format!("no filter named `{}`", name.get_ref()),
-                );
-            }
-            chain.push(Arc::from(name.get_ref().as_str()));
-        }
+        let chain = self.filter_names(&raw.filters, filters, &key("filters"))?;
         let prefix = raw.path_prefix.get_ref();
         if !prefix.starts_with('/') {
             return self.invalid(
@@ -654,6 +592,27 @@ impl Validator<'_> {
             filters: chain,
             pool: Arc::from(raw.pool.get_ref().as_str()),
         })
+    }
+
+    /// Checks that every name in a chain is a configured filter; returns the chain.
+    fn filter_names(
+        &self,
+        names: &[Spanned<String>],
+        filters: &[FilterConfig],
+        key: &str,
+    ) -> Result<Vec<Arc<str>>, ConfigError> {
+        let mut chain = Vec::with_capacity(names.len());
+        for (j, name) in names.iter().enumerate() {
+            if !filters.iter().any(|f| *f.settings.name == **name.get_ref()) {
+                return self.invalid(
+                    name.span(),
+                    format!("{key}[{j}]"),
+                    format!("no filter named `{}`", name.get_ref()),
+                );
+            }
+            chain.push(Arc::from(name.get_ref().as_str()));
+        }
+        Ok(chain)
     }
 
     /// Refuses zero for each named quantity. These keys are plain numbers without spans, so the
@@ -700,6 +659,15 @@ impl Validator<'_> {
         }
         Ok(())
     }
+}
+
+/// A table with every key at its default, as if the file wrote it with only `text`.
+fn table_defaults<T: serde::de::DeserializeOwned>(text: &str, key: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        location: "defaults".into(),
+        key: key.into(),
+        message: e.message().to_owned(),
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

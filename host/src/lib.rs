@@ -18,4 +18,5 @@ pub mod proxy;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;
+pub mod tls;
 pub mod upstream;

@@ -67,16 +67,25 @@ fn report(error: &anyhow::Error) {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = match (&args.config, &args.listen, &args.upstream) {
-        (Some(path), _, _) => config::load(path)?,
-        (None, Some(listen), Some(upstream)) => config::quick(&QuickMode {
+    let upstream = match (&args.upstream, args.forward) {
+        (Some(upstream), _) => Some(upstream.clone()),
+        (None, true) => None,
+        (None, false) if args.listen.is_some() => {
+            anyhow::bail!("quick mode needs --upstream URL (reverse proxy) or --forward")
+        }
+        (None, false) => None,
+    };
+    let config = match (&args.config, &args.listen) {
+        (Some(path), _) => config::load(path)?,
+        (None, Some(listen)) => config::quick(&QuickMode {
             listen: listen.clone(),
-            upstream: upstream.clone(),
+            upstream,
             filters: args.filter.clone(),
             cache_dir: args.cache_dir.clone(),
+            tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         })?,
         _ => anyhow::bail!(
-            "give --config FILE, or --listen ADDR --upstream URL for quick mode (see weir run --help)"
+            "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode (see weir run --help)"
         ),
     };
     let admin_bind = config.admin;

@@ -1,12 +1,16 @@
 //! The HTTP data path: match a route, run the request hooks, forward to a backend of the chosen
 //! pool, run the response hooks before the response head goes downstream, and stream bodies in
-//! both directions without buffering them.
+//! both directions without buffering them. On a forward-proxy listener the same steps run with
+//! the listener's chain and the origin the client named ([`forward`](mod@forward)), and CONNECT
+//! opens a tunnel ([`tunnel`](mod@tunnel)).
 //!
 //! Depends on `filters`, `runtime` and `upstream`; never on `server` or `config`.
 
 mod error;
+mod forward;
 mod headers;
 mod route;
+mod tunnel;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,11 +24,13 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 use hyper::body::{Body, Incoming};
 
-use crate::filters::{self, RequestMeta, RequestOutcome, ResponseOutcome};
+use crate::filters::{self, FilterChain, RequestMeta, RequestOutcome, ResponseOutcome};
 use crate::runtime::RequestView;
-use crate::upstream::{BackendPool, UpstreamBody, UpstreamError};
+use crate::tls::TlsFacts;
+use crate::upstream::{BackendPool, OriginClient, UpstreamBody, UpstreamError};
 
 pub use error::ProxyError;
+pub use forward::{ForwardPolicy, ForwardProxy};
 pub use route::{HostMatch, Route};
 
 /// Body type sent downstream.
@@ -41,6 +47,8 @@ pub struct ProxyState {
     pub generation: u64,
     /// Every loaded plugin, in config order.
     pub plugins: Vec<LoadedPlugin>,
+    /// Forward-proxy listeners, by listener name.
+    pub forward: HashMap<Arc<str>, ForwardProxy>,
 }
 
 /// A plugin of the state, with what the admin endpoint shows about it.
@@ -57,12 +65,16 @@ pub struct LoadedPlugin {
 }
 
 /// Facts about the downstream connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// Peer address.
     pub client: SocketAddr,
     /// `http` or `https`.
     pub scheme: &'static str,
+    /// The listener's name (selects its forward-proxy settings, if any).
+    pub listener: Arc<str>,
+    /// The TLS session, on an HTTPS listener.
+    pub tls: Option<Arc<TlsFacts>>,
 }
 
 /// Handles one downstream request. Never fails: every error becomes a response.
@@ -75,7 +87,7 @@ pub async fn handle(
     let id = next_request_id();
     let method = request.method().clone();
     let target = request.uri().path().to_owned();
-    let (response, upstream) = match forward(&state, conn, &id, request).await {
+    let (response, upstream) = match dispatch(&state, &conn, &id, request).await {
         Ok(done) => done,
         Err(error) => {
             tracing::debug!(request.id = %id, error = %error, "request failed");
@@ -99,42 +111,85 @@ pub async fn handle(
     response
 }
 
-async fn forward(
+/// Where a request goes unless a filter selects a pool.
+enum Destination<'a> {
+    /// The route's pool.
+    Pool(&'a BackendPool),
+    /// The origin in the request (forward proxy).
+    Origin(&'a OriginClient),
+}
+
+async fn dispatch(
     state: &ProxyState,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     id: &Arc<str>,
     request: Request<Incoming>,
 ) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
-    let (mut parts, body) = request.into_parts();
-    let original_host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        });
-    let host = original_host.as_deref().map(route::host_of);
-    let route =
-        route::find(&state.routes, host.as_deref(), parts.uri.path()).ok_or(ProxyError::NoRoute)?;
-    headers::strip_hop_by_hop(&mut parts.headers);
+    let is_connect = request.method() == http::Method::CONNECT;
+    match state.forward.get(&conn.listener) {
+        Some(proxy) if is_connect => tunnel::open(state, proxy, conn, id, request).await,
+        Some(proxy) => forward::request(state, proxy, conn, id, request).await,
+        None if is_connect => Err(ProxyError::ConnectNotAllowed),
+        None => {
+            let host = original_host(request.uri(), request.headers());
+            let host = host.as_deref().map(route::host_of);
+            let route = route::find(&state.routes, host.as_deref(), request.uri().path())
+                .ok_or(ProxyError::NoRoute)?;
+            let (mut parts, body) = request.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            let meta = RequestMeta {
+                client: conn.client,
+                scheme: conn.scheme,
+                id: id.clone(),
+                tls: conn.tls.clone(),
+            };
+            exchange(
+                state,
+                &route.chain,
+                Destination::Pool(&route.pool),
+                meta,
+                parts,
+                body,
+            )
+            .await
+        }
+    }
+}
 
+/// The authority the client asked for: from an absolute URI, else the `Host` header.
+fn original_host(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+        headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+/// Runs the request hooks, sends the request where they (or `default`) say, runs the response
+/// hooks. `parts` has its hop-by-hop fields removed already.
+async fn exchange(
+    state: &ProxyState,
+    chain: &FilterChain,
+    default: Destination<'_>,
+    meta: RequestMeta,
+    mut parts: http::request::Parts,
+    body: Incoming,
+) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
+    let id = meta.id.clone();
+    let original_host = original_host(&parts.uri, &parts.headers);
     // Request hooks.
     let mut view: Option<RequestView> = None;
-    if !route.chain.is_empty() {
-        let meta = RequestMeta {
-            client: conn.client,
-            scheme: conn.scheme,
-            id: id.clone(),
-        };
+    let scheme = meta.scheme;
+    let client = meta.client;
+    if !chain.is_empty() {
         let built = filters::view_from_parts(&mut parts, &meta);
-        match route.chain.run_request(built) {
+        match chain.run_request(built) {
             RequestOutcome::Forward(edited) => {
                 tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
                 parts.headers = edited.headers.clone();
+                // Credentials for the proxy are for filters to check, never for the upstream.
+                parts.headers.remove(http::header::PROXY_AUTHORIZATION);
                 view = Some(edited);
             }
             RequestOutcome::Respond { filter, response } => {
@@ -154,7 +209,8 @@ async fn forward(
             }
         }
     }
-    let (pool, affinity) =
+    parts.headers.remove(http::header::PROXY_AUTHORIZATION);
+    let (destination, affinity) =
         match view.as_ref().and_then(|v| v.backend.as_ref()) {
             Some(choice) => {
                 let pool = state.pools.get(choice.pool.as_str()).ok_or_else(|| {
@@ -162,9 +218,9 @@ async fn forward(
                         pool: choice.pool.clone(),
                     }
                 })?;
-                (pool, choice.affinity_key.as_deref())
+                (Destination::Pool(pool), choice.affinity_key.as_deref())
             }
-            None => (&route.pool, None),
+            None => (default, None),
         };
     let (path_and_query, authority) = match &view {
         Some(v) => (
@@ -188,27 +244,38 @@ async fn forward(
     {
         parts.headers.insert(HOST, authority);
     }
-    let scheme = view.as_ref().map_or(conn.scheme, |v| {
-        if v.scheme == "https" { "https" } else { "http" }
-    });
-    headers::add_forwarding(
-        &mut parts.headers,
-        conn.client.ip(),
+    let scheme = view.as_ref().map_or(
         scheme,
-        original_host.as_deref(),
-        parts.version,
+        |v| {
+            if v.scheme == "https" { "https" } else { "http" }
+        },
     );
+    let downstream_version = parts.version;
     parts.version = http::Version::HTTP_11;
-
-    let (upstream_response, backend) =
-        send_upstream(pool, affinity, parts, &path_and_query, body).await?;
+    let (upstream_response, backend) = match destination {
+        Destination::Pool(pool) => {
+            headers::add_forwarding(
+                &mut parts.headers,
+                client.ip(),
+                scheme,
+                original_host.as_deref(),
+                downstream_version,
+            );
+            send_upstream(pool, affinity, parts, &path_and_query, body).await?
+        }
+        Destination::Origin(origins) => {
+            let authority = authority.ok_or(ProxyError::NotAbsolute)?;
+            headers::append_via(&mut parts.headers, downstream_version);
+            forward::send_origin(origins, scheme, &authority, parts, &path_and_query, body).await?
+        }
+    };
 
     // Response hooks.
     let (mut head, body) = upstream_response.into_parts();
     headers::strip_hop_by_hop(&mut head.headers);
     if let Some(request_view) = view {
         let response_view = filters::response_view(head.status, std::mem::take(&mut head.headers));
-        match route.chain.run_response(request_view, response_view) {
+        match chain.run_response(request_view, response_view) {
             ResponseOutcome::Forward(edited) => {
                 head.status = edited.status;
                 head.headers = edited.headers;
@@ -282,7 +349,7 @@ fn upstream_request(
     body: UpstreamBody,
 ) -> Result<Request<UpstreamBody>, ProxyError> {
     let backend = &pool.backends()[index];
-    parts.uri = format!("http://{}{path_and_query}", backend.authority)
+    parts.uri = format!("{}://{}{path_and_query}", backend.scheme, backend.authority)
         .parse()
         .map_err(|_| ProxyError::Downstream("request target cannot be forwarded"))?;
     Ok(Request::from_parts(parts, body))

@@ -8,6 +8,9 @@
 //! is unchanged and only the keys of a removed backend move.
 
 mod balance;
+mod connector;
+mod dns;
+mod origin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,9 +20,14 @@ use bytes::Bytes;
 use http::uri::Authority;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::tls::UpstreamTls;
+
+pub use dns::{TargetError, TargetResolver};
+pub use origin::{OriginClient, OriginSettings};
 
 /// Body type sent upstream.
 pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, hyper::Error>;
@@ -44,7 +52,7 @@ pub struct PoolSettings {
     /// Pool name.
     pub name: Arc<str>,
     /// Backends and their weights.
-    pub backends: Vec<(Authority, u32)>,
+    pub backends: Vec<BackendAddr>,
     /// Policy.
     pub balance: Balance,
     /// Connect timeout.
@@ -55,6 +63,19 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
     /// Idle connections per backend.
     pub max_idle_per_backend: usize,
+    /// TLS towards `https://` backends (present when the pool has one).
+    pub tls: Option<UpstreamTls>,
+}
+
+/// Where a backend is and how much traffic it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendAddr {
+    /// `host:port`.
+    pub authority: Authority,
+    /// Whether weir speaks TLS to it (`https://`).
+    pub https: bool,
+    /// Relative weight (at least 1).
+    pub weight: u32,
 }
 
 /// One backend.
@@ -62,6 +83,8 @@ pub struct PoolSettings {
 pub struct Backend {
     /// `host:port`.
     pub authority: Authority,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     weight: u32,
     in_flight: AtomicUsize,
     /// Milliseconds since the pool's start until which the backend is skipped.
@@ -74,7 +97,7 @@ pub struct BackendPool {
     backends: Vec<Backend>,
     schedule: Vec<usize>,
     next: AtomicUsize,
-    client: Client<HttpConnector, UpstreamBody>,
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     started: Instant,
 }
 
@@ -106,6 +129,17 @@ pub enum UpstreamError {
         /// The timeout.
         after: Duration,
     },
+    /// The TLS handshake with the upstream failed (e.g. its certificate was not trusted).
+    #[error("TLS with upstream {backend} failed: {reason}")]
+    Tls {
+        /// Backend.
+        backend: String,
+        /// Cause, e.g. "invalid peer certificate: UnknownIssuer".
+        reason: String,
+    },
+    /// The forward proxy's target cannot be reached: unresolvable, or refused by the policy.
+    #[error(transparent)]
+    Target(#[from] TargetError),
     /// The connection broke or the upstream spoke invalid HTTP.
     #[error("upstream {backend} failed: {reason}")]
     Failed {
@@ -119,21 +153,21 @@ pub enum UpstreamError {
 impl BackendPool {
     /// Creates the pool and its connection pool. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.idle_timeout)
-            .pool_max_idle_per_host(settings.max_idle_per_backend)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        let client = connector::client(
+            http,
+            settings.tls.as_ref(),
+            settings.idle_timeout,
+            settings.max_idle_per_backend,
+        );
         let backends: Vec<Backend> = settings
             .backends
             .iter()
-            .map(|(authority, weight)| Backend {
-                authority: authority.clone(),
-                weight: *weight,
+            .map(|b| Backend {
+                authority: b.authority.clone(),
+                scheme: if b.https { "https" } else { "http" },
+                weight: b.weight,
                 in_flight: AtomicUsize::new(0),
                 down_until_ms: AtomicU64::new(0),
             })
@@ -224,6 +258,14 @@ impl BackendPool {
                 after: timeout,
             }),
             Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) if e.is_connect() && connector::is_tls_failure(&e) => {
+                // The backend answers but its certificate is refused: marking it down would not
+                // help, and the reason matters more than a retry.
+                Err(UpstreamError::Tls {
+                    backend: name(),
+                    reason: error_chain(&e),
+                })
+            }
             Ok(Err(e)) if e.is_connect() => {
                 backend.down_until_ms.store(
                     self.now_ms() + DOWN_FOR.as_millis() as u64,
@@ -255,7 +297,8 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources, joined with `: `.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {

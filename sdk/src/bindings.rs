@@ -178,6 +178,18 @@ impl RequestBackend for HostRequest {
         self.0.id()
     }
 
+    fn tls(&self) -> Option<crate::TlsInfo> {
+        self.0.tls().map(|t| crate::TlsInfo {
+            sni: t.sni,
+            alpn: t.alpn,
+            version: t.version,
+            cipher_suite: t.cipher_suite,
+            resumed: t.resumed,
+            client_cert_subject: t.client_cert_subject,
+            client_cert_sha256: t.client_cert_sha256,
+        })
+    }
+
     fn set_path(&mut self, path: &str) -> Result<(), EditError> {
         Ok(self.0.set_path(path)?)
     }

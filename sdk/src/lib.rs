@@ -102,7 +102,7 @@ pub use error::EditError;
 pub use filter::Filter;
 pub use header::Header;
 pub use host_pattern::{HostPattern, HostPatternError};
-pub use request::{HttpVersion, Request};
+pub use request::{HttpVersion, Request, TlsInfo};
 pub use response::Response;
 pub use verdict::{LocalResponse, Verdict};
 

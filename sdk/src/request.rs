@@ -74,6 +74,7 @@ pub(crate) trait RequestBackend: fmt::Debug {
     fn client_addr(&self) -> String;
     fn client_port(&self) -> u16;
     fn id(&self) -> String;
+    fn tls(&self) -> Option<TlsInfo>;
     fn set_path(&mut self, path: &str) -> Result<(), EditError>;
     fn set_query(&mut self, query: Option<&str>) -> Result<(), EditError>;
     fn set_authority(&mut self, authority: &str) -> Result<(), EditError>;
@@ -265,6 +266,23 @@ impl Request {
         self.backend().id()
     }
 
+    /// The downstream TLS session: `Some` on an HTTPS listener, `None` on a cleartext one.
+    ///
+    /// ```
+    /// # use weir_sdk::{TlsInfo, testing::TestRequest};
+    /// let tls = TlsInfo {
+    ///     sni: Some("app.example".into()),
+    ///     client_cert_subject: Some("CN=alice".into()),
+    ///     ..TlsInfo::default()
+    /// };
+    /// let req = TestRequest::get("/").tls(tls).build();
+    /// assert_eq!(req.tls().and_then(|t| t.client_cert_subject).as_deref(), Some("CN=alice"));
+    /// assert!(TestRequest::get("/").build().tls().is_none());
+    /// ```
+    pub fn tls(&self) -> Option<TlsInfo> {
+        self.backend().tls()
+    }
+
     pub(crate) fn from_memory(memory: MemoryRequest) -> Self {
         Self {
             backend: Backend::Memory(memory),
@@ -331,4 +349,23 @@ mod tests {
         assert_eq!(host_of("[::1]"), "[::1]");
         assert_eq!(host_of(":80"), "");
     }
+}
+
+/// Facts about the downstream TLS session, from [`Request::tls`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The server name the client asked for (SNI), if it sent one.
+    pub sni: Option<String>,
+    /// The negotiated ALPN protocol, e.g. `h2` or `http/1.1`.
+    pub alpn: Option<String>,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: String,
+    /// IANA name of the cipher suite, e.g. `TLS_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+    /// Whether the session was resumed (ticket or session cache).
+    pub resumed: bool,
+    /// The verified client certificate's subject (RFC 4514), when one was presented.
+    pub client_cert_subject: Option<String>,
+    /// The client certificate's SHA-256 fingerprint, lowercase hex, when one was presented.
+    pub client_cert_sha256: Option<String>,
 }

@@ -118,6 +118,7 @@ impl TestRequest {
                 headers: HeaderList::default(),
                 client: SocketAddr::from((Ipv4Addr::LOCALHOST, 50000)),
                 id: "test-request".to_owned(),
+                tls: None,
                 backend: None,
                 journal: Journal::default(),
             },
@@ -244,6 +245,19 @@ impl TestRequest {
     /// ```
     pub fn id(mut self, id: &str) -> Self {
         id.clone_into(&mut self.request.id);
+        self
+    }
+
+    /// Makes the request arrive over TLS with these session facts.
+    ///
+    /// ```
+    /// # use weir_sdk::{TlsInfo, testing::TestRequest};
+    /// let tls = TlsInfo { version: "TLSv1.3".into(), ..TlsInfo::default() };
+    /// let req = TestRequest::get("/").tls(tls).build();
+    /// assert_eq!(req.tls().map(|t| t.version).as_deref(), Some("TLSv1.3"));
+    /// ```
+    pub fn tls(mut self, tls: crate::TlsInfo) -> Self {
+        self.request.tls = Some(tls);
         self
     }
 

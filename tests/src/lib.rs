@@ -19,6 +19,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub mod tls;
+
 /// Paths of the built guests, and `for_each_plugin!`.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -82,6 +84,24 @@ impl Backend {
 
     /// Starts a backend with the given behaviour.
     pub async fn start_with(name: &'static str, behaviour: Behaviour) -> Self {
+        Self::start_inner(name, behaviour, None).await
+    }
+
+    /// Starts an echoing HTTPS backend (ALPN h2 and http/1.1) with this rustls configuration.
+    pub async fn start_tls(name: &'static str, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_inner(
+            name,
+            Behaviour::Echo,
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        name: &'static str,
+        behaviour: Behaviour,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -103,10 +123,23 @@ impl Backend {
                     let behaviour = behaviour.clone();
                     async move { Ok::<_, Infallible>(state.answer(name, &behaviour, req).await) }
                 });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });

@@ -72,3 +72,15 @@ pub(crate) fn watch_interval_ms() -> u64 {
 pub(crate) fn watch_debounce_ms() -> u64 {
     1_000
 }
+pub(crate) fn yes() -> bool {
+    true
+}
+pub(crate) fn session_cache_size() -> usize {
+    10_000
+}
+pub(crate) fn connect_ports() -> Vec<u16> {
+    vec![443]
+}
+pub(crate) fn tunnel_idle_timeout_ms() -> u64 {
+    300_000
+}

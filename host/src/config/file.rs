@@ -119,6 +119,83 @@ pub struct Listener {
     /// Concurrent connections accepted at most. Default: 10000.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    /// `reverse` (routes and pools) or `forward` (a proxy that clients are configured to use).
+    /// Default: reverse.
+    #[serde(default = "spanned_default::mode")]
+    pub mode: Spanned<String>,
+    /// `[listener.tls]`: the listener speaks HTTPS. Default: none (cleartext).
+    #[serde(default)]
+    pub tls: Option<Spanned<ListenerTls>>,
+    /// `[listener.forward]`: forward-proxy settings; only with `mode = "forward"`.
+    #[serde(default)]
+    pub forward: Option<Spanned<Forward>>,
+}
+
+/// `[listener.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Certificates, chosen by SNI; the first is the default.
+    pub certificates: Vec<Spanned<Certificate>>,
+    /// Oldest TLS version accepted: "1.2" or "1.3". Default: 1.2.
+    #[serde(default = "spanned_default::min_tls_version")]
+    pub min_version: Spanned<String>,
+    /// Issue stateless session tickets. Default: true.
+    #[serde(default = "defaults::yes")]
+    pub session_tickets: bool,
+    /// Sessions kept in the server-side resumption cache (0 = none). Default: 10000.
+    #[serde(default = "defaults::session_cache_size")]
+    pub session_cache_size: usize,
+    /// CA bundle for client certificates; setting it turns on mTLS. Default: none.
+    #[serde(default)]
+    pub client_ca: Option<Spanned<PathBuf>>,
+    /// `required` or `optional` (verified when presented). Default: required.
+    #[serde(default = "spanned_default::client_auth")]
+    pub client_auth: Spanned<String>,
+}
+
+/// One certificate of `[listener.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// PEM certificate chain, end-entity first (relative to the config file).
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Server names (SNI) this certificate answers; `*.example.com` allowed. Default: the DNS
+    /// names of the certificate's subjectAltName.
+    #[serde(default)]
+    pub server_names: Option<Vec<String>>,
+}
+
+/// `[listener.forward]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// Filter names, in chain order, run on every proxied request and CONNECT.
+    #[serde(default)]
+    pub filters: Vec<Spanned<String>>,
+    /// Ports CONNECT may reach. Default: [443].
+    #[serde(default = "defaults::connect_ports")]
+    pub connect_ports: Vec<u16>,
+    /// Allow targets in loopback, private, link-local and other local ranges. Default: false.
+    #[serde(default)]
+    pub allow_private_targets: bool,
+    /// A tunnel with no bytes either way for this long is closed, in ms. Default: 300000.
+    #[serde(default = "defaults::tunnel_idle_timeout_ms")]
+    pub tunnel_idle_timeout_ms: u64,
+    /// TCP connect timeout towards origins, in ms. Default: 3000.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time allowed for an origin's response head, in ms. Default: 30000.
+    #[serde(default = "defaults::response_timeout_ms")]
+    pub response_timeout_ms: u64,
+    /// Idle origin connections are closed after this, in ms. Default: 90000.
+    #[serde(default = "defaults::pool_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Idle keep-alive connections kept per origin. Default: 64.
+    #[serde(default = "defaults::max_idle_per_backend")]
+    pub max_idle_per_origin: usize,
 }
 
 /// One `[[pool]]`.
@@ -144,6 +221,22 @@ pub struct Pool {
     /// Idle keep-alive connections kept per backend. Default: 64.
     #[serde(default = "defaults::max_idle_per_backend")]
     pub max_idle_per_backend: usize,
+    /// CA bundle for `https://` backends. Default: the system's trust store.
+    #[serde(default)]
+    pub tls_ca_file: Option<Spanned<PathBuf>>,
+    /// Client certificate presented to `https://` backends. Default: none.
+    #[serde(default)]
+    pub tls_client_cert: Option<Spanned<PathBuf>>,
+    /// Key of `tls_client_cert`.
+    #[serde(default)]
+    pub tls_client_key: Option<Spanned<PathBuf>>,
+    /// Name sent as SNI and verified in the certificate. Default: each backend's host.
+    #[serde(default)]
+    pub tls_server_name: Option<Spanned<String>>,
+    /// Turn off verification of `https://` backends' certificates. Default: false. Never in
+    /// production: anyone on the path can impersonate the backend.
+    #[serde(default)]
+    pub danger_accept_invalid_upstream_certs: bool,
 }
 
 /// A backend entry.
@@ -238,6 +331,15 @@ mod spanned_default {
     }
     pub(super) fn protocol() -> Spanned<String> {
         unset(defaults::protocol())
+    }
+    pub(super) fn mode() -> Spanned<String> {
+        unset("reverse".to_owned())
+    }
+    pub(super) fn min_tls_version() -> Spanned<String> {
+        unset("1.2".to_owned())
+    }
+    pub(super) fn client_auth() -> Spanned<String> {
+        unset("required".to_owned())
     }
     pub(super) fn balance() -> Spanned<String> {
         unset(defaults::balance())

@@ -24,7 +24,7 @@ fn defaults_fill_every_unset_key() {
         Duration::from_millis(defaults::header_timeout_ms())
     );
     let pool = &config.pools[0];
-    assert_eq!(pool.balance, Balance::RoundRobin);
+    assert_eq!(pool.balance, crate::upstream::Balance::RoundRobin);
     assert_eq!(pool.backends[0].authority.as_str(), "127.0.0.1:9000");
     assert_eq!(pool.backends[0].weight, 1);
     assert_eq!(config.runtime.max_instances, defaults::max_instances());
@@ -75,7 +75,8 @@ fn quick_mode_builds_the_same_types() {
     let plugin = std::env::current_exe().unwrap().display().to_string();
     let config = quick(&QuickMode {
         listen: "127.0.0.1:8080".into(),
-        upstream: "http://127.0.0.1:9000".into(),
+        upstream: Some("http://127.0.0.1:9000".into()),
+        tls: None,
         filters: vec![format!("{plugin}={{\"a\":null}}"), plugin.clone()],
         cache_dir: None,
     })
@@ -99,7 +100,8 @@ fn quick_mode_builds_the_same_types() {
 fn quick_mode_errors_name_the_flag_source() {
     let err = quick(&QuickMode {
         listen: "nowhere".into(),
-        upstream: "http://127.0.0.1:9000".into(),
+        upstream: Some("http://127.0.0.1:9000".into()),
+        tls: None,
         filters: vec![],
         cache_dir: None,
     })
@@ -127,7 +129,9 @@ fn malformed_backend_entries_say_what_is_expected() {
     let text = MINIMAL.replace("[\"127.0.0.1:9000\"]", "[{ adr = \"x:1\" }]");
     let err = parse_err(&text);
     assert!(err.contains("a backend: \"host:port\" or { addr"), "{err}");
-    let text = MINIMAL.replace("127.0.0.1:9000", "https://a.test:443");
+    let text = MINIMAL.replace("127.0.0.1:9000", "ftp://a.test:21");
+    assert!(parse_err(&text).contains("`pool[0].backends[0]`"));
+    let text = MINIMAL.replace("127.0.0.1:9000", "a.test");
     assert!(parse_err(&text).contains("`pool[0].backends[0]`"));
 }
 
@@ -141,4 +145,124 @@ fn duplicate_names_are_rejected() {
 fn line_and_column_are_one_based() {
     assert_eq!(line_col("ab\ncd", 0), (1, 1));
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
+}
+
+/// Writes a self-signed certificate and its key into `dir`, and a second, unrelated key.
+fn write_pki(dir: &Path) {
+    let cert = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+    std::fs::write(dir.join("a.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("a.key"), cert.signing_key.serialize_pem()).unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.join("other.key"), other.serialize_pem()).unwrap();
+    std::fs::write(dir.join("garbage.pem"), "not pem at all\n").unwrap();
+}
+
+fn tls_config(cert: &str, key: &str) -> String {
+    format!(
+        "[[listener]]\nbind = \"127.0.0.1:8443\"\n[listener.tls]\ncertificates = [{{ cert = \"{cert}\", key = \"{key}\" }}]\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9000\"]\n[[route]]\npool = \"main\"\n"
+    )
+}
+
+#[test]
+fn a_tls_listener_loads_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let config = parse(&tls_config("a.crt", "a.key"), "t.toml", dir.path()).unwrap();
+    assert!(config.listeners[0].tls.is_some());
+}
+
+#[test]
+fn tls_file_errors_name_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let err = |cert: &str, key: &str| {
+        parse(&tls_config(cert, key), "t.toml", dir.path())
+            .unwrap_err()
+            .to_string()
+    };
+    let missing = err("missing.crt", "a.key");
+    assert!(missing.starts_with("t.toml:4:"), "{missing}");
+    assert!(
+        missing.contains("listener[0].tls.certificates[0].cert"),
+        "{missing}"
+    );
+    assert!(missing.contains("missing.crt"), "{missing}");
+    let bad = err("garbage.pem", "a.key");
+    assert!(bad.contains("no CERTIFICATE block"), "{bad}");
+    let bad_key = err("a.crt", "garbage.pem");
+    assert!(bad_key.contains("certificates[0].key"), "{bad_key}");
+    assert!(bad_key.contains("no PRIVATE KEY block"), "{bad_key}");
+    let mismatch = err("a.crt", "other.key");
+    assert!(mismatch.contains("certificates[0].key"), "{mismatch}");
+    assert!(
+        mismatch.contains("does not match the certificate"),
+        "{mismatch}"
+    );
+}
+
+#[test]
+fn h2c_cannot_be_combined_with_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let text = tls_config("a.crt", "a.key").replace(
+        "bind = \"127.0.0.1:8443\"\n",
+        "bind = \"127.0.0.1:8443\"\nprotocol = \"h2c\"\n",
+    );
+    let err = parse(&text, "t.toml", dir.path()).unwrap_err().to_string();
+    assert!(err.contains("listener[0].protocol"), "{err}");
+}
+
+#[test]
+fn upstream_tls_keys_need_an_https_backend() {
+    let text = MINIMAL.replace(
+        "backends = [\"127.0.0.1:9000\"]\n",
+        "backends = [\"127.0.0.1:9000\"]\ntls_server_name = \"a.test\"\n",
+    );
+    let err = parse_err(&text);
+    assert!(err.contains("pool[0].tls_server_name"), "{err}");
+    assert!(err.contains("only applies to https:// backends"), "{err}");
+}
+
+#[test]
+fn https_backends_default_to_port_443_and_take_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let text = MINIMAL.replace(
+        "backends = [\"127.0.0.1:9000\"]\n",
+        "backends = [\"https://a.test\"]\ntls_ca_file = \"a.crt\"\n",
+    );
+    let config = parse(&text, "t.toml", dir.path()).unwrap();
+    let backend = &config.pools[0].backends[0];
+    assert_eq!(
+        (backend.authority.as_str(), backend.https),
+        ("a.test:443", true)
+    );
+    assert!(config.pools[0].tls.is_some());
+    let text = text.replace("a.crt", "garbage.pem");
+    let err = parse(&text, "t.toml", dir.path()).unwrap_err().to_string();
+    assert!(err.contains("pool[0].tls_ca_file"), "{err}");
+}
+
+#[test]
+fn a_forward_listener_needs_no_route() {
+    let text = "[[listener]]\nbind = \"127.0.0.1:3128\"\nmode = \"forward\"\n[listener.forward]\nconnect_ports = [443, 8443]\n";
+    let config = parse_ok(text);
+    let ListenerMode::Forward(forward) = &config.listeners[0].mode else {
+        panic!("not a forward listener");
+    };
+    assert_eq!(forward.policy.connect_ports, [443, 8443]);
+    assert!(!forward.origin.allow_private_targets);
+}
+
+#[test]
+fn forward_settings_are_checked() {
+    let unknown_filter = "[[listener]]\nbind = \"127.0.0.1:3128\"\nmode = \"forward\"\n[listener.forward]\nfilters = [\"nope\"]\n";
+    let err = parse_err(unknown_filter);
+    assert!(err.contains("listener[0].forward.filters[0]"), "{err}");
+    let on_reverse = MINIMAL.replace(
+        "bind = \"127.0.0.1:8080\"\n",
+        "bind = \"127.0.0.1:8080\"\n[listener.forward]\n",
+    );
+    let err = parse_err(&on_reverse);
+    assert!(err.contains("needs mode = \"forward\""), "{err}");
 }

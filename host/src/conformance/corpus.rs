@@ -41,6 +41,7 @@ pub(crate) fn request(
             .parse()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1))),
         id: Arc::from("conformance-0"),
+        tls: None,
         backend: None,
         journal: Journal::default(),
     }

@@ -14,6 +14,7 @@ pub(crate) struct RequestMeta {
     pub(crate) client: SocketAddr,
     pub(crate) scheme: &'static str,
     pub(crate) id: Arc<str>,
+    pub(crate) tls: Option<Arc<crate::tls::TlsFacts>>,
 }
 
 /// Builds the filter view of a request head (hop-by-hop fields already removed).
@@ -43,6 +44,7 @@ pub(crate) fn view_from_parts(parts: &mut Parts, meta: &RequestMeta) -> RequestV
         headers: std::mem::take(&mut parts.headers),
         client: meta.client,
         id: meta.id.clone(),
+        tls: meta.tls.clone(),
         backend: None,
         journal: Journal::default(),
     }

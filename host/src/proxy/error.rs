@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::runtime::CallError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{TargetError, UpstreamError};
 
 /// Why weir answered a request itself with an error.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,20 @@ pub enum ProxyError {
     /// No route matches the host and path.
     #[error("no route for this host and path")]
     NoRoute,
+    /// CONNECT on a reverse-proxy listener.
+    #[error("CONNECT is only served by forward-proxy listeners")]
+    ConnectNotAllowed,
+    /// A forward-proxy listener got a request that does not name its target.
+    #[error("a forward proxy needs an absolute URL (GET http://host/path) or CONNECT host:port")]
+    NotAbsolute,
+    /// CONNECT to a port the listener does not allow.
+    #[error("CONNECT to port {port} is not allowed (allowed: {allowed})")]
+    PortRefused {
+        /// The port asked for.
+        port: u16,
+        /// The allowed ports, for the message.
+        allowed: String,
+    },
     /// A fail-closed filter faulted.
     #[error("filter `{filter}` failed: {source}")]
     Filter {
@@ -49,8 +63,13 @@ impl ProxyError {
     /// The status code sent downstream.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Downstream(_) => StatusCode::BAD_REQUEST,
+            Self::Downstream(_) | Self::NotAbsolute => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::ConnectNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PortRefused { .. }
+            | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
+                StatusCode::FORBIDDEN
+            }
             Self::Filter { .. } | Self::InvalidVerdict { .. } | Self::UnknownPool { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -64,6 +83,12 @@ impl ProxyError {
         match self {
             Self::Downstream(_) => "bad-request",
             Self::NoRoute => "no-route",
+            Self::ConnectNotAllowed => "connect-not-allowed",
+            Self::NotAbsolute => "not-absolute",
+            Self::PortRefused { .. } => "port-refused",
+            Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => "target-refused",
+            Self::Upstream(UpstreamError::Target(TargetError::Unresolved { .. })) => "unresolved",
+            Self::Upstream(UpstreamError::Tls { .. }) => "upstream-tls",
             Self::Filter { .. } => "filter-failed",
             Self::InvalidVerdict { .. } => "invalid-verdict",
             Self::UnknownPool { .. } => "unknown-pool",
@@ -89,6 +114,11 @@ impl ProxyError {
                 format!("upstream did not answer within {} ms", after.as_millis())
             }
             Self::Upstream(UpstreamError::Failed { .. }) => "upstream connection failed".to_owned(),
+            // The certificate problem is the operator's to fix; say what it is, without the
+            // backend's address.
+            Self::Upstream(UpstreamError::Tls { reason, .. }) => {
+                format!("TLS with upstream failed: {}", tls_reason(reason))
+            }
             other => other.to_string(),
         };
         let mut response = Response::new(Bytes::from(format!("weir: {reason}\n")));
@@ -101,6 +131,18 @@ impl ProxyError {
         headers.insert("x-weir-error", HeaderValue::from_static(self.kind()));
         response
     }
+}
+
+/// The rustls part of a TLS failure's chain ("invalid peer certificate: UnknownIssuer").
+fn tls_reason(chain: &str) -> &str {
+    [
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+    ]
+    .iter()
+    .find_map(|start| chain.find(start).map(|at| &chain[at..]))
+    .unwrap_or("handshake failed")
 }
 
 fn short(error: &CallError) -> &'static str {

@@ -20,4 +20,5 @@ wasmtime::component::bindgen!({
 pub use self::weir::filter::host::Level;
 pub use self::weir::filter::types::{
     CookieAttributes, Decision, EditError, Header, HttpVersion, LocalResponse, SameSite, SetCookie,
+    TlsInfo,
 };

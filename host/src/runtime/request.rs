@@ -9,7 +9,7 @@ use http::{Method, Version};
 use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostRequest;
-use super::bindings::{EditError, Header, HttpVersion};
+use super::bindings::{EditError, Header, HttpVersion, TlsInfo};
 use super::cookie::{
     parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
 };
@@ -49,6 +49,8 @@ pub struct RequestView {
     pub client: SocketAddr,
     /// Request id.
     pub id: Arc<str>,
+    /// The downstream TLS session, on an HTTPS listener.
+    pub tls: Option<Arc<crate::tls::TlsFacts>>,
     /// Backend pool chosen by a filter.
     pub backend: Option<BackendChoice>,
     /// Accepted edits.
@@ -284,6 +286,18 @@ impl HostRequest for HostState {
         Ok(self.table.get(&req)?.id.to_string())
     }
 
+    fn tls(&mut self, req: Resource<RequestView>) -> Res<Option<TlsInfo>> {
+        Ok(self.table.get(&req)?.tls.as_deref().map(|t| TlsInfo {
+            sni: t.sni.clone(),
+            alpn: t.alpn.clone(),
+            version: t.version.clone(),
+            cipher_suite: t.cipher_suite.clone(),
+            resumed: t.resumed,
+            client_cert_subject: t.client_cert_subject.clone(),
+            client_cert_sha256: t.client_cert_sha256.clone(),
+        }))
+    }
+
     fn set_path(&mut self, req: Resource<RequestView>, path: String) -> Edit {
         self.edit_request(&req, "set-path", |v| v.set_path(path))
     }
@@ -359,6 +373,7 @@ mod tests {
             headers,
             client: "127.0.0.1:1".parse().unwrap(),
             id: Arc::from("t"),
+            tls: None,
             backend: None,
             journal: Journal::default(),
         }

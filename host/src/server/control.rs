@@ -160,7 +160,7 @@ impl Control {
 
     fn refuse(&self, error: ReloadError) -> ReloadError {
         self.failed.fetch_add(1, Ordering::Relaxed);
-        let text = format!("{:#}", anyhow_like(&error));
+        let text = crate::upstream::error_chain(&error);
         tracing::error!(error = %text, "reload refused; the previous config keeps serving");
         *self
             .last_error
@@ -168,18 +168,6 @@ impl Control {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text);
         error
     }
-}
-
-/// The error and its sources on one line.
-fn anyhow_like(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// The config file and every plugin file `config` names.

@@ -11,13 +11,14 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::proxy::{self, ConnInfo, ProxyState};
+use crate::tls::TlsFacts;
 
 use super::StartError;
 
@@ -206,8 +207,15 @@ async fn accept_loop(
                 continue;
             }
         };
-        let builder = connection_builder(&settings.load());
-        serve(&builder, &graceful, stream, peer, state.clone(), permit);
+        let listener = settings.load_full();
+        tokio::spawn(serve(
+            listener,
+            graceful.watcher(),
+            stream,
+            peer,
+            state.clone(),
+            permit,
+        ));
     }
     drop(socket);
     if tokio::time::timeout(grace, graceful.shutdown())
@@ -218,36 +226,82 @@ async fn accept_loop(
     }
 }
 
-fn serve(
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
+/// Serves one connection: the TLS handshake (within the header timeout) on an HTTPS listener,
+/// then HTTP with upgrades (CONNECT tunnels), until it ends or the listener drains.
+async fn serve(
+    listener: Arc<ListenerConfig>,
+    watcher: Watcher,
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ArcSwap<ProxyState>>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let conn_info = ConnInfo {
-        client: peer,
-        scheme: "http",
-    };
-    let service = service_fn(move |request| {
-        let state = state.load_full();
-        async move { Ok::<_, Infallible>(proxy::handle(state, conn_info, request).await) }
-    });
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
-    let connection = graceful.watch(connection);
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
-        }
+    let name: Arc<str> = Arc::from(listener.name.as_str());
+    let Some(tls) = listener.tls.clone() else {
+        let conn = ConnInfo {
+            client: peer,
+            scheme: "http",
+            listener: name,
+            tls: None,
+        };
+        let builder = connection_builder(&listener, None);
+        serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
         drop(permit);
-    });
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let stream = match tokio::time::timeout(listener.header_timeout, acceptor.accept(stream)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(client.addr = %peer, listener = %name, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client.addr = %peer, listener = %name, "TLS handshake timed out");
+            return;
+        }
+    };
+    let facts = TlsFacts::of(stream.get_ref().1);
+    let builder = connection_builder(&listener, facts.alpn.as_deref());
+    let conn = ConnInfo {
+        client: peer,
+        scheme: "https",
+        listener: name,
+        tls: Some(Arc::new(facts)),
+    };
+    serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
+    drop(permit);
 }
 
-fn connection_builder(listener: &ListenerConfig) -> auto::Builder<TokioExecutor> {
+async fn serve_http<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    conn: ConnInfo,
+    state: Arc<ArcSwap<ProxyState>>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = conn.client;
+    let service = service_fn(move |request| {
+        let state = state.load_full();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(state, conn, request).await) }
+    });
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The HTTP server for a connection. On TLS, the ALPN result decides the protocol; a client
+/// that negotiated nothing speaks HTTP/1.1.
+fn connection_builder(
+    listener: &ListenerConfig,
+    alpn: Option<&str>,
+) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -258,6 +312,12 @@ fn connection_builder(listener: &ListenerConfig) -> auto::Builder<TokioExecutor>
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256);
+    if listener.tls.is_some() {
+        return match alpn {
+            Some("h2") => builder.http2_only(),
+            _ => builder.http1_only(),
+        };
+    }
     match listener.protocol {
         Protocol::Auto => builder,
         Protocol::Http1 => builder.http1_only(),

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ListenerMode};
 use crate::filters::{ChainEntry, FilterChain};
 use std::time::SystemTime;
 
-use crate::proxy::{LoadedPlugin, ProxyState, Route};
+use crate::proxy::{ForwardProxy, LoadedPlugin, ProxyState, Route};
 use crate::runtime::{Plugin, Runtime};
-use crate::upstream::{BackendPool, PoolSettings};
+use crate::upstream::{BackendPool, OriginClient};
 
 use super::StartError;
 
@@ -26,36 +26,48 @@ pub async fn build_state(
     let pools: HashMap<Arc<str>, Arc<BackendPool>> = config
         .pools
         .iter()
-        .map(|p| {
-            let settings = PoolSettings {
-                name: p.name.clone(),
-                backends: p
-                    .backends
-                    .iter()
-                    .map(|b| (b.authority.clone(), b.weight))
-                    .collect(),
-                balance: p.balance,
-                connect_timeout: p.connect_timeout,
-                response_timeout: p.response_timeout,
-                idle_timeout: p.idle_timeout,
-                max_idle_per_backend: p.max_idle_per_backend,
-            };
+        .map(|settings| {
             let kept = previous
-                .and_then(|state| state.pools.get(&p.name))
-                .filter(|pool| *pool.settings() == settings)
+                .and_then(|state| state.pools.get(&settings.name))
+                .filter(|pool| pool.settings() == settings)
                 .cloned();
-            let pool = kept.unwrap_or_else(|| Arc::new(BackendPool::new(settings)));
-            (p.name.clone(), pool)
+            let pool = kept.unwrap_or_else(|| Arc::new(BackendPool::new(settings.clone())));
+            (settings.name.clone(), pool)
+        })
+        .collect();
+    let chain_of = |names: &[Arc<str>]| {
+        FilterChain::new(
+            names
+                .iter()
+                .filter_map(|name| loaded.get(name))
+                .cloned()
+                .collect(),
+        )
+    };
+    let forward = config
+        .listeners
+        .iter()
+        .filter_map(|listener| {
+            let ListenerMode::Forward(settings) = &listener.mode else {
+                return None;
+            };
+            let name: Arc<str> = Arc::from(listener.name.as_str());
+            // Warm origin connections survive a reload that leaves their settings alone.
+            let origins = previous
+                .and_then(|state| state.forward.get(&name))
+                .map(|f| f.origins.clone())
+                .filter(|origins| *origins.settings() == settings.origin)
+                .unwrap_or_else(|| Arc::new(OriginClient::new(settings.origin.clone())));
+            let proxy = ForwardProxy {
+                chain: chain_of(&settings.filters),
+                policy: settings.policy.clone(),
+                origins,
+            };
+            Some((name, proxy))
         })
         .collect();
     let mut routes = Vec::with_capacity(config.routes.len());
     for route in &config.routes {
-        let entries = route
-            .filters
-            .iter()
-            .filter_map(|name| loaded.get(name))
-            .cloned()
-            .collect();
         // Validation guarantees the pool exists; a missing one would be a validator bug.
         let Some(pool) = pools.get(&route.pool).cloned() else {
             continue;
@@ -64,7 +76,7 @@ pub async fn build_state(
             name: route.name.clone(),
             host: route.host.clone(),
             path_prefix: route.path_prefix.clone(),
-            chain: FilterChain::new(entries),
+            chain: chain_of(&route.filters),
             pool,
         });
     }
@@ -86,6 +98,7 @@ pub async fn build_state(
         pools,
         generation,
         plugins,
+        forward,
     })
 }
 

@@ -23,10 +23,50 @@ pub(crate) fn apply_to_request(config: &Config, req: &mut Request) {
         )
     });
     edits.apply(req);
+    if config.tls_headers {
+        apply_tls_headers(req);
+    }
     if let Some(element) = forwarded {
         // RFC 7239 §4: a proxy appends its element after those already present.
         let result = req.append_header("forwarded", &element);
         report(Request::SIDE, "append", "forwarded", result);
+    }
+}
+
+/// The request headers `tls_headers` writes, and removes from every request first, so a client
+/// cannot forge them: `(name, value of the session)`.
+pub(crate) const TLS_HEADERS: [&str; 7] = [
+    "x-tls-version",
+    "x-tls-cipher",
+    "x-tls-sni",
+    "x-tls-alpn",
+    "x-tls-resumed",
+    "x-client-cert-subject",
+    "x-client-cert-sha256",
+];
+
+/// Describes the downstream TLS session in request headers (RProxy-style TLS X-headers):
+/// removes any client-sent copies, then sets those the session has.
+fn apply_tls_headers(req: &mut Request) {
+    for name in TLS_HEADERS {
+        report(Request::SIDE, "remove", name, req.remove_header(name));
+    }
+    let Some(tls) = req.tls() else {
+        return;
+    };
+    let values = [
+        Some(tls.version),
+        Some(tls.cipher_suite),
+        tls.sni,
+        tls.alpn,
+        Some(if tls.resumed { "1" } else { "0" }.to_owned()),
+        tls.client_cert_subject,
+        tls.client_cert_sha256,
+    ];
+    for (name, value) in TLS_HEADERS.iter().zip(values) {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            report(Request::SIDE, "set", name, req.set_header(name, &value));
+        }
     }
 }
 

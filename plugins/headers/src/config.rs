@@ -22,6 +22,9 @@ pub(crate) struct Config {
     pub(crate) response: Section,
     /// Whether to add an RFC 7239 `Forwarded` element to the request.
     pub(crate) forwarded: bool,
+    /// Whether to describe the downstream TLS session in `X-TLS-*` / `X-Client-Cert-*`
+    /// request headers (and drop client-sent ones).
+    pub(crate) tls_headers: bool,
 }
 
 /// The edits for one side, applied in the order remove, set, append.
@@ -47,6 +50,7 @@ impl Config {
             request: Section::from_file(file.request, "request")?,
             response: Section::from_file(file.response, "response")?,
             forwarded: file.forwarded,
+            tls_headers: file.tls_headers,
         })
     }
 }
@@ -80,7 +84,8 @@ impl Section {
     }
 }
 
-/// `{ "request": {...}, "response": {...}, "forwarded": bool }`, as written.
+/// `{ "request": {...}, "response": {...}, "forwarded": bool, "tls_headers": bool }`, as
+/// written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -90,6 +95,8 @@ struct FileConfig {
     response: FileSection,
     #[serde(default)]
     forwarded: bool,
+    #[serde(default)]
+    tls_headers: bool,
 }
 
 /// `{ "set": {name: template}, "append": {name: template}, "remove": [name] }`, as written.

@@ -359,3 +359,65 @@ fn init_rejects_unknown_keys() {
         HeadersFilter::init(r#"{"forwarded": true, "extra": 1}"#).expect_err("extra is unknown");
     assert!(err.contains("`extra`"), "{err}");
 }
+
+#[test]
+fn tls_headers_describe_the_session_and_replace_forged_ones() {
+    let mut filter = filter(r#"{"tls_headers": true}"#);
+    let tls = weir_sdk::TlsInfo {
+        sni: Some("app.test".into()),
+        alpn: Some("h2".into()),
+        version: "TLSv1.3".into(),
+        cipher_suite: "TLS_AES_128_GCM_SHA256".into(),
+        resumed: true,
+        client_cert_subject: Some("CN=alice,O=Example".into()),
+        client_cert_sha256: Some("ab".repeat(32)),
+    };
+    let mut req = TestRequest::get("/")
+        .header("x-client-cert-subject", "CN=mallory")
+        .tls(tls)
+        .build();
+    run_request(&mut filter, &mut req);
+    assert_eq!(
+        request_values(&req, "x-client-cert-subject"),
+        ["CN=alice,O=Example"]
+    );
+    assert_eq!(
+        request_values(&req, "x-client-cert-sha256"),
+        ["ab".repeat(32)]
+    );
+    assert_eq!(request_values(&req, "x-tls-version"), ["TLSv1.3"]);
+    assert_eq!(
+        request_values(&req, "x-tls-cipher"),
+        ["TLS_AES_128_GCM_SHA256"]
+    );
+    assert_eq!(request_values(&req, "x-tls-sni"), ["app.test"]);
+    assert_eq!(request_values(&req, "x-tls-alpn"), ["h2"]);
+    assert_eq!(request_values(&req, "x-tls-resumed"), ["1"]);
+}
+
+#[test]
+fn tls_headers_on_cleartext_only_remove_forged_ones() {
+    let mut filter = filter(r#"{"tls_headers": true}"#);
+    let mut req = TestRequest::get("/")
+        .header("x-client-cert-subject", "CN=mallory")
+        .header("x-tls-version", "TLSv1.3")
+        .build();
+    run_request(&mut filter, &mut req);
+    for name in crate::apply::TLS_HEADERS {
+        assert!(req.header(name).is_none(), "{name}");
+    }
+}
+
+#[test]
+fn tls_headers_are_off_by_default() {
+    let mut filter = filter("{}");
+    let mut req = TestRequest::get("/")
+        .header("x-client-cert-subject", "CN=mallory")
+        .tls(weir_sdk::TlsInfo::default())
+        .build();
+    run_request(&mut filter, &mut req);
+    assert_eq!(
+        request_values(&req, "x-client-cert-subject"),
+        ["CN=mallory"]
+    );
+}

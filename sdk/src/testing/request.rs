@@ -25,6 +25,7 @@ pub(crate) struct MemoryRequest {
     pub(crate) headers: HeaderList,
     pub(crate) client: SocketAddr,
     pub(crate) id: String,
+    pub(crate) tls: Option<crate::TlsInfo>,
     /// The pool and affinity key chosen with `select-backend`.
     pub(crate) backend: Option<(String, Option<String>)>,
     pub(crate) journal: Journal,
@@ -123,6 +124,10 @@ impl RequestBackend for MemoryRequest {
 
     fn id(&self) -> String {
         self.id.clone()
+    }
+
+    fn tls(&self) -> Option<crate::TlsInfo> {
+        self.tls.clone()
     }
 
     fn set_path(&mut self, path: &str) -> Result<(), EditError> {

@@ -1,0 +1,249 @@
+//! Validation of `[[listener]]`, with its `[listener.tls]` and `[listener.forward]` tables.
+//! Certificates and keys are read and checked here, so `weir check` and a reload report a bad
+//! file with the key that names it.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{ConfigError, ForwardConfig, ListenerConfig, ListenerMode, Protocol, Validator, file};
+use crate::proxy::ForwardPolicy;
+use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
+use crate::upstream::OriginSettings;
+
+impl Validator<'_> {
+    pub(super) fn listener(
+        &self,
+        i: usize,
+        raw: &file::Listener,
+    ) -> Result<ListenerConfig, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].{k}");
+        let Ok(bind) = raw.bind.get_ref().parse::<SocketAddr>() else {
+            return self.invalid(
+                raw.bind.span(),
+                key("bind"),
+                format!("`{}` is not an IP:port address", raw.bind.get_ref()),
+            );
+        };
+        let protocol = match raw.protocol.get_ref().as_str() {
+            "auto" => Protocol::Auto,
+            "http1" => Protocol::Http1,
+            "h2c" if raw.tls.is_some() => {
+                return self.invalid(
+                    raw.protocol.span(),
+                    key("protocol"),
+                    "h2c is cleartext HTTP/2; with [listener.tls] use auto (ALPN h2 and http/1.1) or http1",
+                );
+            }
+            "h2c" => Protocol::H2c,
+            other => {
+                return self.invalid(
+                    raw.protocol.span(),
+                    key("protocol"),
+                    format!("`{other}` is not one of auto, http1, h2c"),
+                );
+            }
+        };
+        self.positive(
+            &key,
+            &[
+                ("header_timeout_ms", raw.header_timeout_ms),
+                ("max_connections", u64::from(raw.max_connections)),
+            ],
+        )?;
+        let mode = match (raw.mode.get_ref().as_str(), &raw.forward) {
+            ("reverse", None) => ListenerMode::Reverse,
+            ("reverse", Some(forward)) => {
+                return self.invalid(
+                    forward.span(),
+                    key("forward"),
+                    "[listener.forward] needs mode = \"forward\"",
+                );
+            }
+            ("forward", forward) => ListenerMode::Forward(self.forward(i, forward.as_ref())?),
+            (other, _) => {
+                return self.invalid(
+                    raw.mode.span(),
+                    key("mode"),
+                    format!("`{other}` is not reverse or forward"),
+                );
+            }
+        };
+        let tls = match &raw.tls {
+            None => None,
+            Some(tls) => Some(self.listener_tls(i, tls, protocol)?),
+        };
+        Ok(ListenerConfig {
+            name: raw.name.clone().unwrap_or_else(|| bind.to_string()),
+            bind,
+            protocol,
+            header_timeout: Duration::from_millis(raw.header_timeout_ms),
+            max_connections: raw.max_connections,
+            mode,
+            tls,
+        })
+    }
+
+    pub(super) fn unique_listener_names(
+        &self,
+        listeners: &[ListenerConfig],
+    ) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, listener) in listeners.iter().enumerate() {
+            if !seen.insert(listener.name.as_str()) {
+                return self.invalid(
+                    0..0,
+                    format!("listener[{i}].name"),
+                    format!("duplicate listener name `{}`", listener.name),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn forward(
+        &self,
+        i: usize,
+        raw: Option<&Spanned<file::Forward>>,
+    ) -> Result<ForwardConfig, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].forward.{k}");
+        let defaults;
+        let (span, forward) = match raw {
+            Some(raw) => (raw.span(), raw.get_ref()),
+            None => {
+                defaults = super::table_defaults::<file::Forward>("", &key(""))?;
+                (0..0, &defaults)
+            }
+        };
+        self.positive(
+            &key,
+            &[
+                ("tunnel_idle_timeout_ms", forward.tunnel_idle_timeout_ms),
+                ("connect_timeout_ms", forward.connect_timeout_ms),
+                ("response_timeout_ms", forward.response_timeout_ms),
+            ],
+        )?;
+        if forward.connect_ports.contains(&0) {
+            return self.invalid(span, key("connect_ports"), "0 is not a port");
+        }
+        // Filter names are checked once every filter is known (see `Validator::config`).
+        let filters = forward
+            .filters
+            .iter()
+            .map(|f| Arc::from(f.get_ref().as_str()))
+            .collect();
+        Ok(ForwardConfig {
+            filters,
+            policy: ForwardPolicy {
+                connect_ports: forward.connect_ports.clone(),
+                tunnel_idle_timeout: Duration::from_millis(forward.tunnel_idle_timeout_ms),
+                connect_timeout: Duration::from_millis(forward.connect_timeout_ms),
+            },
+            origin: OriginSettings {
+                connect_timeout: Duration::from_millis(forward.connect_timeout_ms),
+                response_timeout: Duration::from_millis(forward.response_timeout_ms),
+                idle_timeout: Duration::from_millis(forward.idle_timeout_ms),
+                max_idle_per_origin: forward.max_idle_per_origin,
+                allow_private_targets: forward.allow_private_targets,
+            },
+        })
+    }
+
+    fn listener_tls(
+        &self,
+        i: usize,
+        raw: &Spanned<file::ListenerTls>,
+        protocol: Protocol,
+    ) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].tls.{k}");
+        let tls = raw.get_ref();
+        if tls.certificates.is_empty() {
+            return self.invalid(
+                raw.span(),
+                key("certificates"),
+                "at least one { cert, key } is required",
+            );
+        }
+        let mut certificates = Vec::with_capacity(tls.certificates.len());
+        for (j, entry) in tls.certificates.iter().enumerate() {
+            let cert = entry.get_ref();
+            let at = |k: &str| format!("listener[{i}].tls.certificates[{j}].{k}");
+            let (cert_path, key_path) = (self.base.join(&cert.cert), self.base.join(&cert.key));
+            let loaded = tls::load_certified_key(&cert_path, &key_path).or_else(|e| {
+                let which = match &e {
+                    tls::TlsError::Read { path, .. } | tls::TlsError::Pem { path, .. }
+                        if *path == key_path =>
+                    {
+                        "key"
+                    }
+                    tls::TlsError::KeyMismatch { .. } => "key",
+                    _ => "cert",
+                };
+                self.invalid(entry.span(), at(which), crate::upstream::error_chain(&e))
+            })?;
+            let loaded = Arc::new(loaded);
+            let names = match &cert.server_names {
+                Some(names) => names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+                None => tls::certificate_names(&loaded),
+            };
+            certificates.push(SniCertificate { names, key: loaded });
+        }
+        let versions = match tls.min_version.get_ref().as_str() {
+            "1.2" => TlsVersions::Tls12And13,
+            "1.3" => TlsVersions::Tls13,
+            other => {
+                return self.invalid(
+                    tls.min_version.span(),
+                    key("min_version"),
+                    format!("`{other}` is not 1.2 or 1.3 (older versions are never accepted)"),
+                );
+            }
+        };
+        let client_auth = match (&tls.client_ca, tls.client_auth.get_ref().as_str()) {
+            (None, _) => None,
+            (Some(ca), mode) => {
+                let mode = match mode {
+                    "required" => ClientAuth::Required,
+                    "optional" => ClientAuth::Optional,
+                    other => {
+                        return self.invalid(
+                            tls.client_auth.span(),
+                            key("client_auth"),
+                            format!("`{other}` is not required or optional"),
+                        );
+                    }
+                };
+                let roots = tls::load_roots(&self.base.join(ca.get_ref())).or_else(|e| {
+                    self.invalid(
+                        ca.span(),
+                        key("client_ca"),
+                        crate::upstream::error_chain(&e),
+                    )
+                })?;
+                Some((Arc::new(roots), mode))
+            }
+        };
+        let alpn = match protocol {
+            Protocol::Http1 => vec![b"http/1.1".to_vec()],
+            Protocol::Auto | Protocol::H2c => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        };
+        let settings = ServerTls {
+            certificates,
+            versions,
+            alpn,
+            session_tickets: tls.session_tickets,
+            session_cache_size: tls.session_cache_size,
+            client_auth,
+        };
+        tls::server_config(&settings).or_else(|e| {
+            self.invalid(
+                raw.span(),
+                format!("listener[{i}].tls"),
+                crate::upstream::error_chain(&e),
+            )
+        })
+    }
+}

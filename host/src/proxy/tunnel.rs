@@ -1,0 +1,329 @@
+//! CONNECT tunnels on forward-proxy listeners. The chain decides from the target host and port
+//! and the request headers: deny (a `respond` verdict), send the tunnel elsewhere
+//! (`set-authority`, or `select-backend` for a pool's backend), or allow. Then bytes are spliced
+//! both ways until either side closes or the tunnel is idle for too long.
+//!
+//! The policy is checked on the client's target before the chain runs and again on a target a
+//! filter rewrote: ports outside `connect_ports` and addresses in local ranges are refused.
+//! A pool's backends are the operator's own and are not checked.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::forward::{ForwardProxy, strip_keeping_credentials};
+use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
+use crate::filters::{self, RequestMeta, RequestOutcome};
+use crate::upstream::UpstreamError;
+
+/// Answers a CONNECT: decides, connects to the target, answers 200 and splices once hyper hands
+/// over the connection.
+pub(super) async fn open(
+    state: &ProxyState,
+    proxy: &ForwardProxy,
+    conn: &ConnInfo,
+    id: &Arc<str>,
+    mut request: Request<Incoming>,
+) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
+    let asked = request
+        .uri()
+        .authority()
+        .cloned()
+        .ok_or(ProxyError::NotAbsolute)?;
+    let port = asked.port_u16().ok_or(ProxyError::NotAbsolute)?;
+    proxy.policy.check_port(port)?;
+    let upgrade = hyper::upgrade::on(&mut request);
+    let (mut parts, _body) = request.into_parts();
+    strip_keeping_credentials(&mut parts.headers);
+
+    let mut target = Target::Origin(asked.as_str().to_owned());
+    if !proxy.chain.is_empty() {
+        let meta = RequestMeta {
+            client: conn.client,
+            scheme: conn.scheme,
+            id: id.clone(),
+            tls: conn.tls.clone(),
+        };
+        let view = filters::view_from_parts(&mut parts, &meta);
+        match proxy.chain.run_request(view) {
+            RequestOutcome::Forward(edited) => {
+                tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), "tunnel filters done");
+                if let Some(choice) = &edited.backend {
+                    let pool = state.pools.get(choice.pool.as_str()).ok_or_else(|| {
+                        ProxyError::UnknownPool {
+                            pool: choice.pool.clone(),
+                        }
+                    })?;
+                    let index = pool.select(choice.affinity_key.as_deref(), None);
+                    target = Target::Backend(pool.backends()[index].authority.to_string());
+                } else if let Some(authority) = edited.authority {
+                    target = Target::Origin(authority);
+                }
+            }
+            RequestOutcome::Respond { filter, response } => {
+                let local = filters::into_http_response(response).map_err(|e| {
+                    ProxyError::InvalidVerdict {
+                        filter,
+                        reason: e.to_string(),
+                    }
+                })?;
+                return Ok((local.map(full), None));
+            }
+            RequestOutcome::Failed { filter, error } => {
+                return Err(ProxyError::Filter {
+                    filter,
+                    source: error,
+                });
+            }
+        }
+    }
+
+    let (name, addrs) = resolve(proxy, &target).await?;
+    let upstream = connect(&name, &addrs, proxy.policy.connect_timeout).await?;
+    let idle = proxy.policy.tunnel_idle_timeout;
+    let (client, id) = (conn.client, id.clone());
+    let peer = name.clone();
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let started = Instant::now();
+                let outcome = splice(TokioIo::new(upgraded), upstream, idle).await;
+                tracing::info!(
+                    target: "weir::access",
+                    {
+                    client.addr = %client,
+                    "request.id" = %id,
+                    "upstream.addr" = %peer,
+                    bytes_up = outcome.up,
+                    bytes_down = outcome.down,
+                    end = outcome.end,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    },
+                    "tunnel closed"
+                );
+            }
+            Err(e) => tracing::debug!(request.id = %id, error = %e, "CONNECT upgrade failed"),
+        }
+    });
+    let mut response = Response::new(full(bytes::Bytes::new()));
+    *response.status_mut() = StatusCode::OK;
+    Ok((response, Some(name)))
+}
+
+/// Where a tunnel goes.
+enum Target {
+    /// `host:port` from the client or a filter: the policy applies.
+    Origin(String),
+    /// A backend of a pool a filter selected: trusted.
+    Backend(String),
+}
+
+async fn resolve(
+    proxy: &ForwardProxy,
+    target: &Target,
+) -> Result<(String, Vec<SocketAddr>), ProxyError> {
+    let (authority, checked) = match target {
+        Target::Origin(a) => (a, true),
+        Target::Backend(a) => (a, false),
+    };
+    let parsed: http::uri::Authority = authority
+        .parse()
+        .map_err(|_| ProxyError::Downstream("CONNECT target is not host:port"))?;
+    let port = parsed.port_u16().ok_or(ProxyError::NotAbsolute)?;
+    let host = parsed.host();
+    let addrs = if checked {
+        proxy.policy.check_port(port)?;
+        proxy
+            .origins
+            .resolver()
+            .resolve(host, port)
+            .await
+            .map_err(UpstreamError::from)?
+    } else {
+        tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| UpstreamError::Connect {
+                backend: authority.clone(),
+                reason: e.to_string(),
+            })?
+            .collect()
+    };
+    Ok((authority.clone(), addrs))
+}
+
+/// Connects to the first address that answers within the timeout.
+async fn connect(
+    name: &str,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, ProxyError> {
+    let mut last = String::from("no addresses");
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = format!("{addr}: {e}"),
+            Err(_) => last = format!("{addr}: no answer within {} ms", timeout.as_millis()),
+        }
+    }
+    Err(UpstreamError::Connect {
+        backend: name.to_owned(),
+        reason: last,
+    }
+    .into())
+}
+
+/// How a tunnel ended.
+struct Spliced {
+    up: u64,
+    down: u64,
+    end: &'static str,
+}
+
+/// Copies both ways until both sides have closed, an error, or `idle` without a byte.
+async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let clock = Arc::new(Clock {
+        start: Instant::now(),
+        last_ms: AtomicU64::new(0),
+    });
+    let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut client = Metered {
+        inner: client,
+        clock: clock.clone(),
+        read: up.clone(),
+    };
+    let mut upstream = Metered {
+        inner: upstream,
+        clock: clock.clone(),
+        read: down.clone(),
+    };
+    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+    tokio::pin!(copy);
+    loop {
+        let quiet_for = clock.since_last();
+        let end = if quiet_for >= idle {
+            "idle"
+        } else {
+            tokio::select! {
+                result = &mut copy => if result.is_ok() { "closed" } else { "error" },
+                () = tokio::time::sleep(idle - quiet_for) => continue,
+            }
+        };
+        return Spliced {
+            up: up.load(Ordering::Relaxed),
+            down: down.load(Ordering::Relaxed),
+            end,
+        };
+    }
+}
+
+/// When the tunnel last moved a byte.
+struct Clock {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Clock {
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn since_last(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// A stream that records on the clock every read that brought bytes, and counts them.
+struct Metered<S> {
+    inner: S,
+    clock: Arc<Clock>,
+    read: Arc<AtomicU64>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let got = buf.filled().len() - before;
+        if got > 0 {
+            self.clock.touch();
+            self.read.fetch_add(got as u64, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn splice_copies_both_ways_until_close() {
+        let (client, mut client_far) = tokio::io::duplex(1024);
+        let (upstream, mut upstream_far) = tokio::io::duplex(1024);
+        let task = tokio::spawn(splice(client, upstream, Duration::from_secs(5)));
+        client_far.write_all(b"ping").await.expect("write");
+        let mut buf = [0u8; 4];
+        upstream_far.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"ping");
+        upstream_far.write_all(b"pong!").await.expect("write");
+        let mut buf = [0u8; 5];
+        client_far.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"pong!");
+        drop(client_far);
+        drop(upstream_far);
+        let done = task.await.expect("join");
+        assert_eq!((done.up, done.down, done.end), (4, 5, "closed"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_tunnel_is_closed() {
+        let (client, _client_far) = tokio::io::duplex(1024);
+        let (upstream, _upstream_far) = tokio::io::duplex(1024);
+        let done = splice(client, upstream, Duration::from_secs(30)).await;
+        assert_eq!(done.end, "idle");
+    }
+}
