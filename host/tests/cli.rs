@@ -96,6 +96,9 @@ fn help_documents_every_command_and_quick_mode_flag() {
         "--upstream",
         "--filter",
         "PATH[=JSON]",
+        "--forward",
+        "--tls-cert",
+        "--tls-key",
     ] {
         assert!(help.contains(flag), "{help}");
     }
@@ -106,6 +109,51 @@ fn run_without_config_or_quick_mode_fails_with_guidance() {
     let out = weir(&["run"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --config FILE"));
+}
+
+#[test]
+fn quick_mode_needs_an_upstream_or_forward() {
+    let out = weir(&["run", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--upstream URL (reverse proxy) or --forward"),
+        "{stderr}"
+    );
+    let out = weir(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        "--upstream",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses --forward with --upstream"
+    );
+}
+
+#[test]
+fn quick_mode_tls_files_are_checked_before_listening() {
+    let out = weir(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        "--tls-cert",
+        "/nonexistent/weir.crt",
+        "--tls-key",
+        "/nonexistent/weir.key",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("`listener[0].tls.certificates[0].cert`: cannot read /nonexistent/weir.crt"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -257,7 +257,7 @@ impl TestRequest {
     /// assert_eq!(req.tls().map(|t| t.version).as_deref(), Some("TLSv1.3"));
     /// ```
     pub fn tls(mut self, tls: crate::TlsInfo) -> Self {
-        self.request.tls = Some(tls);
+        self.request.tls = Some(Box::new(tls));
         self
     }
 

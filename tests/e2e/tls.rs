@@ -285,3 +285,34 @@ async fn a_wrong_upstream_name_is_refused_unless_tls_server_name_says_otherwise(
     assert_eq!(weir.get("app.test", "/").await.status, 200);
     weir.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_swaps_certificates_without_rebinding() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "rotate");
+    let old = pki.server("old", &["app.test"]);
+    let new = pki.server("new", &["app.test"]);
+    let backend = Backend::start("origin").await;
+    let path = dir.path().join("weir.toml");
+    let write = |cert: &CertFiles| {
+        let table = format!("certificates = [{}]", cert_entry(cert, None));
+        std::fs::write(&path, https_config(backend.addr(), &table)).expect("write config");
+    };
+    write(&old);
+    let weir = TestWeir::start_file(&path).await;
+    let config = client_config(pki.roots(), &["http/1.1"], None);
+    let before = https_get(weir.addr, "app.test", config.clone(), "/")
+        .await
+        .unwrap();
+    assert_eq!(before.server_cert, der_of(&old));
+    write(&new);
+    weir.control().reload_from_source().await.expect("reload");
+    let after = https_get(weir.addr, "app.test", config, "/").await.unwrap();
+    assert_eq!(
+        after.server_cert,
+        der_of(&new),
+        "same address, new certificate"
+    );
+    assert_eq!(after.status, 200);
+    weir.stop().await;
+}

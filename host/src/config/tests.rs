@@ -266,3 +266,20 @@ fn forward_settings_are_checked() {
     let err = parse_err(&on_reverse);
     assert!(err.contains("needs mode = \"forward\""), "{err}");
 }
+
+#[test]
+fn quick_forward_mode_puts_every_filter_on_the_forward_listener() {
+    let config = quick(&QuickMode {
+        listen: "127.0.0.1:3128".into(),
+        upstream: None,
+        filters: vec![],
+        cache_dir: None,
+        tls: None,
+    })
+    .unwrap();
+    assert!(config.routes.is_empty() && config.pools.is_empty());
+    let ListenerMode::Forward(forward) = &config.listeners[0].mode else {
+        panic!("quick --forward makes a forward listener");
+    };
+    assert_eq!(forward.policy.connect_ports, [443]);
+}

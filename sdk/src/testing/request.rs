@@ -25,7 +25,8 @@ pub(crate) struct MemoryRequest {
     pub(crate) headers: HeaderList,
     pub(crate) client: SocketAddr,
     pub(crate) id: String,
-    pub(crate) tls: Option<crate::TlsInfo>,
+    /// Boxed: most test requests are cleartext, and the enum holding this stays small.
+    pub(crate) tls: Option<Box<crate::TlsInfo>>,
     /// The pool and affinity key chosen with `select-backend`.
     pub(crate) backend: Option<(String, Option<String>)>,
     pub(crate) journal: Journal,
@@ -127,7 +128,7 @@ impl RequestBackend for MemoryRequest {
     }
 
     fn tls(&self) -> Option<crate::TlsInfo> {
-        self.tls.clone()
+        self.tls.as_deref().cloned()
     }
 
     fn set_path(&mut self, path: &str) -> Result<(), EditError> {
