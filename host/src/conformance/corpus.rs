@@ -95,6 +95,25 @@ pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
     http10.version = Version::HTTP_10;
     let mut https = request(Method::GET, "/secure", None, &[host]);
     https.scheme = "https".to_owned();
+    https.tls = Some(Arc::new(crate::tls::TlsFacts {
+        sni: Some("app.example.test".to_owned()),
+        alpn: Some("h2".to_owned()),
+        version: "TLSv1.3".to_owned(),
+        cipher_suite: "TLS_AES_128_GCM_SHA256".to_owned(),
+        resumed: true,
+        client_cert_subject: Some("CN=client.example.test, O=Example".to_owned()),
+        client_cert_sha256: Some("5e".repeat(32)),
+    }));
+    let mut connect = request(
+        Method::CONNECT,
+        "/",
+        None,
+        &[
+            ("host", b"app.example.test:443"),
+            ("proxy-authorization", b"Basic dXNlcjpwYXNz"),
+        ],
+    );
+    connect.authority = Some("app.example.test:443".to_owned());
 
     vec![
         ("no headers at all", request(Method::GET, "/", None, &[])),
@@ -192,7 +211,8 @@ pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
             ),
         ),
         ("an h2-style request (no Host, :authority only)", h2),
-        ("an https request", https),
+        ("an https request with a client certificate", https),
+        ("a CONNECT through a forward proxy", connect),
         (
             "POST with a body announced",
             request(
