@@ -193,13 +193,7 @@ async fn exchange(
                 view = Some(edited);
             }
             RequestOutcome::Respond { filter, response } => {
-                let local = filters::into_http_response(response).map_err(|e| {
-                    ProxyError::InvalidVerdict {
-                        filter,
-                        reason: e.to_string(),
-                    }
-                })?;
-                return Ok((local.map(full), None));
+                return Ok((local_answer(filter, response)?, None));
             }
             RequestOutcome::Failed { filter, error } => {
                 return Err(ProxyError::Filter {
@@ -281,13 +275,7 @@ async fn exchange(
                 head.headers = edited.headers;
             }
             ResponseOutcome::Respond { filter, response } => {
-                let local = filters::into_http_response(response).map_err(|e| {
-                    ProxyError::InvalidVerdict {
-                        filter,
-                        reason: e.to_string(),
-                    }
-                })?;
-                return Ok((local.map(full), Some(backend)));
+                return Ok((local_answer(filter, response)?, Some(backend)));
             }
             ResponseOutcome::Failed { filter, error } => {
                 return Err(ProxyError::Filter {
@@ -353,6 +341,19 @@ fn upstream_request(
         .parse()
         .map_err(|_| ProxyError::Downstream("request target cannot be forwarded"))?;
     Ok(Request::from_parts(parts, body))
+}
+
+/// The response a filter's `respond` verdict asks for, or why weir refuses to send it.
+fn local_answer(
+    filter: Arc<str>,
+    response: crate::runtime::LocalResponse,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    filters::into_http_response(response)
+        .map(|local| local.map(full))
+        .map_err(|e| ProxyError::InvalidVerdict {
+            filter,
+            reason: e.to_string(),
+        })
 }
 
 fn full(body: Bytes) -> ProxyBody {

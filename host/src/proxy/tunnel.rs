@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::forward::{ForwardProxy, strip_keeping_credentials};
-use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
+use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full, local_answer};
 use crate::filters::{self, RequestMeta, RequestOutcome};
 use crate::upstream::UpstreamError;
 
@@ -72,13 +72,7 @@ pub(super) async fn open(
                 }
             }
             RequestOutcome::Respond { filter, response } => {
-                let local = filters::into_http_response(response).map_err(|e| {
-                    ProxyError::InvalidVerdict {
-                        filter,
-                        reason: e.to_string(),
-                    }
-                })?;
-                return Ok((local.map(full), None));
+                return Ok((local_answer(filter, response)?, None));
             }
             RequestOutcome::Failed { filter, error } => {
                 return Err(ProxyError::Filter {
