@@ -140,6 +140,7 @@ fn metrics(control: &Control) -> String {
             ));
         }
     }
+    crate::metrics::METRICS.render(&mut out);
     out
 }
 

@@ -94,6 +94,7 @@ pub async fn handle(
             (error.to_response().map(full), None)
         }
     };
+    crate::metrics::METRICS.response(response.status().as_u16());
     tracing::info!(
         target: "weir::access",
         {

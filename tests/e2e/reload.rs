@@ -297,6 +297,10 @@ async fn admin_endpoint_lists_plugins_reloads_and_exports_metrics() {
         "{body}"
     );
 
+    assert_eq!(
+        weir.get("app.test", "/counted").await.status,
+        StatusCode::OK
+    );
     let (_, metrics) = call("GET", "/metrics").await;
     assert!(metrics.contains("weir_config_generation 2\n"), "{metrics}");
     assert!(
@@ -307,6 +311,14 @@ async fn admin_endpoint_lists_plugins_reloads_and_exports_metrics() {
         metrics.contains("weir_reloads_total{outcome=\"refused\"} 1\n"),
         "{metrics}"
     );
+    // Traffic counters are process-wide (other tests run in this process): this test's own
+    // request makes the 2xx count positive.
+    let ok_responses = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("weir_responses_total{class=\"2xx\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(ok_responses.is_some_and(|n| n > 0), "{metrics}");
+    assert!(metrics.contains("weir_tunnels_open "), "{metrics}");
     assert_eq!(call("GET", "/nope").await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         call("DELETE", "/reload").await.0,

@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use super::forward::{ForwardProxy, strip_keeping_credentials};
 use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full, local_answer};
 use crate::filters::{self, RequestMeta, RequestOutcome};
+use crate::metrics::METRICS;
 use crate::upstream::UpstreamError;
 
 /// Answers a CONNECT: decides, connects to the target, answers 200 and splices once hyper hands
@@ -92,7 +93,9 @@ pub(super) async fn open(
         match upgrade.await {
             Ok(upgraded) => {
                 let started = Instant::now();
+                METRICS.tunnel_opened();
                 let outcome = splice(TokioIo::new(upgraded), upstream, idle).await;
+                METRICS.tunnel_closed(outcome.up, outcome.down);
                 tracing::info!(
                     target: "weir::access",
                     {

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{ListenerConfig, Protocol};
+use crate::metrics::METRICS;
 use crate::proxy::{self, ConnInfo, ProxyState};
 use crate::tls::TlsFacts;
 
@@ -255,15 +256,18 @@ async fn serve(
     {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
+            METRICS.tls_handshake(false, false);
             tracing::debug!(client.addr = %peer, listener = %name, error = %e, "TLS handshake failed");
             return;
         }
         Err(_) => {
+            METRICS.tls_handshake(false, false);
             tracing::debug!(client.addr = %peer, listener = %name, "TLS handshake timed out");
             return;
         }
     };
     let facts = TlsFacts::of(stream.get_ref().1);
+    METRICS.tls_handshake(true, facts.resumed);
     let builder = connection_builder(&listener, facts.alpn.as_deref());
     let conn = ConnInfo {
         client: peer,
