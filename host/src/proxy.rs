@@ -75,6 +75,31 @@ pub struct ConnInfo {
     pub listener: Arc<str>,
     /// The TLS session, on an HTTPS listener.
     pub tls: Option<Arc<TlsFacts>>,
+    /// When the process drains: tunnels, which outlive their HTTP connection, end then.
+    pub drain: Drain,
+}
+
+/// The shutdown signal and grace period, for work that outlives an HTTP connection.
+#[derive(Clone, Debug)]
+pub struct Drain {
+    stopped: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+}
+
+impl Drain {
+    /// A drain that fires `grace` after `stopped` turns true.
+    pub fn new(stopped: tokio::sync::watch::Receiver<bool>, grace: std::time::Duration) -> Self {
+        Self { stopped, grace }
+    }
+
+    /// Resolves once shutdown has begun and the grace period has passed (never, if the
+    /// sender is dropped without a shutdown).
+    pub async fn wait(mut self) {
+        if self.stopped.wait_for(|stopped| *stopped).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(self.grace).await;
+    }
 }
 
 /// Handles one downstream request. Never fails: every error becomes a response.

@@ -317,3 +317,24 @@ async fn an_open_tunnel_survives_a_reload() {
     assert_eq!(plain.last().header("x-proxied"), "v2");
     weir.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_tunnels_after_the_grace_period() {
+    let origin = Backend::start("origin").await;
+    let port = origin.addr().port();
+    let weir = TestWeir::start(&forward_config(
+        &format!("allow_private_targets = true\nconnect_ports = [{port}]"),
+        "[server]\nshutdown_grace_ms = 200\n",
+    ))
+    .await;
+    let (status, _, mut stream) = connect(weir.addr, &format!("localhost:{port}"), "").await;
+    assert_eq!(status, 200);
+    let started = std::time::Instant::now();
+    weir.stop().await;
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("the tunnel ends after the grace period, not never");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+}

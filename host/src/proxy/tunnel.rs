@@ -87,14 +87,17 @@ pub(super) async fn open(
     let (name, addrs) = resolve(proxy, &target).await?;
     let upstream = connect(&name, &addrs, proxy.policy.connect_timeout).await?;
     let idle = proxy.policy.tunnel_idle_timeout;
-    let (client, id) = (conn.client, id.clone());
+    let (client, id, drain) = (conn.client, id.clone(), conn.drain.clone());
     let peer = name.clone();
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
                 let started = Instant::now();
                 METRICS.tunnel_opened();
-                let outcome = splice(TokioIo::new(upgraded), upstream, idle).await;
+                let outcome = tokio::select! {
+                    outcome = splice(TokioIo::new(upgraded), upstream, idle) => outcome,
+                    () = drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
+                };
                 METRICS.tunnel_closed(outcome.up, outcome.down);
                 tracing::info!(
                     target: "weir::access",

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::metrics::METRICS;
-use crate::proxy::{self, ConnInfo, ProxyState};
+use crate::proxy::{self, ConnInfo, Drain, ProxyState};
 use crate::tls::TlsFacts;
 
 use super::StartError;
@@ -209,8 +209,10 @@ async fn accept_loop(
             }
         };
         let listener = settings.load_full();
+        let drain = Drain::new(stopped.clone(), grace);
         tokio::spawn(serve(
             listener,
+            drain,
             graceful.watcher(),
             stream,
             peer,
@@ -231,6 +233,7 @@ async fn accept_loop(
 /// then HTTP with upgrades (CONNECT tunnels), until it ends or the listener drains.
 async fn serve(
     listener: Arc<ListenerConfig>,
+    drain: Drain,
     watcher: Watcher,
     stream: TcpStream,
     peer: SocketAddr,
@@ -245,6 +248,7 @@ async fn serve(
             scheme: "http",
             listener: name,
             tls: None,
+            drain,
         };
         let builder = connection_builder(&listener, None);
         serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
@@ -274,6 +278,7 @@ async fn serve(
         scheme: "https",
         listener: name,
         tls: Some(Arc::new(facts)),
+        drain,
     };
     serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
     drop(permit);
