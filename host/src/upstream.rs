@@ -97,7 +97,7 @@ pub struct BackendPool {
     backends: Vec<Backend>,
     schedule: Vec<usize>,
     next: AtomicUsize,
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    client: Client<HttpsConnector<HttpConnector<TargetResolver>>, UpstreamBody>,
     started: Instant,
 }
 
@@ -153,7 +153,9 @@ pub enum UpstreamError {
 impl BackendPool {
     /// Creates the pool and its connection pool. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
-        let mut http = HttpConnector::new();
+        // Backend names resolve through the same cached resolver as the forward proxy; a pool's
+        // backends are the operator's own, so every range is allowed.
+        let mut http = HttpConnector::new_with_resolver(TargetResolver::new(true));
         http.set_connect_timeout(Some(settings.connect_timeout));
         let client = connector::client(
             http,
