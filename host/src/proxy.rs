@@ -1,8 +1,8 @@
 //! The HTTP data path: match a route, run the request hooks, forward to a backend of the chosen
 //! pool, run the response hooks before the response head goes downstream, and stream bodies in
 //! both directions without buffering them. On a forward-proxy listener the same steps run with
-//! the listener's chain and the origin the client named ([`forward`](mod@forward)), and CONNECT
-//! opens a tunnel ([`tunnel`](mod@tunnel)).
+//! the listener's chain and the origin the client named (module `forward`), and CONNECT opens a
+//! tunnel (module `tunnel`).
 //!
 //! Depends on `filters`, `runtime` and `upstream`; never on `server` or `config`.
 

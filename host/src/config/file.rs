@@ -175,7 +175,7 @@ pub struct Forward {
     /// Filter names, in chain order, run on every proxied request and CONNECT.
     #[serde(default)]
     pub filters: Vec<Spanned<String>>,
-    /// Ports CONNECT may reach. Default: [443].
+    /// Ports CONNECT may reach. Default: `[443]`.
     #[serde(default = "defaults::connect_ports")]
     pub connect_ports: Vec<u16>,
     /// Allow targets in loopback, private, link-local and other local ranges. Default: false.
