@@ -31,11 +31,13 @@
 //! starts (a TLS 1.3 ticket is single-use; each resumption brings fresh ones), and a connection
 //! counts as resumed only if `handshake_kind()` says so.
 //!
-//! `group=x25519` (the default) offers X25519 then P-256 and no post-quantum hybrid, so that a
-//! server whose TLS library prefers X25519MLKEM768 (rustls) and one without it (OpenSSL 3.0) do
-//! the same key exchange; P-256 is listed because a TLS 1.2 server only picks an ECDSA P-256
-//! certificate for a client that lists the curve. `negotiated=` reports the group agreed in a
-//! full handshake (none after a TLS 1.2 resumption, which has no key exchange).
+//! `group=x25519` (the default) offers X25519 then P-256 and no post-quantum hybrid, which
+//! OpenSSL 3.0 lacks, so that every server does the same key exchange; P-256 is listed because a
+//! TLS 1.2 server only picks an ECDSA P-256 certificate for a client that lists the curve.
+//! `x25519mlkem768` offers only the hybrid; `default` is the provider's list as built.
+//! `negotiated=` and `suite=` report the group and cipher suite of the first handshake (group
+//! `none` after a TLS 1.2 resumption, which has no key exchange). Cipher suites are rustls's
+//! defaults, in its order.
 
 use std::fs;
 use std::io;
@@ -54,7 +56,9 @@ use rustls::client::Resumption;
 use rustls::crypto::{CryptoProvider, SupportedKxGroup, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, HandshakeKind, NamedGroup, RootCertStore, SupportedProtocolVersion};
+use rustls::{
+    CipherSuite, ClientConfig, HandshakeKind, NamedGroup, RootCertStore, SupportedProtocolVersion,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -94,10 +98,16 @@ struct Tally {
     close_errors: usize,
     /// The key exchange group of the first handshake that had one.
     negotiated: Option<NamedGroup>,
+    /// The cipher suite of the first handshake.
+    suite: Option<CipherSuite>,
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Flags such as cargo's `--bench` are not ours.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let result = if args.first().map(String::as_str) == Some("certs") {
         match args.get(1) {
             Some(dir) => write_certificates(Path::new(dir)),
@@ -184,9 +194,13 @@ fn run(settings: &Settings) -> Result<(), String> {
             };
             let connector = TlsConnector::from(Arc::new(config));
             if settings.mode == Mode::Resumed {
-                connect(&connector, settings.addr, &settings.sni)
-                    .await
-                    .map_err(|e| format!("priming a session: {e}"))?;
+                tokio::time::timeout(
+                    CONNECTION_TIMEOUT,
+                    connect(&connector, settings.addr, &settings.sni),
+                )
+                .await
+                .unwrap_or_else(|_| Err("timed out".to_owned()))
+                .map_err(|e| format!("priming a session: {e}"))?;
             }
             connectors.push(connector);
         }
@@ -224,6 +238,7 @@ fn run(settings: &Settings) -> Result<(), String> {
             total.resumed += tally.resumed;
             total.close_errors += tally.close_errors;
             total.negotiated = total.negotiated.or(tally.negotiated);
+            total.suite = total.suite.or(tally.suite);
         }
         let seconds = started.elapsed().as_secs_f64();
         let cpu_after = settings.server_pid.map(server_cpu_ns).transpose()?;
@@ -239,6 +254,7 @@ impl Tally {
                 self.handshakes += 1;
                 self.resumed += usize::from(connection.kind == Some(HandshakeKind::Resumed));
                 self.negotiated = self.negotiated.or(connection.group);
+                self.suite = self.suite.or(connection.suite);
                 if let Some(error) = connection.close_error {
                     self.close_errors += 1;
                     if shown.fetch_add(1, Ordering::Relaxed) < FAILURES_SHOWN {
@@ -256,10 +272,12 @@ impl Tally {
     }
 }
 
-/// A completed handshake: its kind, key exchange group and whether closing it went wrong.
+/// A completed handshake: its kind, key exchange group, cipher suite and whether closing it
+/// went wrong.
 struct Connection {
     kind: Option<HandshakeKind>,
     group: Option<NamedGroup>,
+    suite: Option<CipherSuite>,
     close_error: Option<io::Error>,
 }
 
@@ -282,10 +300,12 @@ async fn connect(
     let state = tls.get_ref().1;
     let kind = state.handshake_kind();
     let group = state.negotiated_key_exchange_group().map(|g| g.name());
+    let suite = state.negotiated_cipher_suite().map(|s| s.suite());
     let close_error = close(&mut tls).await.err();
     Ok(Connection {
         kind,
         group,
+        suite,
         close_error,
     })
 }
@@ -362,12 +382,15 @@ fn report(settings: &Settings, tally: &Tally, seconds: f64, cpu_ns: Option<(u64,
     };
     let rate = tally.handshakes as f64 / seconds;
     let mut line = format!(
-        "mode={mode} version={} group={} negotiated={} handshakes={} failures={} resumed={} close_errors={} seconds={seconds:.3} handshakes_per_second={rate:.1}",
+        "mode={mode} version={} group={} negotiated={} suite={} handshakes={} failures={} resumed={} close_errors={} seconds={seconds:.3} handshakes_per_second={rate:.1}",
         settings.version_name,
         settings.group,
         tally
             .negotiated
             .map_or_else(|| "none".to_owned(), |g| format!("{g:?}")),
+        tally
+            .suite
+            .map_or_else(|| "none".to_owned(), |s| format!("{s:?}")),
         tally.handshakes,
         tally.failures,
         tally.resumed,
