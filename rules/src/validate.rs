@@ -39,8 +39,11 @@ const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 pub enum Side {
     /// A request edit.
     Request,
-    /// A response edit (or a local response).
+    /// A response edit.
     Response,
+    /// A local response (a `respond` verdict): weir's own answer to the client, so it may carry
+    /// weir's `proxy-authenticate` challenge with a 407 (RFC 9110 §11.7.1).
+    Local,
 }
 
 /// Checks a header name for an edit and returns it lowercased.
@@ -50,6 +53,8 @@ pub enum Side {
 ///
 /// assert_eq!(header_name("X-Foo", Side::Request).unwrap(), "x-foo");
 /// assert!(header_name("Connection", Side::Response).is_err());
+/// assert!(header_name("Proxy-Authenticate", Side::Response).is_err());
+/// assert!(header_name("Proxy-Authenticate", Side::Local).is_ok());
 /// ```
 pub fn header_name(name: &str, side: Side) -> Result<String, RuleError> {
     if name.is_empty() || name.len() > MAX_HEADER_NAME_LEN || !name.bytes().all(is_tchar) {
@@ -59,6 +64,9 @@ pub fn header_name(name: &str, side: Side) -> Result<String, RuleError> {
         )));
     }
     let name = name.to_ascii_lowercase();
+    if side == Side::Local && name == "proxy-authenticate" {
+        return Ok(name);
+    }
     if FORBIDDEN_HEADERS.contains(&name.as_str()) {
         return Err(RuleError::forbidden(format!(
             "`{name}` is managed by the proxy and cannot be edited by filters"

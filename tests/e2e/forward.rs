@@ -243,6 +243,41 @@ async fn filters_deny_or_redirect_a_tunnel() {
 }
 
 #[tokio::test]
+async fn a_filter_can_challenge_for_proxy_credentials() {
+    let challenge = r#"Basic realm="weir", charset="UTF-8""#;
+    let auth = filter(
+        "auth",
+        guests::EDITS,
+        &format!(
+            r#"{{"request": [["respond", 407, "proxy authentication required\n", "proxy-authenticate", {}]]}}"#,
+            serde_json::to_string(challenge).unwrap()
+        ),
+    );
+    let toml = forward_config("", &auth).replace("filters = [\"mark\"]", "filters = [\"auth\"]");
+    let weir = TestWeir::start(&toml).await;
+    let (status, head, _) = connect(weir.addr, "example.test:443", "").await;
+    assert_eq!(status, 407, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "proxy-authenticate: {}",
+            challenge.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    let mut client = ProxyClient::connect(weir.addr).await;
+    let request = Request::get("http://example.test/")
+        .body(Empty::new())
+        .unwrap();
+    let response = tokio::time::timeout(TIMEOUT, client.sender.send_request(request))
+        .await
+        .expect("answer in time")
+        .expect("answer");
+    assert_eq!(response.status(), 407);
+    assert_eq!(response.headers()["proxy-authenticate"], challenge);
+    weir.stop().await;
+}
+
+#[tokio::test]
 async fn a_reverse_listener_refuses_connect() {
     let origin = Backend::start("origin").await;
     let weir = TestWeir::start(&crate::support::config(origin.addr(), &[], &[])).await;

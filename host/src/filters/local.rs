@@ -35,7 +35,7 @@ pub(crate) fn into_http_response(
             index,
             reason: validate::describe(&e),
         };
-        let name = validate::header_name(&header.name, Side::Response).map_err(reason)?;
+        let name = validate::header_name(&header.name, Side::Local).map_err(reason)?;
         let value = validate::header_value(&header.value).map_err(reason)?;
         headers.append(name, value);
     }

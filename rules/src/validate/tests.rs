@@ -51,6 +51,27 @@ fn hop_by_hop_content_length_and_host_are_forbidden() {
 }
 
 #[test]
+fn a_local_response_may_carry_only_the_proxy_challenge() {
+    assert_eq!(
+        header_name("Proxy-Authenticate", Side::Local).unwrap(),
+        "proxy-authenticate"
+    );
+    for name in [
+        "connection",
+        "proxy-authorization",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        assert_eq!(
+            refusal(header_name(name, Side::Local)),
+            Some(RuleErrorKind::Forbidden),
+            "{name}"
+        );
+    }
+    assert_eq!(header_name("host", Side::Local).unwrap(), "host");
+}
+
+#[test]
 fn header_values_refuse_crlf_nul_and_controls() {
     assert!(header_value(b"ok value\twith tab").is_ok());
     assert!(header_value(&[0xff, b'a']).is_ok(), "obs-text is legal");

@@ -4,14 +4,17 @@
 //! Config: `{"request": [OP...], "response": [OP...]}`, each OP an array `["op", args...]`:
 //! request ops `set-path P`, `set-query Q|null`, `set-authority A`, `set-scheme S`,
 //! `set-header N V`, `append-header N V`, `remove-header N`, `set-cookie N V`,
-//! `remove-cookie N`, `select-backend POOL [KEY]`, `respond STATUS BODY`; response ops
+//! `remove-cookie N`, `select-backend POOL [KEY]`, `respond STATUS BODY [N V]...`; response ops
 //! `set-status S`, `set-header N V`, `append-header N V`, `remove-header N`,
-//! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`, `respond STATUS BODY`.
+//! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`, `respond STATUS BODY [N V]...`
+//! (the pairs after BODY are the local response's headers).
 //! A refused edit appends `x-edit-error: <op>: <reason>` to the message it was editing, and an
 //! unknown op fails `init`.
 
 use serde_json::Value;
-use weir_sdk::{CookieAttributes, Filter, Request, Response, SetCookie, Verdict, export_filter};
+use weir_sdk::{
+    CookieAttributes, Filter, LocalResponse, Request, Response, SetCookie, Verdict, export_filter,
+};
 
 /// The configured edits.
 pub struct Edits {
@@ -69,6 +72,19 @@ fn number(op: &[Value], i: usize) -> u16 {
         .unwrap_or(0)
 }
 
+/// `respond STATUS BODY [N V]...`: a local response with the given headers.
+fn respond(op: &[Value]) -> Verdict {
+    let mut response = LocalResponse::new(number(op, 1))
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(text(op, 2));
+    let mut i = 3;
+    while i < op.len() {
+        response = response.header(text(op, i), text(op, i + 1));
+        i += 2;
+    }
+    Verdict::Respond(response)
+}
+
 fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, String> {
     let name = text(op, 0);
     let result = match name {
@@ -85,7 +101,7 @@ fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, Str
             Ok(())
         }
         "select-backend" => req.select_backend(text(op, 1), op.get(2).and_then(Value::as_str)),
-        _ => return Ok(Some(Verdict::deny(number(op, 1), text(op, 2)))),
+        _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
 }
@@ -110,7 +126,7 @@ fn apply_response(resp: &mut Response, op: &[Value]) -> Result<Option<Verdict>, 
             };
             resp.rewrite_set_cookie(text(op, 1), &change).map(drop)
         }
-        _ => return Ok(Some(Verdict::deny(number(op, 1), text(op, 2)))),
+        _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
 }
