@@ -38,8 +38,8 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Start a demo: a small origin server plus weir running the example plugins in front of
-    /// it, with curl lines to try.
+    /// Start a demo: two small origin servers, weir running the example plugins in front of
+    /// them and a forward proxy with a web filter, with curl lines to try.
     Demo(DemoArgs),
     /// Test a plugin without a proxy or a network: the standard conformance battery, then the
     /// cases in each CASES file. Exit code 0 only when every check passed.
@@ -150,7 +150,10 @@ pub struct DemoArgs {
     /// Directory holding the built example plugins (`weir_plugin_*.wasm`).
     #[arg(long, default_value = "target/wasm32-wasip2/release")]
     pub plugins_dir: PathBuf,
-    /// Address weir listens on.
+    /// Address of the reverse proxy in front of the demo origins.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Address of the forward proxy (`curl -x`).
+    #[arg(long, default_value = "127.0.0.1:3128")]
+    pub proxy_listen: String,
 }

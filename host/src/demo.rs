@@ -16,18 +16,28 @@ use tokio::net::TcpListener;
 
 use crate::config::{self, Config, ConfigError};
 
-/// The embedded demo config; `{listen}`, `{origin_a}`, `{origin_b}` are filled in at start.
+/// The embedded demo config; `{listen}`, `{proxy_listen}`, `{origin_a}`, `{origin_b}` are filled
+/// in at start.
 pub const DEMO_CONFIG: &str = include_str!("demo/weir-demo.toml");
 
-/// Builds the demo config for the given addresses, resolving plugin paths in `plugins_dir`.
+/// The demo's reverse-proxy listener.
+pub const REVERSE_LISTENER: &str = "demo";
+
+/// The demo's forward-proxy listener.
+pub const FORWARD_LISTENER: &str = "proxy";
+
+/// Builds the demo config for the given addresses (`listen` for the reverse proxy,
+/// `proxy_listen` for the forward proxy), resolving plugin paths in `plugins_dir`.
 pub fn demo_config(
     listen: &str,
+    proxy_listen: &str,
     origin_a: SocketAddr,
     origin_b: SocketAddr,
     plugins_dir: &Path,
 ) -> Result<Config, ConfigError> {
     let text = DEMO_CONFIG
         .replace("{listen}", listen)
+        .replace("{proxy_listen}", proxy_listen)
         .replace("{origin_a}", &origin_a.to_string())
         .replace("{origin_b}", &origin_b.to_string());
     config::parse(&text, "embedded demo config", plugins_dir)
@@ -95,12 +105,13 @@ fn echo(name: &str, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     response
 }
 
-/// The curl lines printed by `weir demo`.
-pub fn instructions(addr: SocketAddr) -> String {
+/// The curl lines printed by `weir demo`: `addr` is the reverse proxy, `proxy` the forward proxy
+/// and `origin` the main origin.
+pub fn instructions(addr: SocketAddr, proxy: SocketAddr, origin: SocketAddr) -> String {
     format!(
         "\
-weir demo is listening on http://{addr}
-Try:
+weir demo is listening on http://{addr} (reverse proxy) and http://{proxy} (forward proxy)
+Try the reverse proxy:
   curl -i http://{addr}/hello                          # headers: x-request-id, x-client-ip added; Set-Cookie made Secure/HttpOnly
   curl -s http://{addr}/old/page                       # url-rewrite: origin sees /new/page
   curl -i http://{addr}/moved/page                     # url-rewrite: 301 redirect to /new/page
@@ -108,6 +119,10 @@ Try:
   curl -s -b 'tracking=1; keep=2' http://{addr}/       # cookies: tracking stripped, keep forwarded
   curl -i http://{addr}/admin                          # deny: 403 blocked by policy
   curl -i 'http://{addr}/search?q=casino'              # deny: pattern match
+Try the forward proxy:
+  curl -s -x http://{proxy} http://{origin}/page       # origin sees via: 1.1 weir and x-request-id
+  curl -i -x http://{proxy} http://ads.example/         # web filter: 403, the name is never resolved
+  curl -v -x http://{proxy} https://ads.example/        # CONNECT refused: 403 before any tunnel
 Press Ctrl-C to stop."
     )
 }

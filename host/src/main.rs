@@ -147,22 +147,33 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let origin_b = demo::start_origin("beta")
         .await
         .context("cannot start the demo origin")?;
-    let config = demo::demo_config(&args.listen, origin_a, origin_b, &args.plugins_dir)
-        .with_context(|| {
-            format!(
-                "build the example plugins into {} first (see README)",
-                args.plugins_dir.display()
-            )
-        })?;
+    let config = demo::demo_config(
+        &args.listen,
+        &args.proxy_listen,
+        origin_a,
+        origin_b,
+        &args.plugins_dir,
+    )
+    .with_context(|| {
+        format!(
+            "build the example plugins into {} first (see README)",
+            args.plugins_dir.display()
+        )
+    })?;
     let running = server::start(config).await?;
-    let addr = running
-        .addrs()
-        .first()
-        .map(|(_, a)| *a)
-        .context("demo has no listener")?;
+    let addr_of = |name: &str| {
+        running
+            .addrs()
+            .iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, a)| *a)
+            .with_context(|| format!("the demo has no `{name}` listener"))
+    };
+    let addr = addr_of(demo::REVERSE_LISTENER)?;
+    let proxy = addr_of(demo::FORWARD_LISTENER)?;
     #[allow(clippy::print_stdout, reason = "the demo prints how to try it")]
     {
-        println!("{}", demo::instructions(addr));
+        println!("{}", demo::instructions(addr, proxy, origin_a));
     }
     wait_for_signal().await?;
     running.shutdown().await;

@@ -3,6 +3,7 @@
 
 mod config_errors;
 mod conformance;
+mod demo;
 mod edits;
 mod failures;
 mod forward;

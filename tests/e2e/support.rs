@@ -109,7 +109,8 @@ impl TestWeir {
         Self::from_config(config).await.expect("weir starts")
     }
 
-    async fn from_config(config: weir::config::Config) -> anyhow::Result<Self> {
+    /// Starts weir from a parsed config.
+    pub(crate) async fn from_config(config: weir::config::Config) -> anyhow::Result<Self> {
         let running = tokio::time::timeout(TIMEOUT, weir::server::start(config)).await??;
         let addr = running.addrs()[0].1;
         Ok(Self {
@@ -119,7 +120,18 @@ impl TestWeir {
         })
     }
 
-    /// The running server.
+    /// The address of the listener called `name`.
+    pub(crate) fn addr_of(&self, name: &str) -> SocketAddr {
+        self.running
+            .as_ref()
+            .expect("weir is running")
+            .addrs()
+            .into_iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, addr)| addr)
+            .unwrap_or_else(|| panic!("no listener `{name}`"))
+    }
+
     /// How many listeners serve.
     pub(crate) fn running_addrs(&self) -> usize {
         self.running
