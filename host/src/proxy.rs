@@ -145,12 +145,21 @@ enum Destination<'a> {
     Origin(&'a OriginClient),
 }
 
+/// A request that arrives with this many of weir's own `Via` entries is in a forwarding loop.
+/// Legitimate chains of weirs (a forward proxy in front of a reverse proxy, say) stay far below
+/// it; a loop is cut after this many hops, each holding one connection meanwhile.
+pub const MAX_WEIR_HOPS: usize = 8;
+
 async fn dispatch(
     state: &ProxyState,
     conn: &ConnInfo,
     id: &Arc<str>,
     request: Request<Incoming>,
 ) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
+    let hops = headers::weir_hops(request.headers());
+    if hops >= MAX_WEIR_HOPS {
+        return Err(ProxyError::LoopDetected { hops });
+    }
     let is_connect = request.method() == http::Method::CONNECT;
     match state.forward.get(&conn.listener) {
         Some(proxy) if is_connect => tunnel::open(state, proxy, conn, id, request).await,

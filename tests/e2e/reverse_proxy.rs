@@ -80,6 +80,49 @@ async fn unmatched_route_gives_404_with_reason() {
 }
 
 #[tokio::test]
+async fn a_pool_that_leads_back_to_weir_is_cut_as_a_loop() {
+    // The listener's own address is its pool's backend: every hop adds `Via: 1.1 weir`.
+    let addr = closed_port().await;
+    let toml =
+        config(addr, &[], &[]).replace("bind = \"127.0.0.1:0\"", &format!("bind = \"{addr}\""));
+    let weir = TestWeir::start(&toml).await;
+    assert_eq!(weir.addr, addr);
+    let res = weir.get("app.test", "/spin").await;
+    assert_eq!(res.status, StatusCode::LOOP_DETECTED, "{}", res.body);
+    assert_eq!(res.header("x-weir-error"), "loop-detected");
+    assert_eq!(
+        res.body,
+        format!(
+            "weir: the request has passed through weir {} times: a forwarding loop\n",
+            weir::proxy::MAX_WEIR_HOPS
+        )
+    );
+    // One Via entry of another proxy's does not count; a legitimate chain of weirs is served.
+    let origin = Backend::start("origin").await;
+    let weir2 = TestWeir::start(&config(origin.addr(), &[], &[])).await;
+    let chained = weir2
+        .send(
+            weir2
+                .request("GET", "app.test", "/")
+                .header("via", "1.1 edge, 1.1 weir, 1.1 weir")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(chained.status, StatusCode::OK);
+    let seen = origin.requests();
+    let via: Vec<&str> = seen[0]
+        .headers
+        .get_all("via")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(via.join(", "), "1.1 edge, 1.1 weir, 1.1 weir, 1.1 weir");
+    weir2.stop().await;
+    weir.stop().await;
+}
+
+#[tokio::test]
 async fn refused_upstream_gives_502_with_reason() {
     let weir = TestWeir::start(&config(closed_port().await, &[], &[])).await;
     let res = weir.get("app.test", "/").await;

@@ -17,6 +17,13 @@ pub enum ProxyError {
     /// No route matches the host and path.
     #[error("no route for this host and path")]
     NoRoute,
+    /// The request has already passed through weir this many times: a forwarding loop (a pool
+    /// or a forward-proxy target that leads back to weir).
+    #[error("the request has passed through weir {hops} times: a forwarding loop")]
+    LoopDetected {
+        /// weir's entries in `Via`.
+        hops: usize,
+    },
     /// CONNECT on a reverse-proxy listener.
     #[error("CONNECT is only served by forward-proxy listeners")]
     ConnectNotAllowed,
@@ -75,6 +82,7 @@ impl ProxyError {
             }
             Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::LoopDetected { .. } => StatusCode::LOOP_DETECTED,
         }
     }
 
@@ -84,6 +92,7 @@ impl ProxyError {
             Self::Downstream(_) => "bad-request",
             Self::NoRoute => "no-route",
             Self::ConnectNotAllowed => "connect-not-allowed",
+            Self::LoopDetected { .. } => "loop-detected",
             Self::NotAbsolute => "not-absolute",
             Self::PortRefused { .. } => "port-refused",
             Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => "target-refused",

@@ -70,6 +70,18 @@ pub(crate) fn add_forwarding(
     append_via(headers, version);
 }
 
+/// How many `Via` entries name weir as the recipient (`1.1 weir`, `2 weir`, ...), across every
+/// `Via` field. A request that keeps coming back is in a forwarding loop.
+pub(crate) fn weir_hops(headers: &HeaderMap) -> usize {
+    headers
+        .get_all(http::header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter(|entry| entry.split_whitespace().nth(1) == Some("weir"))
+        .count()
+}
+
 /// Appends this hop to `Via` (RFC 9110 §7.6.3).
 pub(crate) fn append_via(headers: &mut HeaderMap, version: http::Version) {
     let hop = match version {
@@ -84,6 +96,24 @@ pub(crate) fn append_via(headers: &mut HeaderMap, version: http::Version) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weir_hops_counts_every_via_entry_weir_received() {
+        let mut h = HeaderMap::new();
+        assert_eq!(weir_hops(&h), 0);
+        h.append(
+            "via",
+            HeaderValue::from_static("1.1 edge, 1.1 weir (comment)"),
+        );
+        h.append(
+            "via",
+            HeaderValue::from_static("2 weir,1.0 weird, HTTP/1.1 weir"),
+        );
+        h.append("via", HeaderValue::from_static("1.1 notweir"));
+        assert_eq!(weir_hops(&h), 3);
+        append_via(&mut h, http::Version::HTTP_11);
+        assert_eq!(weir_hops(&h), 4);
+    }
 
     #[test]
     fn hop_by_hop_fields_and_connection_tokens_are_removed() {
