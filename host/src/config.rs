@@ -76,7 +76,7 @@ pub struct ListenerConfig {
     /// Reverse proxy or forward proxy.
     pub mode: ListenerMode,
     /// TLS, when the listener speaks HTTPS (certificates already loaded and checked).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::ListenerTls>,
 }
 
 /// What a listener is for.

@@ -21,7 +21,7 @@ pub use client::{UpstreamTls, UpstreamTlsFiles, client_config};
 pub use facts::TlsFacts;
 pub use pem::{load_certified_key, load_chain, load_key, load_roots};
 pub(crate) use server::certificate_names;
-pub use server::{ClientAuth, ServerTls, SniCertificate, TlsVersions, server_config};
+pub use server::{ClientAuth, ListenerTls, ServerTls, SniCertificate, TlsVersions, server_config};
 
 /// Why a TLS configuration could not be built. Each variant names the file it came from.
 #[derive(Debug, thiserror::Error)]

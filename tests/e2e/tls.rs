@@ -287,32 +287,49 @@ async fn a_wrong_upstream_name_is_refused_unless_tls_server_name_says_otherwise(
 }
 
 #[tokio::test]
-async fn a_reload_swaps_certificates_without_rebinding() {
+async fn a_reload_swaps_certificates_without_rebinding_and_keeps_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "rotate");
     let old = pki.server("old", &["app.test"]);
     let new = pki.server("new", &["app.test"]);
     let backend = Backend::start("origin").await;
     let path = dir.path().join("weir.toml");
-    let write = |cert: &CertFiles| {
-        let table = format!("certificates = [{}]", cert_entry(cert, None));
+    let write = |cert: &CertFiles, extra: &str| {
+        let table = format!("certificates = [{}]\n{extra}", cert_entry(cert, None));
         std::fs::write(&path, https_config(backend.addr(), &table)).expect("write config");
     };
-    write(&old);
+    write(&old, "");
     let weir = TestWeir::start_file(&path).await;
-    let config = client_config(pki.roots(), &["http/1.1"], None);
-    let before = https_get(weir.addr, "app.test", config.clone(), "/")
+    let returning = client_config(pki.roots(), &["http/1.1"], None);
+    let before = https_get(weir.addr, "app.test", returning.clone(), "/")
         .await
         .unwrap();
     assert_eq!(before.server_cert, der_of(&old));
-    write(&new);
+
+    write(&new, "");
     weir.control().reload_from_source().await.expect("reload");
-    let after = https_get(weir.addr, "app.test", config, "/").await.unwrap();
+    let fresh = client_config(pki.roots(), &["http/1.1"], None);
+    let after = https_get(weir.addr, "app.test", fresh, "/").await.unwrap();
     assert_eq!(
         after.server_cert,
         der_of(&new),
         "same address, new certificate"
     );
     assert_eq!(after.status, 200);
+    // The ticket keys and session cache were kept: a returning client still resumes.
+    let resumed = https_get(weir.addr, "app.test", returning.clone(), "/")
+        .await
+        .unwrap();
+    assert!(resumed.resumed, "a session from before the reload resumes");
+    assert_eq!(resumed.status, 200);
+
+    // A reload that changes what resumption depends on starts over: a full handshake.
+    write(&new, "session_cache_size = 50");
+    weir.control().reload_from_source().await.expect("reload");
+    let full = https_get(weir.addr, "app.test", returning, "/")
+        .await
+        .unwrap();
+    assert!(!full.resumed, "resumption settings changed");
+    assert_eq!(full.server_cert, der_of(&new));
     weir.stop().await;
 }

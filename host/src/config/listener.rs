@@ -157,7 +157,7 @@ impl Validator<'_> {
         i: usize,
         raw: &Spanned<file::ListenerTls>,
         protocol: Protocol,
-    ) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    ) -> Result<tls::ListenerTls, ConfigError> {
         let key = |k: &str| format!("listener[{i}].tls.{k}");
         let tls = raw.get_ref();
         if tls.certificates.is_empty() {

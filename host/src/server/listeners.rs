@@ -170,7 +170,11 @@ fn retune(slot: &Slot, current: &ListenerConfig, next: &ListenerConfig) {
         // Permits held by open connections are taken back as those connections close.
         slot.limit.forget_permits(was - now);
     }
-    slot.settings.store(Arc::new(next.clone()));
+    let mut next = next.clone();
+    if let (Some(previous), Some(tls)) = (&current.tls, next.tls.take()) {
+        next.tls = Some(tls.keep_sessions_of(previous));
+    }
+    slot.settings.store(Arc::new(next));
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -255,7 +259,7 @@ async fn serve(
         drop(permit);
         return;
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
     let stream = match tokio::time::timeout(listener.header_timeout, acceptor.accept(stream)).await
     {
         Ok(Ok(stream)) => stream,

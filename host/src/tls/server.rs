@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustls::pki_types::TrustAnchor;
 use rustls::server::{
     ClientHello, NoServerSessionStorage, ResolvesServerCert, ServerSessionMemoryCache,
     WebPkiClientVerifier,
@@ -56,8 +57,49 @@ pub struct ServerTls {
     pub client_auth: Option<(Arc<RootCertStore>, ClientAuth)>,
 }
 
+/// An HTTPS listener's TLS: its rustls configuration, and the settings its session resumption
+/// depends on, which decide whether a reload may keep its ticket keys and session cache.
+#[derive(Clone, Debug)]
+pub struct ListenerTls {
+    /// What the listener's handshakes use.
+    pub config: Arc<ServerConfig>,
+    resumption: Resumption,
+}
+
+/// What a resumed session was accepted under: a session from before a reload may only be
+/// resumed after it when all of this is unchanged. Certificates are not part of it: a resumed
+/// session keeps the server identity it was made with, as in any TLS server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Resumption {
+    session_tickets: bool,
+    session_cache_size: usize,
+    versions: TlsVersions,
+    /// The client CA's trust anchors and the mode: a session made under an older client CA must
+    /// not let a client skip the new one.
+    client_auth: Option<(Vec<TrustAnchor<'static>>, ClientAuth)>,
+}
+
+impl ListenerTls {
+    /// This (reloaded) listener's TLS with `previous`'s ticket keys and session cache, when the
+    /// settings resumption depends on are the same, so returning clients keep resuming across a
+    /// reload instead of all doing full handshakes at once. Otherwise `self` unchanged.
+    #[must_use]
+    pub fn keep_sessions_of(self, previous: &ListenerTls) -> ListenerTls {
+        if self.resumption != previous.resumption {
+            return self;
+        }
+        let mut config = (*self.config).clone();
+        config.session_storage = previous.config.session_storage.clone();
+        config.ticketer = previous.config.ticketer.clone();
+        ListenerTls {
+            config: Arc::new(config),
+            resumption: self.resumption,
+        }
+    }
+}
+
 /// Builds the rustls server configuration for a listener.
-pub fn server_config(settings: &ServerTls) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(settings: &ServerTls) -> Result<ListenerTls, TlsError> {
     let rejected = |what: &str| {
         let what = what.to_owned();
         move |source| TlsError::Rejected { what, source }
@@ -98,7 +140,18 @@ pub fn server_config(settings: &ServerTls) -> Result<Arc<ServerConfig>, TlsError
         // Neither tickets nor a cache: TLS 1.3 tickets could never be redeemed, so send none.
         config.send_tls13_tickets = 0;
     }
-    Ok(Arc::new(config))
+    Ok(ListenerTls {
+        config: Arc::new(config),
+        resumption: Resumption {
+            session_tickets: settings.session_tickets,
+            session_cache_size: settings.session_cache_size,
+            versions: settings.versions,
+            client_auth: settings
+                .client_auth
+                .as_ref()
+                .map(|(roots, mode)| (roots.roots.clone(), *mode)),
+        },
+    })
 }
 
 /// Picks the certificate for a handshake by SNI: an exact name, then a wildcard one label up,
@@ -187,6 +240,61 @@ mod tests {
             .load_private_key(der)
             .expect("signing key");
         Arc::new(CertifiedKey::new(vec![cert.cert.der().clone()], signing))
+    }
+
+    fn settings(client_ca: Option<&[&str]>) -> ServerTls {
+        let key = key_for(&["app.test"]);
+        let client_auth = client_ca.map(|names| {
+            let mut roots = RootCertStore::empty();
+            let ca = key_for(names);
+            roots.add(ca.cert[0].clone()).expect("trust anchor");
+            (Arc::new(roots), ClientAuth::Required)
+        });
+        ServerTls {
+            certificates: vec![SniCertificate {
+                names: certificate_names(&key),
+                key,
+            }],
+            versions: TlsVersions::Tls12And13,
+            alpn: vec![b"http/1.1".to_vec()],
+            session_tickets: true,
+            session_cache_size: 100,
+            client_auth,
+        }
+    }
+
+    fn keeps_sessions(previous: &ListenerTls, next: ListenerTls) -> bool {
+        let kept = next.keep_sessions_of(previous);
+        let same_cache = Arc::ptr_eq(
+            &kept.config.session_storage,
+            &previous.config.session_storage,
+        );
+        let same_keys = Arc::ptr_eq(&kept.config.ticketer, &previous.config.ticketer);
+        assert_eq!(same_cache, same_keys);
+        same_cache
+    }
+
+    #[test]
+    fn a_reload_keeps_sessions_unless_what_they_depend_on_changed() {
+        let previous = server_config(&settings(None)).unwrap();
+        // New certificates: sessions carry over.
+        assert!(keeps_sessions(
+            &previous,
+            server_config(&settings(None)).unwrap()
+        ));
+        let mut smaller = settings(None);
+        smaller.session_cache_size = 10;
+        assert!(!keeps_sessions(&previous, server_config(&smaller).unwrap()));
+        let mut tls13 = settings(None);
+        tls13.versions = TlsVersions::Tls13;
+        assert!(!keeps_sessions(&previous, server_config(&tls13).unwrap()));
+        // A session made without (or under another) client CA must not skip the new one.
+        let mtls = server_config(&settings(Some(&["ca-one"]))).unwrap();
+        assert!(!keeps_sessions(&previous, mtls.clone()));
+        assert!(!keeps_sessions(
+            &mtls,
+            server_config(&settings(Some(&["ca-two"]))).unwrap()
+        ));
     }
 
     #[test]
