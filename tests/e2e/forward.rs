@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_tests::tls::{Pki, client_config, https_over, server_config};
@@ -185,6 +185,55 @@ async fn connect_tunnels_a_real_tls_handshake() {
         "",
         "the tunnel carries bytes; filters do not edit inside it"
     );
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn connect_over_http2_tunnels_a_real_tls_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "h2-tunnel");
+    let cert = pki.server("origin", &["localhost"]);
+    let origin = Backend::start_tls("tls-origin", server_config(&cert)).await;
+    let port = origin.addr().port();
+    let weir = TestWeir::start(&forward_config(
+        &format!("allow_private_targets = true\nconnect_ports = [{port}]"),
+        "",
+    ))
+    .await;
+    // HTTP/2 to the proxy (prior knowledge); each CONNECT is one stream of the connection.
+    let tcp = TcpStream::connect(weir.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    for path in ["/first-stream", "/second-stream"] {
+        let request = Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("localhost:{port}"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = tokio::time::timeout(TIMEOUT, sender.send_request(request))
+            .await
+            .expect("answer in time")
+            .expect("answer");
+        assert_eq!(response.status(), 200);
+        let stream = hyper::upgrade::on(response).await.expect("tunnel stream");
+        let config = client_config(pki.roots(), &["http/1.1"], None);
+        let got = https_over(TokioIo::new(stream), "localhost", config, path)
+            .await
+            .unwrap();
+        assert_eq!((got.status, got.body), (200, format!("tls-origin {path}")));
+    }
+    // Refusals are ordinary responses on the stream.
+    let request = Request::builder()
+        .method(http::Method::CONNECT)
+        .uri("localhost:25")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.expect("answer");
+    assert_eq!(response.status(), 403);
+    assert_eq!(origin.connections(), 2);
     weir.stop().await;
 }
 

@@ -175,12 +175,15 @@ pub async fn https_get(
 }
 
 /// Like [`https_get`] over a connection already open (e.g. a CONNECT tunnel).
-pub async fn https_over(
-    tcp: TcpStream,
+pub async fn https_over<S>(
+    tcp: S,
     server_name: &str,
     config: Arc<ClientConfig>,
     path: &str,
-) -> Result<HttpsOutcome, String> {
+) -> Result<HttpsOutcome, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
     let tls = tokio::time::timeout(
         WAIT,
