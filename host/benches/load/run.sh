@@ -14,16 +14,9 @@ ROOT=$PWD
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
-WORK=$(mktemp -d /tmp/weir-load.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx || ! need wrk; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null
-fi
+source host/benches/common.sh
+bench_init load
+need_commands nginx wrk
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked -p weir
 cargo build --release --locked --target wasm32-wasip2 -p weir-plugin-url-rewrite -p weir-plugin-headers \
@@ -33,22 +26,12 @@ P=$ROOT/target/wasm32-wasip2/release
 ORIGIN_PORT=18080; ORIGIN_B_PORT=18081; PROXY_PORT=18090
 
 # The origin: nginx answering a small fixed body on core 1.
-mkdir -p "$WORK/origin"
-cat > "$WORK/origin/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/origin/nginx.pid;
-error_log $WORK/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+nginx_conf "$WORK/origin" <<CONF
   server { listen 127.0.0.1:$ORIGIN_PORT; keepalive_requests 1000000; location / { return 200 "main\n"; } }
   server { listen 127.0.0.1:$ORIGIN_B_PORT; keepalive_requests 1000000; location / { return 200 "beta\n"; } }
-}
 CONF
 taskset -c 1 nginx -c "$WORK/origin/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
-
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 wait_port $ORIGIN_PORT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -112,14 +95,7 @@ write_nginx_config() {
     router) loc='proxy_pass http://$pool_by_user;' ;;
     chain-of-3) loc='rewrite ^/old/(.*)$ /new/$1 break; proxy_set_header X-Request-Id $request_id; proxy_set_header X-Client-Ip $remote_addr; proxy_set_header Cookie $stripped_cookie; proxy_pass http://main;' ;;
   esac
-  mkdir -p "$WORK/proxy"
-  cat > "$WORK/proxy/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/proxy/nginx.pid;
-error_log $WORK/proxy/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  nginx_conf "$WORK/proxy" <<CONF
   upstream main { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
   upstream beta { server 127.0.0.1:$ORIGIN_B_PORT; keepalive 64; }
   map \$http_cookie \$stripped_cookie { "~^(?<a>.*?)tracking=[^;]*;? ?(?<b>.*)\$" "\$a\$b"; default \$http_cookie; }
@@ -129,7 +105,6 @@ http {
     keepalive_requests 1000000;
     location / { proxy_http_version 1.1; proxy_set_header Connection ""; $loc }
   }
-}
 CONF
 }
 

@@ -25,15 +25,9 @@ TLS_VERSION=${TLS_VERSION:-1.3}
 GROUP=${GROUP:-x25519}
 MAX_SECS=${MAX_SECS:-30}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-WORK=$(mktemp -d /tmp/weir-tls.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-if ! command -v nginx >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
-fi
+source host/benches/common.sh
+bench_init tls
+need_commands nginx
 cargo build --release --locked -p weir
 CLIENT=$(cargo bench --locked -p weir --bench tls_handshake --no-run --message-format=json \
   | grep -o '"executable":"[^"]*tls_handshake[^"]*"' | tail -n1 | cut -d'"' -f4)
@@ -45,21 +39,11 @@ ORIGIN_PORT=18080; WEIR_PORT=18443; NGINX_PORT=18444
 
 # The origin: nginx answering a small fixed body on core 1 (weir's route needs a backend; the
 # handshake runs send no request).
-mkdir -p "$WORK/origin"
-cat > "$WORK/origin/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/origin/nginx.pid;
-error_log $WORK/origin/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+nginx_conf "$WORK/origin" <<CONF
   server { listen 127.0.0.1:$ORIGIN_PORT; location / { return 200 "main\n"; } }
-}
 CONF
 taskset -c 1 nginx -c "$WORK/origin/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
-
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 wait_port $ORIGIN_PORT
 
 # Certificate type -> key file stem written by `tls_handshake certs`.
@@ -90,14 +74,7 @@ CONF
 
 start_nginx() {
   local s; s=$(stem "$1")
-  mkdir -p "$WORK/server"
-  cat > "$WORK/server/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/server/nginx.pid;
-error_log $WORK/server/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
+  nginx_conf "$WORK/server" <<CONF
   server {
     listen 127.0.0.1:$NGINX_PORT ssl;
     ssl_certificate $WORK/certs/$s.crt;
@@ -107,20 +84,13 @@ http {
     ssl_session_tickets on;
     location / { return 200 "ok\n"; }
   }
-}
 CONF
   taskset -c 0 nginx -c "$WORK/server/nginx.conf" -g 'daemon off;' &
   NGINX_PID=$!
   PIDS+=($NGINX_PID)
   wait_port $NGINX_PORT
   # nginx does the work in its worker, a child of the master.
-  NGINX_WORKER=""
-  for _ in $(seq 50); do
-    NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1 || true)
-    [ -n "$NGINX_WORKER" ] && break
-    sleep 0.1
-  done
-  [ -n "$NGINX_WORKER" ] || { echo "nginx worker not found" >&2; exit 1; }
+  NGINX_WORKER=$(nginx_worker "$NGINX_PID")
 }
 
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
