@@ -161,10 +161,11 @@ async fn connect(proxy: SocketAddr, target: &str, headers: &str) -> (u16, String
     (status, text, tcp)
 }
 
-#[tokio::test]
-async fn connect_tunnels_a_real_tls_handshake() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path(), "tunnel");
+/// A TLS origin for `localhost` (certificates under a fresh temp dir, which the caller keeps
+/// alive) and a forward proxy that may tunnel to its loopback port.
+async fn tls_origin_and_proxy(name: &str) -> (tempfile::TempDir, Pki, Backend, TestWeir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new(dir.path(), name);
     let cert = pki.server("origin", &["localhost"]);
     let origin = Backend::start_tls("tls-origin", server_config(&cert)).await;
     let port = origin.addr().port();
@@ -173,6 +174,13 @@ async fn connect_tunnels_a_real_tls_handshake() {
         "",
     ))
     .await;
+    (dir, pki, origin, weir)
+}
+
+#[tokio::test]
+async fn connect_tunnels_a_real_tls_handshake() {
+    let (_dir, pki, origin, weir) = tls_origin_and_proxy("tunnel").await;
+    let port = origin.addr().port();
     let (status, head, stream) = connect(weir.addr, &format!("localhost:{port}"), "").await;
     assert_eq!(status, 200, "{head}");
     let config = client_config(pki.roots(), &["http/1.1"], None);
@@ -190,16 +198,8 @@ async fn connect_tunnels_a_real_tls_handshake() {
 
 #[tokio::test]
 async fn connect_over_http2_tunnels_a_real_tls_handshake() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(dir.path(), "h2-tunnel");
-    let cert = pki.server("origin", &["localhost"]);
-    let origin = Backend::start_tls("tls-origin", server_config(&cert)).await;
+    let (_dir, pki, origin, weir) = tls_origin_and_proxy("h2-tunnel").await;
     let port = origin.addr().port();
-    let weir = TestWeir::start(&forward_config(
-        &format!("allow_private_targets = true\nconnect_ports = [{port}]"),
-        "",
-    ))
-    .await;
     // HTTP/2 to the proxy (prior knowledge); each CONNECT is one stream of the connection.
     let tcp = TcpStream::connect(weir.addr).await.unwrap();
     let (mut sender, conn) =
