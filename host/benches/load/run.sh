@@ -5,6 +5,7 @@
 # printed as a markdown table.
 #
 #   host/benches/load/run.sh            # RUNS=3 DURATION=10 CONNECTIONS=32
+#   SCENARIOS="none router" RUNS=1 host/benches/load/run.sh
 #
 # Installs nginx and wrk from the distribution's packages when missing. Loopback only; every
 # load loop is bounded by DURATION.
@@ -146,7 +147,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "| scenario | weir req/s | weir CPU µs/req | nginx req/s | nginx CPU µs/req | CPU ratio weir/nginx |"
 echo "|---|---:|---:|---:|---:|---:|"
-for scenario in none url-rewrite headers cookies router chain-of-3; do
+for scenario in ${SCENARIOS:-none url-rewrite headers cookies router chain-of-3}; do
   declare -A RPS CPU
   for proxy in weir nginx; do
     start_proxy $proxy $scenario
