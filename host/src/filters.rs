@@ -127,6 +127,9 @@ impl FilterChain {
         mut response: ResponseView,
     ) -> ResponseOutcome {
         for entry in self.entries.iter().rev() {
+            if !entry.plugin.runs_on_response() {
+                continue;
+            }
             let name = entry.plugin.settings().name.clone();
             response.journal.set_filter(name.clone());
             let backup =

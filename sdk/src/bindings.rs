@@ -75,6 +75,10 @@ pub mod hooks {
         let verdict = instance::on_response(slot, &req, &mut resp);
         drop(resp);
         drop(req);
+        // The default hook ran: it never does anything, so the host may stop calling it.
+        if instance::take_default_on_response() {
+            wit_host::on_response_unused();
+        }
         verdict.into()
     }
 }

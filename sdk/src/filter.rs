@@ -70,7 +70,9 @@ pub trait Filter: Sized + 'static {
     }
 
     /// Runs before the response head goes downstream. `req` is the request as it was sent
-    /// upstream (after every request edit). Default: [`Verdict::Continue`].
+    /// upstream (after every request edit). Default: [`Verdict::Continue`]. A filter that keeps
+    /// the default tells weir so after its first response, and weir stops calling `on-response`
+    /// for it (the hook would only cost time).
     ///
     /// ```
     /// use weir_sdk::{Filter, testing::{TestRequest, TestResponse}};
@@ -85,6 +87,7 @@ pub trait Filter: Sized + 'static {
     /// ```
     fn on_response(&mut self, req: &Request, resp: &mut Response) -> Verdict {
         let _ = (req, resp);
+        crate::instance::note_default_on_response();
         Verdict::Continue
     }
 }

@@ -9,7 +9,7 @@
     )
 )]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::thread::LocalKey;
 
 use crate::{Filter, Request, Response, Verdict};
@@ -20,6 +20,21 @@ pub type Slot<F> = RefCell<Option<F>>;
 
 /// The body of the 500 a hook answers before `init` has succeeded.
 pub(crate) const NOT_INITIALISED: &str = "filter not initialised";
+
+thread_local! {
+    /// Set by the default `Filter::on_response`, read back after the hook.
+    static DEFAULT_ON_RESPONSE_RAN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records that the default `on_response` ran: the filter does nothing on responses.
+pub(crate) fn note_default_on_response() {
+    DEFAULT_ON_RESPONSE_RAN.with(|ran| ran.set(true));
+}
+
+/// Whether the default `on_response` ran since the last call (and clears it).
+pub(crate) fn take_default_on_response() -> bool {
+    DEFAULT_ON_RESPONSE_RAN.with(|ran| ran.replace(false))
+}
 
 /// An empty slot, usable in a `thread_local!` `const` initialiser.
 pub const fn empty_slot<F>() -> Slot<F> {

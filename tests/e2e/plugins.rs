@@ -326,3 +326,88 @@ mod cookies {
         );
     }
 }
+
+/// A filter that keeps the SDK's default `on_response` says so after its first response, and
+/// the host stops calling that hook; a filter with its own `on_response` keeps being called.
+mod response_hook {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use http::{HeaderMap, Method, Version};
+    use weir::runtime::{
+        Decision, EngineSettings, FilterSettings, Isolation, Journal, Plugin, RequestView,
+        ResponseView, Runtime,
+    };
+
+    use super::guests;
+
+    fn load(runtime: &Arc<Runtime>, path: &str, config_json: &str) -> Plugin {
+        let settings = FilterSettings {
+            name: Arc::from("hooked"),
+            config_json: config_json.to_owned(),
+            deadline: Duration::from_millis(500),
+            init_deadline: Duration::from_secs(10),
+            memory_limit_bytes: 16 << 20,
+            isolation: Isolation::Pooled,
+            recycle_after_calls: u64::MAX,
+            max_idle_instances: 2,
+        };
+        Plugin::load(runtime, Path::new(path), settings).expect("plugin loads")
+    }
+
+    fn views() -> (RequestView, ResponseView) {
+        let request = RequestView {
+            method: Method::GET,
+            scheme: "http".into(),
+            authority: Some("app.test".into()),
+            path: "/".into(),
+            query: None,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            client: "127.0.0.1:40000".parse().expect("address"),
+            id: Arc::from("t-1"),
+            tls: None,
+            backend: None,
+            journal: Journal::default(),
+        };
+        let response = ResponseView {
+            status: http::StatusCode::OK,
+            headers: HeaderMap::new(),
+            journal: Journal::default(),
+        };
+        (request, response)
+    }
+
+    #[test]
+    fn only_filters_with_their_own_on_response_keep_being_called() {
+        let runtime = Runtime::new(EngineSettings {
+            max_instances: 8,
+            max_memory_bytes: 64 << 20,
+            epoch_tick: Duration::from_millis(5),
+            cache_dir: Some(crate::support::cache_dir()),
+        })
+        .expect("engine");
+        let router = load(
+            &runtime,
+            guests::ROUTER,
+            r#"{"routes":[{"header":{"name":"x-user","value":"alice"},"pool":"beta"}]}"#,
+        );
+        let edits = load(
+            &runtime,
+            guests::EDITS,
+            r#"{"response":[["set-header","x-seen","1"]]}"#,
+        );
+        for plugin in [&router, &edits] {
+            assert!(plugin.runs_on_response(), "called until it says otherwise");
+            let (request, response) = views();
+            let (_, _, result) = plugin.on_response(request, response);
+            assert!(matches!(result, Ok(Decision::Continue)));
+        }
+        assert!(
+            !router.runs_on_response(),
+            "the router keeps the default on_response"
+        );
+        assert!(edits.runs_on_response(), "the edits guest has its own");
+    }
+}

@@ -249,6 +249,15 @@ impl Plugin {
         }
     }
 
+    /// Whether `on-response` must be called: false once the plugin promised that it does
+    /// nothing there (the SDK does for filters that keep the default).
+    pub fn runs_on_response(&self) -> bool {
+        !self
+            .shared
+            .response_hook_unused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `on-response`. The views always come back, whatever the outcome.
     pub fn on_response(
         &self,

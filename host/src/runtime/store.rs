@@ -2,6 +2,7 @@
 //! responses are lent to the guest, the memory limiter, and the host imports (`weir:filter/host`).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -27,6 +28,8 @@ pub(crate) struct PluginShared {
     counters: Mutex<BTreeMap<String, u64>>,
     log_budget: Mutex<LogBudget>,
     epoch: Instant,
+    /// Set when the plugin promised that its `on-response` does nothing (`on-response-unused`).
+    pub(crate) response_hook_unused: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -48,6 +51,7 @@ impl PluginShared {
                 dropped: 0,
             }),
             epoch: Instant::now(),
+            response_hook_unused: AtomicBool::new(false),
         }
     }
 
@@ -217,6 +221,13 @@ impl host::Host for HostState {
 
     fn counter_add(&mut self, name: String, delta: u64) -> wasmtime::Result<()> {
         self.plugin.add_to_counter(name, delta);
+        Ok(())
+    }
+
+    fn on_response_unused(&mut self) -> wasmtime::Result<()> {
+        self.plugin
+            .response_hook_unused
+            .store(true, Ordering::Relaxed);
         Ok(())
     }
 }
