@@ -86,6 +86,12 @@ impl FilterChain {
         self.entries.is_empty()
     }
 
+    /// Whether any filter's `on-response` must still be called (none has promised it does
+    /// nothing). Once false, it stays false for this chain.
+    pub(crate) fn runs_on_response(&self) -> bool {
+        self.entries.iter().any(|e| e.plugin.runs_on_response())
+    }
+
     /// Runs every `on-request` hook in order.
     pub(crate) fn run_request(&self, mut view: RequestView) -> RequestOutcome {
         for entry in &self.entries {

@@ -217,12 +217,19 @@ async fn exchange(
     let mut view: Option<RequestView> = None;
     let scheme = meta.scheme;
     let client = meta.client;
+    // Decided once: a filter may promise mid-request that its `on-response` does nothing, and
+    // the request head is only kept for the response hooks when they will run.
+    let response_hooks = !chain.is_empty() && chain.runs_on_response();
     if !chain.is_empty() {
         let built = filters::view_from_parts(&mut parts, &meta);
         match chain.run_request(built) {
-            RequestOutcome::Forward(edited) => {
+            RequestOutcome::Forward(mut edited) => {
                 tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
-                parts.headers = edited.headers.clone();
+                parts.headers = if response_hooks {
+                    edited.headers.clone()
+                } else {
+                    std::mem::take(&mut edited.headers)
+                };
                 // Credentials for the proxy are for filters to check, never for the upstream.
                 parts.headers.remove(http::header::PROXY_AUTHORIZATION);
                 view = Some(edited);
@@ -302,7 +309,7 @@ async fn exchange(
     // Response hooks.
     let (mut head, body) = upstream_response.into_parts();
     headers::strip_hop_by_hop(&mut head.headers);
-    if let Some(request_view) = view {
+    if let Some(request_view) = view.filter(|_| response_hooks) {
         let response_view = filters::response_view(head.status, std::mem::take(&mut head.headers));
         match chain.run_response(request_view, response_view) {
             ResponseOutcome::Forward(edited) => {

@@ -46,6 +46,34 @@ mod url_rewrite {
     }
 
     #[tokio::test]
+    async fn request_headers_reach_the_backend_after_on_response_is_skipped() {
+        // url-rewrite has no on_response: after the first response weir stops calling it and
+        // hands the request head upstream without keeping a copy.
+        let backend = Backend::start("a").await;
+        let weir = with_filter(
+            &backend,
+            guests::URL_REWRITE,
+            r#"{"rules":[{"match":"^/old/(.*)$","replace":"/new/$1"}]}"#,
+        )
+        .await;
+        for round in 0..3 {
+            let request = weir
+                .request("GET", "app.test", "/old/page")
+                .header("x-client", format!("round-{round}"))
+                .body(Default::default())
+                .unwrap();
+            let res = weir.send(request).await;
+            assert_eq!(res.status, StatusCode::OK);
+            let seen = backend.last();
+            assert_eq!(seen.path, "/new/page");
+            assert_eq!(seen.header("x-client"), format!("round-{round}"));
+            assert_eq!(seen.header("host"), "app.test");
+            assert_eq!(seen.header("x-forwarded-host"), "app.test");
+            assert_eq!(res.header("via"), "1.1 weir");
+        }
+    }
+
+    #[tokio::test]
     async fn host_rewrite_changes_the_host_seen_by_the_backend() {
         let backend = Backend::start("a").await;
         let weir = with_filter(
