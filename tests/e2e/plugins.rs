@@ -27,15 +27,20 @@ async fn with_filter(backend: &Backend, plugin: &str, config_json: &str) -> Test
 mod url_rewrite {
     use super::*;
 
-    #[tokio::test]
-    async fn regex_rule_rewrites_the_path_seen_by_the_backend() {
-        let backend = Backend::start("a").await;
-        let weir = with_filter(
-            &backend,
+    /// weir with url-rewrite mapping `/old/...` to `/new/...` in front of `backend`.
+    async fn old_to_new(backend: &Backend) -> TestWeir {
+        with_filter(
+            backend,
             guests::URL_REWRITE,
             r#"{"rules":[{"match":"^/old/(.*)$","replace":"/new/$1"}]}"#,
         )
-        .await;
+        .await
+    }
+
+    #[tokio::test]
+    async fn regex_rule_rewrites_the_path_seen_by_the_backend() {
+        let backend = Backend::start("a").await;
+        let weir = old_to_new(&backend).await;
         let res = weir.get("app.test", "/old/x/y?keep=1").await;
         assert_eq!(res.status, StatusCode::OK);
         let seen = backend.last();
@@ -50,12 +55,7 @@ mod url_rewrite {
         // url-rewrite has no on_response: after the first response weir stops calling it and
         // hands the request head upstream without keeping a copy.
         let backend = Backend::start("a").await;
-        let weir = with_filter(
-            &backend,
-            guests::URL_REWRITE,
-            r#"{"rules":[{"match":"^/old/(.*)$","replace":"/new/$1"}]}"#,
-        )
-        .await;
+        let weir = old_to_new(&backend).await;
         for round in 0..3 {
             let request = weir
                 .request("GET", "app.test", "/old/page")
