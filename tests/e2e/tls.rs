@@ -287,6 +287,35 @@ async fn a_wrong_upstream_name_is_refused_unless_tls_server_name_says_otherwise(
 }
 
 #[tokio::test]
+async fn a_reload_turns_a_cleartext_listener_into_https_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "upgrade");
+    let cert = pki.server("app", &["app.test"]);
+    let backend = Backend::start("origin").await;
+    let path = dir.path().join("weir.toml");
+    let table = format!("certificates = [{}]", cert_entry(&cert, None));
+    let https = https_config(backend.addr(), &table);
+    let cleartext = https.replace(&format!("[listener.tls]\n{table}\n"), "");
+    assert_ne!(cleartext, https);
+    std::fs::write(&path, &cleartext).unwrap();
+    let weir = TestWeir::start_file(&path).await;
+    assert_eq!(weir.get("app.test", "/").await.status, 200);
+
+    std::fs::write(&path, &https).unwrap();
+    weir.control().reload_from_source().await.expect("reload");
+    let config = client_config(pki.roots(), &["http/1.1"], None);
+    let got = https_get(weir.addr, "app.test", config, "/now-https")
+        .await
+        .expect("the same address speaks HTTPS after the reload");
+    assert_eq!(got.status, 200);
+
+    std::fs::write(&path, &cleartext).unwrap();
+    weir.control().reload_from_source().await.expect("reload");
+    assert_eq!(weir.get("app.test", "/").await.status, 200);
+    weir.stop().await;
+}
+
+#[tokio::test]
 async fn a_reload_swaps_certificates_without_rebinding_and_keeps_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path(), "rotate");

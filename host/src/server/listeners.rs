@@ -171,8 +171,8 @@ fn retune(slot: &Slot, current: &ListenerConfig, next: &ListenerConfig) {
         slot.limit.forget_permits(was - now);
     }
     let mut next = next.clone();
-    if let (Some(previous), Some(tls)) = (&current.tls, next.tls.take()) {
-        next.tls = Some(tls.keep_sessions_of(previous));
+    if let (Some(previous), Some(tls)) = (&current.tls, next.tls.as_mut()) {
+        *tls = tls.clone().keep_sessions_of(previous);
     }
     slot.settings.store(Arc::new(next));
 }
