@@ -86,8 +86,8 @@ impl FilterChain {
         self.entries.is_empty()
     }
 
-    /// Whether any filter's `on-response` must still be called (none has promised it does
-    /// nothing). Once false, it stays false for this chain.
+    /// Whether any filter's `on-response` must still be called (false for an empty chain, and
+    /// once every filter has promised it does nothing there; then it stays false).
     pub(crate) fn runs_on_response(&self) -> bool {
         self.entries.iter().any(|e| e.plugin.runs_on_response())
     }

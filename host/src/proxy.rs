@@ -219,7 +219,7 @@ async fn exchange(
     let client = meta.client;
     // Decided once: a filter may promise mid-request that its `on-response` does nothing, and
     // the request head is only kept for the response hooks when they will run.
-    let response_hooks = !chain.is_empty() && chain.runs_on_response();
+    let response_hooks = chain.runs_on_response();
     if !chain.is_empty() {
         let built = filters::view_from_parts(&mut parts, &meta);
         match chain.run_request(built) {
