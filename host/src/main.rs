@@ -163,10 +163,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let running = server::start(config).await?;
     let addr_of = |name: &str| {
         running
-            .addrs()
-            .iter()
-            .find(|(listener, _)| listener == name)
-            .map(|(_, a)| *a)
+            .addr_of(name)
             .with_context(|| format!("the demo has no `{name}` listener"))
     };
     let addr = addr_of(demo::REVERSE_LISTENER)?;

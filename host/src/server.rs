@@ -104,6 +104,14 @@ impl Running {
         self.listeners.addrs()
     }
 
+    /// The bound address of the listener called `name`.
+    pub fn addr_of(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs()
+            .into_iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, addr)| addr)
+    }
+
     /// The state serving new requests.
     pub fn state(&self) -> Arc<ProxyState> {
         self.control.state()

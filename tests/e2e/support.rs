@@ -125,10 +125,7 @@ impl TestWeir {
         self.running
             .as_ref()
             .expect("weir is running")
-            .addrs()
-            .into_iter()
-            .find(|(listener, _)| listener == name)
-            .map(|(_, addr)| addr)
+            .addr_of(name)
             .unwrap_or_else(|| panic!("no listener `{name}`"))
     }
 
