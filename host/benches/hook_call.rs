@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method, Version};
 use weir::runtime::{
-    EngineSettings, FilterSettings, Isolation, Journal, Plugin, RequestView, Runtime,
+    EngineSettings, FilterSettings, Isolation, Journal, Plugin, RequestId, RequestView, Runtime,
 };
 use weir_tests::guests;
 
@@ -75,14 +76,13 @@ fn request() -> RequestView {
     }
     RequestView {
         method: Method::GET,
-        scheme: "http".into(),
-        authority: Some("app.example.com".into()),
-        path: "/old/page/42".into(),
-        query: Some("a=1&b=2".into()),
+        scheme: "http",
+        authority: None,
+        path_and_query: PathAndQuery::from_static("/old/page/42?a=1&b=2"),
         version: Version::HTTP_11,
         headers,
         client: "127.0.0.1:40000".parse().expect("address"),
-        id: Arc::from("bench-1"),
+        id: RequestId::fixed("bench", 1),
         tls: None,
         backend: None,
         journal: Journal::default(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::runtime::{CallError, Decision, Plugin, RequestView, ResponseView};
 
 pub(crate) use local::into_http_response;
-pub(crate) use view::{RequestMeta, response_view, view_from_parts};
+pub(crate) use view::{RequestMeta, request_head, response_view};
 
 /// What a plugin fault does to the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

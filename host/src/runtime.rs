@@ -27,7 +27,7 @@ pub use bindings::{Decision, EditError, Header, LocalResponse};
 pub use cache::{CacheOutcome, ContentHash};
 pub use journal::{Journal, JournalEntry};
 pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE};
-pub use request::{BackendChoice, RequestView};
+pub use request::{BackendChoice, RequestId, RequestView};
 
 /// The cookies of a request view, as the plugin's `cookies()` would return them.
 pub(crate) fn request_cookies(view: &RequestView) -> Vec<(String, String)> {

@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 
-pub(crate) use client::untrusting_client_config;
 pub use client::{UpstreamTls, UpstreamTlsFiles, client_config};
 pub use facts::TlsFacts;
 pub use pem::{load_certified_key, load_chain, load_key, load_roots};

@@ -1,5 +1,11 @@
-//! Upstream pools: backends, load balancing, passive health, keep-alive connection pools and the
-//! distinct errors the proxy maps to 502 and 504.
+//! Upstream pools and the forward proxy's origins: backends, load balancing, passive health,
+//! weir's own connection pools on hyper's connection-level API, and the distinct errors the
+//! proxy maps to 400, 502 and 504.
+//!
+//! An upstream exchange is two steps. [`BackendPool::connect`] chooses a backend and hands back
+//! an open connection (a pooled one, or a new one); a backend that cannot be reached is marked
+//! down and one other backend is tried, which is always safe because nothing was sent yet.
+//! Then [`send`] writes the request on that connection and waits for the response head.
 //!
 //! Balancing: `round-robin` follows a smooth weighted schedule (weights 5,1,1 give a,a,b,a,c,a,a
 //! rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks the backend with
@@ -8,7 +14,8 @@
 //! is unchanged and only the keys of a removed backend move.
 
 mod balance;
-mod connector;
+mod body;
+mod conn;
 mod dns;
 mod origin;
 
@@ -16,21 +23,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::uri::Authority;
-use http_body_util::combinators::UnsyncBoxBody;
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use http::{Request, Response};
+use rustls::pki_types::ServerName;
 
 use crate::tls::UpstreamTls;
 
+pub(crate) use body::UpstreamBody;
+pub use body::{DownstreamBodyError, ResponseBody};
+pub use conn::ConnPool;
+pub(crate) use conn::Connection;
+use conn::{ConnectError, SendError, TlsTarget};
 pub use dns::{TargetError, TargetResolver};
 pub use origin::{OriginClient, OriginSettings};
-
-/// Body type sent upstream.
-pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, hyper::Error>;
 
 /// How long a backend that refused a connection is skipped.
 const DOWN_FOR: Duration = Duration::from_secs(5);
@@ -89,15 +94,26 @@ pub struct Backend {
     in_flight: AtomicUsize,
     /// Milliseconds since the pool's start until which the backend is skipped.
     down_until_ms: AtomicU64,
+    /// Its connections.
+    conns: Arc<ConnPool>,
+    /// TLS towards it, for `https://` backends.
+    tls: Option<TlsTarget>,
 }
 
-/// A pool of backends with its own connection pool.
+impl Backend {
+    /// Its connection pool (open and idle connections).
+    pub fn connections(&self) -> &ConnPool {
+        &self.conns
+    }
+}
+
+/// A pool of backends, each with its own connection pool.
 pub struct BackendPool {
     settings: PoolSettings,
     backends: Vec<Backend>,
     schedule: Vec<usize>,
     next: AtomicUsize,
-    client: Client<HttpsConnector<HttpConnector<TargetResolver>>, UpstreamBody>,
+    resolver: TargetResolver,
     started: Instant,
 }
 
@@ -113,7 +129,7 @@ impl std::fmt::Debug for BackendPool {
 /// Why the upstream exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    /// No connection could be made.
+    /// No connection could be made. Nothing was sent: safe to retry anywhere.
     #[error("cannot connect to upstream {backend}: {reason}")]
     Connect {
         /// Backend.
@@ -148,21 +164,30 @@ pub enum UpstreamError {
         /// Cause.
         reason: String,
     },
+    /// The downstream request body broke while it was streamed upstream (the client's fault;
+    /// the upstream connection is closed, never reused).
+    #[error("the request body from the client failed: {reason}")]
+    DownstreamBody {
+        /// Cause, e.g. "invalid chunk size".
+        reason: String,
+    },
+}
+
+impl UpstreamError {
+    /// Whether nothing of the request reached an upstream, so another backend may be tried
+    /// whatever the method and body.
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Tls { .. } | Self::Target(_)
+        )
+    }
 }
 
 impl BackendPool {
-    /// Creates the pool and its connection pool. Needs a tokio runtime.
+    /// Creates the pool and one connection pool per backend. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
-        // Backend names resolve through the same cached resolver as the forward proxy; a pool's
-        // backends are the operator's own, so every range is allowed.
-        let mut http = HttpConnector::new_with_resolver(TargetResolver::new(true));
-        http.set_connect_timeout(Some(settings.connect_timeout));
-        let client = connector::client(
-            http,
-            settings.tls.as_ref(),
-            settings.idle_timeout,
-            settings.max_idle_per_backend,
-        );
+        let tls_config = settings.tls.as_ref().map(alpn_config);
         let backends: Vec<Backend> = settings
             .backends
             .iter()
@@ -172,6 +197,15 @@ impl BackendPool {
                 weight: b.weight,
                 in_flight: AtomicUsize::new(0),
                 down_until_ms: AtomicU64::new(0),
+                conns: ConnPool::new(settings.max_idle_per_backend, settings.idle_timeout),
+                tls: match (&tls_config, b.https) {
+                    (Some(config), true) => tls_target(
+                        config,
+                        settings.tls.as_ref().and_then(|t| t.server_name.as_deref()),
+                        &b.authority,
+                    ),
+                    _ => None,
+                },
             })
             .collect();
         let weights: Vec<u32> = backends.iter().map(|b| b.weight).collect();
@@ -179,7 +213,9 @@ impl BackendPool {
             schedule: balance::smooth_schedule(&weights),
             backends,
             next: AtomicUsize::new(0),
-            client,
+            // Backend names resolve through the same cached resolver as the forward proxy; a
+            // pool's backends are the operator's own, so every range is allowed.
+            resolver: TargetResolver::new(true),
             started: Instant::now(),
             settings,
         }
@@ -203,91 +239,262 @@ impl BackendPool {
     /// Chooses a backend, skipping ones marked down unless all are, and never `exclude`.
     pub(crate) fn select(&self, affinity_key: Option<&str>, exclude: Option<usize>) -> usize {
         let now = self.now_ms();
-        let up = |i: usize| {
-            Some(i) != exclude && self.backends[i].down_until_ms.load(Ordering::Relaxed) <= now
-        };
-        let candidates: Vec<usize> = (0..self.backends.len()).filter(|&i| up(i)).collect();
-        let candidates = if candidates.is_empty() {
-            (0..self.backends.len())
-                .filter(|&i| Some(i) != exclude)
-                .collect()
-        } else {
-            candidates
-        };
-        let Some(&first) = candidates.first() else {
-            return 0;
-        };
+        let eligible = |i: usize| Some(i) != exclude;
+        // Backends marked down are skipped, unless every eligible backend is down.
+        let skip_down = (0..self.backends.len()).any(|i| eligible(i) && self.is_up(i, now));
+        let candidate = |i: usize| eligible(i) && (!skip_down || self.is_up(i, now));
         if let Some(key) = affinity_key {
+            let candidates: Vec<usize> =
+                (0..self.backends.len()).filter(|&i| candidate(i)).collect();
             return balance::rendezvous(key, &candidates, |i| {
                 (self.backends[i].authority.as_str(), self.backends[i].weight)
             });
         }
+        let first = (0..self.backends.len())
+            .find(|&i| candidate(i))
+            .unwrap_or(0);
         match self.settings.balance {
             Balance::RoundRobin => {
                 // Walk the schedule until an eligible backend comes up.
                 for _ in 0..self.schedule.len() {
                     let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len();
                     let i = self.schedule[slot];
-                    if candidates.contains(&i) {
+                    if candidate(i) {
                         return i;
                     }
                 }
                 first
             }
-            Balance::Random => balance::weighted_random(&candidates, |i| self.backends[i].weight),
-            Balance::LeastRequests => candidates
-                .iter()
-                .copied()
+            Balance::Random => {
+                let candidates: Vec<usize> =
+                    (0..self.backends.len()).filter(|&i| candidate(i)).collect();
+                balance::weighted_random(&candidates, |i| self.backends[i].weight)
+            }
+            Balance::LeastRequests => (0..self.backends.len())
+                .filter(|&i| candidate(i))
                 .min_by_key(|&i| self.backends[i].in_flight.load(Ordering::Relaxed))
                 .unwrap_or(first),
         }
     }
 
-    /// Sends a request to backend `index` (its URI must already point there).
-    pub(crate) async fn send(
+    /// Chooses a backend and returns an open connection to it. A backend that cannot be
+    /// reached is marked down and one other backend is tried: nothing was sent, so this is
+    /// safe for every request.
+    pub(crate) async fn connect(
         &self,
-        index: usize,
-        request: http::Request<UpstreamBody>,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        affinity_key: Option<&str>,
+    ) -> Result<(usize, Connection), UpstreamError> {
+        let first = self.select(affinity_key, None);
+        match self.connect_to(first).await {
+            Ok(conn) => Ok((first, conn)),
+            Err(e) if e.is_retry_safe() && self.backends.len() > 1 => {
+                let second = self.select(affinity_key, Some(first));
+                let conn = self.connect_to(second).await?;
+                Ok((second, conn))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An open connection to backend `index`: a pooled one, else a new one.
+    pub(crate) async fn connect_to(&self, index: usize) -> Result<Connection, UpstreamError> {
+        let backend = &self.backends[index];
+        match backend.conns.checkout() {
+            Some(conn) => Ok(conn),
+            None => self.connect_new(index).await,
+        }
+    }
+
+    async fn connect_new(&self, index: usize) -> Result<Connection, UpstreamError> {
         let backend = &self.backends[index];
         let name = || backend.authority.to_string();
-        backend.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _guard = InFlight(&backend.in_flight);
-        let timeout = self.settings.response_timeout;
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout {
+        if backend.scheme == "https" && backend.tls.is_none() {
+            return Err(UpstreamError::Tls {
                 backend: name(),
-                after: timeout,
-            }),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) if e.is_connect() && connector::is_tls_failure(&e) => {
-                // The backend answers but its certificate is refused: marking it down would not
-                // help, and the reason matters more than a retry.
-                Err(UpstreamError::Tls {
-                    backend: name(),
-                    reason: error_chain(&e),
-                })
-            }
-            Ok(Err(e)) if e.is_connect() => {
+                reason: "no TLS client configuration for this pool".into(),
+            });
+        }
+        let port = port_of(&backend.authority, backend.scheme == "https");
+        let addrs = self
+            .resolver
+            .resolve(backend.authority.host(), port)
+            .await
+            .map_err(|e| UpstreamError::Connect {
+                backend: name(),
+                reason: e.to_string(),
+            })?;
+        let connected = backend
+            .conns
+            .connect(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
+            .await;
+        connected.map_err(|e| {
+            let error = connect_error(name(), e);
+            if matches!(error, UpstreamError::Connect { .. }) {
                 backend.down_until_ms.store(
                     self.now_ms() + DOWN_FOR.as_millis() as u64,
                     Ordering::Relaxed,
                 );
                 tracing::warn!(upstream.addr = %backend.authority, pool = %self.settings.name, "upstream refused a connection; skipped for 5s");
-                Err(UpstreamError::Connect {
-                    backend: name(),
-                    reason: error_chain(&e),
-                })
             }
-            Ok(Err(e)) => Err(UpstreamError::Failed {
-                backend: name(),
-                reason: error_chain(&e),
-            }),
-        }
+            // A refused certificate is not cured by skipping the backend: the reason matters
+            // more than a retry elsewhere.
+            error
+        })
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) to backend `index` on `conn` and waits for
+    /// the response head, at most the pool's response timeout. If a pooled connection turns
+    /// out closed before the request was written, the request goes on a new connection.
+    pub(crate) async fn send(
+        &self,
+        index: usize,
+        conn: Connection,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let backend = &self.backends[index];
+        backend.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&backend.in_flight);
+        send(
+            conn,
+            request,
+            self.settings.response_timeout,
+            &backend.authority,
+            async || self.connect_new(index).await,
+        )
+        .await
+    }
+
+    fn is_up(&self, index: usize, now_ms: u64) -> bool {
+        self.backends[index].down_until_ms.load(Ordering::Relaxed) <= now_ms
     }
 
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Sends `request` on `conn` within `timeout`; a request that a closed pooled connection gave
+/// back unsent is sent once more on the connection `reconnect` opens.
+pub(crate) async fn send(
+    conn: Connection,
+    request: Request<UpstreamBody>,
+    timeout: Duration,
+    name: &Authority,
+    reconnect: impl AsyncFnOnce() -> Result<Connection, UpstreamError>,
+) -> Result<Response<ResponseBody>, UpstreamError> {
+    let exchange = async {
+        let reused = conn.reused;
+        let mut request = request;
+        fit_to(&conn, &mut request, name);
+        match conn.send(request).await {
+            Ok(response) => Ok(response),
+            Err(SendError::NotSent(request, _)) if reused => {
+                tracing::debug!(upstream.addr = %name, "pooled connection was closed; sending on a new one");
+                let conn = reconnect().await?;
+                let mut request = *request;
+                fit_to(&conn, &mut request, name);
+                conn.send(request).await.map_err(|e| send_error(name, e))
+            }
+            Err(e) => Err(send_error(name, e)),
+        }
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::Timeout {
+            backend: name.to_string(),
+            after: timeout,
+        }),
+    }
+}
+
+/// HTTP/2 carries the target as `:scheme`, `:authority` and `:path`: an origin-form request
+/// becomes absolute there, its `Host` moving into `:authority` (RFC 9113 §8.3.1).
+fn fit_to(conn: &Connection, request: &mut Request<UpstreamBody>, name: &Authority) {
+    if !conn.is_h2() || request.uri().scheme().is_some() {
+        return;
+    }
+    let authority = request
+        .headers_mut()
+        .remove(http::header::HOST)
+        .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+        .unwrap_or_else(|| name.clone());
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    parts.authority = Some(authority);
+    parts.path_and_query = request.uri().path_and_query().cloned();
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    *request.version_mut() = http::Version::HTTP_2;
+}
+
+fn send_error(name: &Authority, error: SendError) -> UpstreamError {
+    let error = match error {
+        SendError::NotSent(_, e) | SendError::Failed(e) => e,
+    };
+    match find_source::<DownstreamBodyError>(&error) {
+        Some(body) => UpstreamError::DownstreamBody {
+            reason: error_chain(&body.0),
+        },
+        None => UpstreamError::Failed {
+            backend: name.to_string(),
+            reason: error_chain(&error),
+        },
+    }
+}
+
+fn connect_error(backend: String, error: ConnectError) -> UpstreamError {
+    match error {
+        ConnectError::Tls(reason) => UpstreamError::Tls { backend, reason },
+        ConnectError::Tcp(reason) | ConnectError::Handshake(reason) => {
+            UpstreamError::Connect { backend, reason }
+        }
+    }
+}
+
+/// The first error of type `E` in `error`'s source chain.
+fn find_source<'e, E: std::error::Error + 'static>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e E> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// The port of `authority`, or the scheme's default.
+fn port_of(authority: &Authority, https: bool) -> u16 {
+    authority.port_u16().unwrap_or(if https { 443 } else { 80 })
+}
+
+/// A client configuration offering HTTP/2 and HTTP/1.1 by ALPN.
+fn alpn_config(tls: &UpstreamTls) -> Arc<rustls::ClientConfig> {
+    let mut config = tls.config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// The TLS target of one backend: the pool's SNI override, else the backend's host.
+fn tls_target(
+    config: &Arc<rustls::ClientConfig>,
+    server_name: Option<&str>,
+    authority: &Authority,
+) -> Option<TlsTarget> {
+    let host = server_name.unwrap_or_else(|| authority.host());
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match ServerName::try_from(host.to_owned()) {
+        Ok(server_name) => Some(TlsTarget {
+            config: config.clone(),
+            server_name,
+        }),
+        Err(e) => {
+            tracing::warn!(upstream.addr = %authority, error = %e, "not a TLS server name; backend unreachable");
+            None
+        }
     }
 }
 

@@ -387,14 +387,13 @@ mod response_hook {
     fn views() -> (RequestView, ResponseView) {
         let request = RequestView {
             method: Method::GET,
-            scheme: "http".into(),
-            authority: Some("app.test".into()),
-            path: "/".into(),
-            query: None,
+            scheme: "http",
+            authority: Some(http::uri::Authority::from_static("app.test")),
+            path_and_query: http::uri::PathAndQuery::from_static("/"),
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             client: "127.0.0.1:40000".parse().expect("address"),
-            id: Arc::from("t-1"),
+            id: weir::runtime::RequestId::fixed("t", 1),
             tls: None,
             backend: None,
             journal: Journal::default(),

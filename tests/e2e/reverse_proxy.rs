@@ -321,3 +321,106 @@ async fn upstream_connections_are_kept_alive_and_reused() {
         "sequential requests share one upstream connection"
     );
 }
+
+#[tokio::test]
+async fn a_request_with_a_body_moves_to_another_backend_when_the_first_refuses() {
+    // Connecting comes before sending: a refused connection means nothing was sent, so even a
+    // POST with a body is safe to send elsewhere, and no copy of it was needed.
+    let live = Backend::start("live").await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\", \"{}\"]\n[[route]]\npool = \"main\"\n",
+        runtime_table(),
+        closed_port().await,
+        live.addr()
+    );
+    let weir = TestWeir::start(&toml).await;
+    for _ in 0..4 {
+        let request = weir
+            .request("POST", "app.test", "/upload")
+            .body(Full::new(Bytes::from_static(b"0123456789")))
+            .unwrap();
+        let res = weir.send(request).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.header("x-backend"), "live");
+    }
+    let seen = live.requests();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|r| r.method == "POST" && r.body_len == 10));
+}
+
+/// A raw HTTP/1.1 backend that answers each request on a connection and then closes it, without
+/// saying `Connection: close`: every pooled connection it leaves behind is dead.
+async fn closing_backend() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn connections_the_upstream_closed_while_idle_are_replaced_without_errors() {
+    let (addr, accepted) = closing_backend().await;
+    let weir = TestWeir::start(&config(addr, &[], &[])).await;
+    for i in 0..10 {
+        let res = weir.get("app.test", "/").await;
+        assert_eq!(res.status, StatusCode::OK, "request {i}: {}", res.body);
+        assert_eq!(res.body, "ok");
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::Relaxed),
+        10,
+        "each request needed a new connection"
+    );
+}
+
+#[tokio::test]
+async fn a_request_body_that_breaks_its_framing_is_a_400_blamed_on_the_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let mut stream = tokio::net::TcpStream::connect(weir.addr).await.unwrap();
+    // The chunk carries more data than its size says: invalid chunked framing (RFC 9112 §7.1).
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nhost: app.test\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhelloEXTRA\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut answer))
+        .await
+        .expect("weir answers and closes");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("x-weir-error: bad-request-body"),
+        "{answer}"
+    );
+}

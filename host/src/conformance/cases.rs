@@ -348,19 +348,15 @@ fn check_request(
     view: &RequestView,
     pools: Option<&Vec<String>>,
 ) -> Result<(), String> {
-    same("path", e.path.as_deref(), Some(view.path.as_str()))?;
+    same("path", e.path.as_deref(), Some(view.path()))?;
     if e.query.is_some() {
-        same("query", e.query.as_deref(), view.query.as_deref())?;
+        same("query", e.query.as_deref(), view.query())?;
     }
-    if e.no_query && view.query.is_some() {
-        return Err(format!("query: expected none, got {:?}", view.query));
+    if e.no_query && view.query().is_some() {
+        return Err(format!("query: expected none, got {:?}", view.query()));
     }
     if e.authority.is_some() {
-        same(
-            "authority",
-            e.authority.as_deref(),
-            view.authority.as_deref(),
-        )?;
+        same("authority", e.authority.as_deref(), view.authority())?;
     }
     check_headers("header", &e.headers, &e.headers_absent, &view.headers)?;
     let cookies = crate::runtime::request_cookies(view);
@@ -523,16 +519,32 @@ fn build_request(spec: &CaseRequest) -> Result<RequestView, String> {
             .map_err(|_| "request.cookies are not a header value".to_owned())?;
         headers.append(http::header::COOKIE, value);
     }
-    let mut view = corpus::request(
-        method,
-        spec.path.as_deref().unwrap_or("/"),
-        spec.query.as_deref(),
-        &[],
-    );
+    let path = spec.path.as_deref().unwrap_or("/");
+    let target = match &spec.query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    if !path.starts_with('/') || http::uri::PathAndQuery::try_from(target.as_str()).is_err() {
+        return Err(format!(
+            "request.path and request.query do not make a request target: `{target}`"
+        ));
+    }
+    let mut view = corpus::request(method, path, spec.query.as_deref(), &[]);
     view.headers = headers;
-    view.authority = spec.authority.clone();
+    view.authority = match &spec.authority {
+        Some(authority) => Some(
+            authority
+                .parse()
+                .map_err(|_| format!("request.authority `{authority}` is not host[:port]"))?,
+        ),
+        None => None,
+    };
     if let Some(scheme) = &spec.scheme {
-        view.scheme.clone_from(scheme);
+        view.scheme = match scheme.as_str() {
+            "http" => "http",
+            "https" => "https",
+            other => return Err(format!("request.scheme `{other}` is not http or https")),
+        };
     }
     view.version = match spec.version.as_deref() {
         None | Some("HTTP/1.1") => http::Version::HTTP_11,

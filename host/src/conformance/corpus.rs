@@ -7,7 +7,9 @@ use std::sync::Arc;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
-use crate::runtime::{Journal, RequestView, ResponseView};
+use http::uri::PathAndQuery;
+
+use crate::runtime::{Journal, RequestId, RequestView, ResponseView};
 
 /// A request with the given target and headers, from a fixed client and id so runs compare.
 pub(crate) fn request(
@@ -25,22 +27,22 @@ pub(crate) fn request(
             map.append(name, value);
         }
     }
-    let authority = map
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let target = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
     RequestView {
         method,
-        scheme: "http".to_owned(),
-        authority,
-        path: path.to_owned(),
-        query: query.map(str::to_owned),
+        scheme: "http",
+        authority: None,
+        path_and_query: PathAndQuery::try_from(target)
+            .unwrap_or_else(|_| PathAndQuery::from_static("/")),
         version: Version::HTTP_11,
         headers: map,
         client: "203.0.113.7:51000"
             .parse()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1))),
-        id: Arc::from("conformance-0"),
+        id: RequestId::fixed("conformance", 0),
         tls: None,
         backend: None,
         journal: Journal::default(),
@@ -90,11 +92,11 @@ pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
     ipv6.client = "[2001:db8::7]:443".parse().unwrap_or(ipv6.client);
     let mut h2 = request(Method::GET, "/h2", Some("x=1"), &[("accept", b"*/*")]);
     h2.version = Version::HTTP_2;
-    h2.authority = Some("app.example.test".to_owned());
+    h2.authority = Some(http::uri::Authority::from_static("app.example.test"));
     let mut http10 = request(Method::GET, "/", None, &[]);
     http10.version = Version::HTTP_10;
     let mut https = request(Method::GET, "/secure", None, &[host]);
-    https.scheme = "https".to_owned();
+    https.scheme = "https";
     https.tls = Some(Arc::new(crate::tls::TlsFacts {
         sni: Some("app.example.test".to_owned()),
         alpn: Some("h2".to_owned()),
@@ -113,7 +115,7 @@ pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
             ("proxy-authorization", b"Basic dXNlcjpwYXNz"),
         ],
     );
-    connect.authority = Some("app.example.test:443".to_owned());
+    connect.authority = Some(http::uri::Authority::from_static("app.example.test:443"));
 
     vec![
         ("no headers at all", request(Method::GET, "/", None, &[])),
@@ -274,8 +276,8 @@ pub(crate) fn describe(view: &RequestView) -> String {
     let mut text = format!(
         "{} {}{}",
         view.method,
-        view.authority.as_deref().unwrap_or(""),
-        view.path
+        view.authority().unwrap_or(""),
+        view.path()
     );
     if text.len() > 120 {
         let mut end = 120;
@@ -285,7 +287,7 @@ pub(crate) fn describe(view: &RequestView) -> String {
         text.truncate(end);
         text.push('…');
     }
-    if let Some(q) = &view.query {
+    if let Some(q) = view.query() {
         text.push('?');
         text.push_str(q.get(..60).unwrap_or(q));
     }

@@ -66,11 +66,65 @@ pub enum ProxyError {
     Upstream(#[from] UpstreamError),
 }
 
+/// Which side of the proxy an error came from: who has to act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something weir will not proxy.
+    Downstream,
+    /// A filter faulted or returned something invalid.
+    Filter,
+    /// A backend or origin could not be reached or failed.
+    Upstream,
+    /// weir's own configuration or state (a filter naming a pool that does not exist).
+    Internal,
+}
+
+impl Side {
+    /// The side's name in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Downstream => "downstream",
+            Self::Filter => "filter",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 impl ProxyError {
+    /// Which side failed.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::Downstream(_)
+            | Self::NoRoute
+            | Self::LoopDetected { .. }
+            | Self::ConnectNotAllowed
+            | Self::NotAbsolute
+            | Self::PortRefused { .. }
+            | Self::Upstream(UpstreamError::DownstreamBody { .. })
+            | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
+                Side::Downstream
+            }
+            Self::Filter { .. } | Self::InvalidVerdict { .. } => Side::Filter,
+            Self::UnknownPool { .. } => Side::Internal,
+            Self::Upstream(_) => Side::Upstream,
+        }
+    }
+
+    /// Whether nothing of the request reached an upstream, so trying another is safe.
+    pub fn is_retry_safe(&self) -> bool {
+        match self {
+            Self::Upstream(e) => e.is_retry_safe(),
+            _ => false,
+        }
+    }
+
     /// The status code sent downstream.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Downstream(_) | Self::NotAbsolute => StatusCode::BAD_REQUEST,
+            Self::Downstream(_)
+            | Self::NotAbsolute
+            | Self::Upstream(UpstreamError::DownstreamBody { .. }) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::ConnectNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PortRefused { .. }
@@ -104,6 +158,7 @@ impl ProxyError {
             Self::Upstream(UpstreamError::Connect { .. }) => "upstream-connect",
             Self::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
             Self::Upstream(UpstreamError::Failed { .. }) => "upstream-failed",
+            Self::Upstream(UpstreamError::DownstreamBody { .. }) => "bad-request-body",
         }
     }
 
@@ -123,6 +178,9 @@ impl ProxyError {
                 format!("upstream did not answer within {} ms", after.as_millis())
             }
             Self::Upstream(UpstreamError::Failed { .. }) => "upstream connection failed".to_owned(),
+            Self::Upstream(UpstreamError::DownstreamBody { .. }) => {
+                "the request body broke off or its framing is invalid".to_owned()
+            }
             // The certificate problem is the operator's to fix; say what it is, without the
             // backend's address.
             Self::Upstream(UpstreamError::Tls { reason, .. }) => {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HOST, PROXY_AUTHORIZATION};
-use http::{HeaderValue, Request, Response};
-use http_body_util::BodyExt;
+use http::{HeaderValue, Request};
 use hyper::body::Incoming;
 
-use super::{ConnInfo, Destination, ProxyBody, ProxyError, ProxyState, exchange, headers};
-use crate::filters::{FilterChain, RequestMeta};
+use super::{ConnInfo, ProxyError, headers};
+use crate::filters::{self, FilterChain};
+use crate::runtime::{RequestId, RequestView};
 use crate::upstream::OriginClient;
 
 /// What a forward-proxy listener lets clients do.
@@ -52,14 +52,14 @@ impl ForwardPolicy {
     }
 }
 
-/// Serves one absolute-form request on a forward-proxy listener.
-pub(super) async fn request(
-    state: &ProxyState,
-    proxy: &ForwardProxy,
+/// The head of an absolute-form request on a forward-proxy listener (route phase): the target
+/// must name its scheme and authority; the authority becomes `Host`, and `Proxy-Authorization`
+/// stays for the filters.
+pub(super) fn request_head(
     conn: &ConnInfo,
-    id: &Arc<str>,
+    id: RequestId,
     request: Request<Incoming>,
-) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
+) -> Result<(RequestView, Incoming), ProxyError> {
     // HTTP/2 requests always carry :scheme and :authority; an HTTP/1 origin-form request
     // (`GET /path`) is addressed to the proxy itself, which serves nothing.
     let scheme = match request.uri().scheme_str() {
@@ -67,60 +67,33 @@ pub(super) async fn request(
         Some("https") => "https",
         _ => return Err(ProxyError::NotAbsolute),
     };
-    let authority = request
-        .uri()
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        .ok_or(ProxyError::NotAbsolute)?;
     let (mut parts, body) = request.into_parts();
-    strip_keeping_credentials(&mut parts.headers);
+    let authority = parts.uri.authority().ok_or(ProxyError::NotAbsolute)?;
     // RFC 9112 §3.2.2: the target URI's authority replaces any Host the client sent.
-    parts.headers.insert(HOST, authority);
-    let meta = RequestMeta {
-        client: conn.client,
-        scheme,
-        id: id.clone(),
-        tls: conn.tls.clone(),
+    let host = match parts.headers.get(HOST) {
+        Some(sent) if sent.as_bytes() == authority.as_str().as_bytes() => None,
+        _ => Some(HeaderValue::from_str(authority.as_str()).map_err(|_| ProxyError::NotAbsolute)?),
     };
-    exchange(
-        state,
-        &proxy.chain,
-        Destination::Origin(&proxy.origins),
-        meta,
-        parts,
-        body,
-    )
-    .await
+    strip_keeping_credentials(&mut parts.headers);
+    if let Some(host) = host {
+        parts.headers.insert(HOST, host);
+    }
+    let head = filters::request_head(parts, &conn.meta(scheme, id));
+    Ok((head, body))
 }
 
-/// Removes hop-by-hop fields but keeps `Proxy-Authorization` for the filters; the data path
-/// removes it before anything goes upstream.
+/// Removes hop-by-hop fields but keeps `Proxy-Authorization` for the filters; the request-hooks
+/// phase removes it before anything goes upstream.
 pub(super) fn strip_keeping_credentials(headers: &mut http::HeaderMap) {
-    let credentials: Vec<HeaderValue> = headers
-        .get_all(PROXY_AUTHORIZATION)
-        .iter()
-        .cloned()
+    let Some(first) = headers.get(PROXY_AUTHORIZATION) else {
+        headers::strip_hop_by_hop(headers);
+        return;
+    };
+    let credentials: Vec<HeaderValue> = std::iter::once(first.clone())
+        .chain(headers.get_all(PROXY_AUTHORIZATION).iter().skip(1).cloned())
         .collect();
     headers::strip_hop_by_hop(headers);
     for value in credentials {
         headers.append(PROXY_AUTHORIZATION, value);
     }
-}
-
-/// Sends a forward-proxy request to the origin `scheme://authority`.
-pub(super) async fn send_origin(
-    origins: &OriginClient,
-    scheme: &str,
-    authority: &str,
-    mut parts: http::request::Parts,
-    path_and_query: &str,
-    body: Incoming,
-) -> Result<(Response<Incoming>, String), ProxyError> {
-    parts.uri = format!("{scheme}://{authority}{path_and_query}")
-        .parse()
-        .map_err(|_| ProxyError::Downstream("request target cannot be forwarded"))?;
-    let response = origins
-        .send(Request::from_parts(parts, body.boxed_unsync()))
-        .await?;
-    Ok((response, authority.to_owned()))
 }

@@ -1,5 +1,6 @@
 //! Header rules of a proxy: hop-by-hop fields and the forwarding fields weir adds.
 
+use std::io::Write;
 use std::net::IpAddr;
 
 use http::HeaderValue;
@@ -37,34 +38,47 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Adds `X-Forwarded-For` (appended to any existing list), `X-Forwarded-Proto`,
-/// `X-Forwarded-Host` and `Via`.
+/// `X-Forwarded-Host` and `Via`. Without a client-sent `X-Forwarded-For` (the usual case) this
+/// makes one small value and nothing else.
 pub(crate) fn add_forwarding(
     headers: &mut HeaderMap,
     client: IpAddr,
     scheme: &str,
-    original_host: Option<&str>,
+    original_host: Option<HeaderValue>,
     version: http::Version,
 ) {
     const XFF: &str = "x-forwarded-for";
-    let client = client.to_string();
+    // The longest IPv6 text is 45 bytes.
+    let mut ip = [0u8; 48];
+    let ip = {
+        let mut cursor = std::io::Cursor::new(&mut ip[..]);
+        let _ = write!(cursor, "{client}");
+        let len = usize::try_from(cursor.position()).unwrap_or(0);
+        &ip[..len]
+    };
     // Several X-Forwarded-For fields form one list (RFC 9110 §5.3).
-    let mut forwarded_for: Vec<&str> = headers
-        .get_all(XFF)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    forwarded_for.push(&client);
-    let forwarded_for = forwarded_for.join(", ");
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    let value = if headers.contains_key(XFF) {
+        let mut list: Vec<u8> = Vec::new();
+        for existing in headers.get_all(XFF) {
+            let existing = existing.as_bytes().trim_ascii();
+            if !existing.is_empty() {
+                list.extend_from_slice(existing);
+                list.extend_from_slice(b", ");
+            }
+        }
+        list.extend_from_slice(ip);
+        HeaderValue::from_bytes(&list)
+    } else {
+        HeaderValue::from_bytes(ip)
+    };
+    if let Ok(value) = value {
         headers.insert(XFF, value);
     }
     headers.insert(
         "x-forwarded-proto",
         HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
     );
-    if let Some(host) = original_host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(host) = original_host {
         headers.insert("x-forwarded-host", host);
     }
     append_via(headers, version);
@@ -142,7 +156,7 @@ mod tests {
             &mut h,
             "127.0.0.1".parse().unwrap(),
             "http",
-            Some("app.test"),
+            Some(HeaderValue::from_static("app.test")),
             http::Version::HTTP_11,
         );
         assert_eq!(h["x-forwarded-for"], "203.0.113.1, 198.51.100.2, 127.0.0.1");

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use http::header::HOST;
+
 use crate::filters::FilterChain;
 use crate::upstream::BackendPool;
 
@@ -32,11 +34,15 @@ impl HostMatch {
         }
     }
 
-    /// Whether `host` (lowercase, no port) matches.
+    /// Whether `host` (no port, any case) matches.
     pub fn matches(&self, host: &str) -> bool {
         match self {
-            Self::Exact(exact) => host == exact,
-            Self::Suffix(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+            Self::Exact(exact) => host.eq_ignore_ascii_case(exact),
+            Self::Suffix(suffix) => {
+                let (host, suffix) = (host.as_bytes(), suffix.as_bytes());
+                host.len() > suffix.len()
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            }
         }
     }
 }
@@ -87,19 +93,32 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
-/// The host of a request target or `Host` header, lowercase and without the port.
-pub(crate) fn host_of(authority: &str) -> String {
-    let host = if authority.starts_with('[') {
-        authority
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default().to_owned()
+/// The host a request is for, without the port: from an absolute target or `:authority`,
+/// else from the `Host` field. Borrowed from the request; no copy.
+pub(crate) fn request_host<'r>(
+    uri: &'r http::Uri,
+    headers: &'r http::HeaderMap,
+) -> Option<&'r str> {
+    let authority = match uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => headers.get(HOST)?.to_str().ok()?,
     };
-    // A fully qualified name (`example.com.`) is the same host (RFC 3986 §3.2.2).
-    host.strip_suffix('.').unwrap_or(&host).to_ascii_lowercase()
+    Some(host_of(authority))
+}
+
+/// The host of a request target or `Host` header, without the port and without the trailing
+/// dot of a fully qualified name (`example.com.` is the same host, RFC 3986 §3.2.2). Case is
+/// left as it is: matching ignores it.
+pub(crate) fn host_of(authority: &str) -> &str {
+    let host = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.strip_suffix('.').unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -132,10 +151,23 @@ mod tests {
     }
 
     #[test]
-    fn hosts_lose_ports_and_case() {
-        assert_eq!(host_of("Example.COM:8080"), "example.com");
+    fn hosts_lose_ports_and_dots_and_match_in_any_case() {
+        assert_eq!(host_of("Example.COM:8080"), "Example.COM");
         assert_eq!(host_of("[::1]:80"), "[::1]");
         assert_eq!(host_of("a.test"), "a.test");
-        assert_eq!(host_of("A.test.:80"), "a.test");
+        assert_eq!(host_of("A.test.:80"), "A.test");
+        assert!(
+            HostMatch::parse("a.test")
+                .unwrap()
+                .matches(host_of("A.TEST.:80"))
+        );
+        assert!(
+            HostMatch::parse("*.test")
+                .unwrap()
+                .matches(host_of("X.Test"))
+        );
+        // Non-ASCII never matches and never panics on a char boundary.
+        assert!(!HostMatch::parse("*.test").unwrap().matches("é.testé"));
+        assert!(!HostMatch::parse("*.ab").unwrap().matches("aéb"));
     }
 }

@@ -16,27 +16,33 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use http::{Request, Response, StatusCode};
+use http::header::HOST;
+use http::uri::Authority;
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::exchange::{self, Hooked};
 use super::forward::{ForwardProxy, strip_keeping_credentials};
-use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full, local_answer};
-use crate::filters::{self, RequestMeta, RequestOutcome};
+use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
+use crate::filters;
 use crate::metrics::METRICS;
+use crate::runtime::RequestId;
 use crate::upstream::UpstreamError;
 
-/// Answers a CONNECT: decides, connects to the target, answers 200 and splices once hyper hands
-/// over the connection.
+/// Answers a CONNECT: the request hooks decide (the authority they see is the CONNECT target,
+/// whatever `Host` the client sent), then weir connects to the target, answers 200 and splices
+/// once hyper hands over the connection.
 pub(super) async fn open(
     state: &ProxyState,
     proxy: &ForwardProxy,
     conn: &ConnInfo,
-    id: &Arc<str>,
+    id: RequestId,
     mut request: Request<Incoming>,
-) -> Result<(Response<ProxyBody>, Option<String>), ProxyError> {
+    upstream: &mut Option<Authority>,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let asked = request
         .uri()
         .authority()
@@ -47,47 +53,31 @@ pub(super) async fn open(
     let upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
     strip_keeping_credentials(&mut parts.headers);
-
-    let mut target = Target::Origin(asked.as_str().to_owned());
-    if !proxy.chain.is_empty() {
-        let meta = RequestMeta {
-            client: conn.client,
-            scheme: conn.scheme,
-            id: id.clone(),
-            tls: conn.tls.clone(),
+    let host = HeaderValue::from_str(asked.as_str()).map_err(|_| ProxyError::NotAbsolute)?;
+    parts.headers.insert(HOST, host);
+    let head = filters::request_head(parts, &conn.meta(conn.scheme, id));
+    let mut head = match exchange::request_hooks(&proxy.chain, head)? {
+        Hooked::Continue(head) => head,
+        Hooked::Respond(response) => return Ok(response),
+    };
+    let target =
+        match head.backend.take() {
+            Some(choice) => {
+                let pool = state.pools.get(choice.pool.as_str()).ok_or_else(|| {
+                    ProxyError::UnknownPool {
+                        pool: choice.pool.clone(),
+                    }
+                })?;
+                let index = pool.select(choice.affinity_key.as_deref(), None);
+                Target::Backend(pool.backends()[index].authority.clone())
+            }
+            None => Target::Origin(head.authority.take().unwrap_or(asked)),
         };
-        let view = filters::view_from_parts(&mut parts, &meta);
-        match proxy.chain.run_request(view) {
-            RequestOutcome::Forward(edited) => {
-                tracing::debug!(request.id = %id, edits = ?edited.journal.entries(), "tunnel filters done");
-                if let Some(choice) = &edited.backend {
-                    let pool = state.pools.get(choice.pool.as_str()).ok_or_else(|| {
-                        ProxyError::UnknownPool {
-                            pool: choice.pool.clone(),
-                        }
-                    })?;
-                    let index = pool.select(choice.affinity_key.as_deref(), None);
-                    target = Target::Backend(pool.backends()[index].authority.to_string());
-                } else if let Some(authority) = edited.authority {
-                    target = Target::Origin(authority);
-                }
-            }
-            RequestOutcome::Respond { filter, response } => {
-                return Ok((local_answer(filter, response)?, None));
-            }
-            RequestOutcome::Failed { filter, error } => {
-                return Err(ProxyError::Filter {
-                    filter,
-                    source: error,
-                });
-            }
-        }
-    }
 
-    let (name, addrs) = resolve(proxy, &target).await?;
-    let upstream = connect(&name, &addrs, proxy.policy.connect_timeout).await?;
+    let (name, addrs) = resolve(proxy, target).await?;
+    let stream = connect(&name, &addrs, proxy.policy.connect_timeout).await?;
     let idle = proxy.policy.tunnel_idle_timeout;
-    let (client, id, drain) = (conn.client, id.clone(), conn.drain.clone());
+    let (client, drain) = (conn.client, conn.drain.clone());
     let peer = name.clone();
     tokio::spawn(async move {
         match upgrade.await {
@@ -95,7 +85,7 @@ pub(super) async fn open(
                 let started = Instant::now();
                 METRICS.tunnel_opened();
                 let outcome = tokio::select! {
-                    outcome = splice(TokioIo::new(upgraded), upstream, idle) => outcome,
+                    outcome = splice(TokioIo::new(upgraded), stream, idle) => outcome,
                     () = drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
                 };
                 METRICS.tunnel_closed(outcome.up, outcome.down);
@@ -116,30 +106,28 @@ pub(super) async fn open(
             Err(e) => tracing::debug!(request.id = %id, error = %e, "CONNECT upgrade failed"),
         }
     });
+    *upstream = Some(name);
     let mut response = Response::new(full(bytes::Bytes::new()));
     *response.status_mut() = StatusCode::OK;
-    Ok((response, Some(name)))
+    Ok(response)
 }
 
 /// Where a tunnel goes.
 enum Target {
     /// `host:port` from the client or a filter: the policy applies.
-    Origin(String),
+    Origin(Authority),
     /// A backend of a pool a filter selected: trusted.
-    Backend(String),
+    Backend(Authority),
 }
 
 async fn resolve(
     proxy: &ForwardProxy,
-    target: &Target,
-) -> Result<(String, Vec<SocketAddr>), ProxyError> {
-    let (authority, checked) = match target {
+    target: Target,
+) -> Result<(Authority, Vec<SocketAddr>), ProxyError> {
+    let (parsed, checked) = match target {
         Target::Origin(a) => (a, true),
         Target::Backend(a) => (a, false),
     };
-    let parsed: http::uri::Authority = authority
-        .parse()
-        .map_err(|_| ProxyError::Downstream("CONNECT target is not host:port"))?;
     let port = parsed.port_u16().ok_or(ProxyError::NotAbsolute)?;
     let host = parsed.host();
     let addrs = if checked {
@@ -154,17 +142,17 @@ async fn resolve(
         tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
             .await
             .map_err(|e| UpstreamError::Connect {
-                backend: authority.clone(),
+                backend: parsed.to_string(),
                 reason: e.to_string(),
             })?
             .collect()
     };
-    Ok((authority.clone(), addrs))
+    Ok((parsed, addrs))
 }
 
 /// Connects to the first address that answers within the timeout.
 async fn connect(
-    name: &str,
+    name: &Authority,
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> Result<TcpStream, ProxyError> {
@@ -180,7 +168,7 @@ async fn connect(
         }
     }
     Err(UpstreamError::Connect {
-        backend: name.to_owned(),
+        backend: name.to_string(),
         reason: last,
     }
     .into())

@@ -2,9 +2,11 @@
 //! host side of every `request` method in the WIT (lazy reads, validated and journaled edits).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use http::header::{COOKIE, HOST, HeaderMap};
+use http::uri::{Authority, PathAndQuery};
 use http::{Method, Version};
 use wasmtime::component::Resource;
 
@@ -27,20 +29,62 @@ pub struct BackendChoice {
     pub affinity_key: Option<String>,
 }
 
-/// One request as filters see it. Built by the proxy from the downstream request head; moved
-/// into a store's resource table for each hook call and taken back afterwards.
+/// A request's id: a random per-process prefix and a counter, unique within the process and
+/// unlikely to collide across restarts. Plain data, formatted only when someone reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId {
+    prefix: u32,
+    counter: u64,
+    /// Set for fixed ids, shown instead of the prefix.
+    label: Option<&'static str>,
+}
+
+impl RequestId {
+    /// The next id of this process.
+    pub fn next() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        static PREFIX: OnceLock<u32> = OnceLock::new();
+        Self {
+            prefix: *PREFIX.get_or_init(|| getrandom::u32().unwrap_or(0)),
+            counter: COUNTER.fetch_add(1, Ordering::Relaxed),
+            label: None,
+        }
+    }
+
+    /// A fixed id shown as `label-counter` (`conformance-0`), for runs that must compare.
+    pub fn fixed(label: &'static str, counter: u64) -> Self {
+        Self {
+            prefix: 0,
+            counter,
+            label: Some(label),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.label {
+            Some(label) => write!(f, "{label}-{}", self.counter),
+            None => write!(f, "{:08x}-{:x}", self.prefix, self.counter),
+        }
+    }
+}
+
+/// One request head as filters see it, owned from route matching to the upstream write (the
+/// exchange's request). Built by moving the downstream head's parts in; lent to a store's
+/// resource table for each hook call and taken back afterwards. Edits change it in place and
+/// keep the parsed forms the validators produced.
 #[derive(Clone, Debug)]
 pub struct RequestView {
     /// Request method.
     pub method: Method,
     /// `http` or `https`.
-    pub scheme: String,
-    /// Host and optional port.
-    pub authority: Option<String>,
-    /// Path without query.
-    pub path: String,
-    /// Query without `?`.
-    pub query: Option<String>,
+    pub scheme: &'static str,
+    /// The authority when the request target carried one (absolute form, HTTP/2) or a filter
+    /// set one; otherwise the `Host` field is the authority.
+    pub authority: Option<Authority>,
+    /// Path and query, as parsed by the HTTP layer or by an edit's validator.
+    pub path_and_query: PathAndQuery,
     /// Downstream HTTP version.
     pub version: Version,
     /// Header fields (hop-by-hop fields already removed by the proxy).
@@ -48,13 +92,36 @@ pub struct RequestView {
     /// Downstream peer.
     pub client: SocketAddr,
     /// Request id.
-    pub id: Arc<str>,
+    pub id: RequestId,
     /// The downstream TLS session, on an HTTPS listener.
     pub tls: Option<Arc<crate::tls::TlsFacts>>,
     /// Backend pool chosen by a filter.
     pub backend: Option<BackendChoice>,
     /// Accepted edits.
     pub journal: Journal,
+}
+
+impl RequestView {
+    /// The path (`/` when the target had none).
+    pub fn path(&self) -> &str {
+        match self.path_and_query.path() {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// The query, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.path_and_query.query()
+    }
+
+    /// The authority: the request target's (or a filter's), else the `Host` field.
+    pub fn authority(&self) -> Option<&str> {
+        match &self.authority {
+            Some(authority) => Some(authority.as_str()),
+            None => self.headers.get(HOST).and_then(|h| h.to_str().ok()),
+        }
+    }
 }
 
 impl RequestView {
@@ -99,21 +166,24 @@ impl RequestView {
 /// when it refuses.
 impl RequestView {
     pub(crate) fn set_path(&mut self, path: String) -> Result<(), EditError> {
-        validate::path(&path)?;
+        self.path_and_query = validate::path(&path, self.query())?;
         self.journal.record(format_args!("set-path {path}"));
-        self.path = path;
         Ok(())
     }
 
     pub(crate) fn set_query(&mut self, query: Option<String>) -> Result<(), EditError> {
         match &query {
             Some(q) => {
-                validate::query(q)?;
+                self.path_and_query = validate::query(self.path(), q)?;
                 self.journal.record(format_args!("set-query {q}"));
             }
-            None => self.journal.record(format_args!("remove-query")),
+            None => {
+                if self.query().is_some() {
+                    self.path_and_query = validate::path(self.path(), None)?;
+                }
+                self.journal.record(format_args!("remove-query"));
+            }
         }
-        self.query = query;
         Ok(())
     }
 
@@ -123,14 +193,13 @@ impl RequestView {
             .map_err(|_| EditError::InvalidValue("authority is not a header value".into()))?;
         self.journal.record(format_args!("set-authority {parsed}"));
         self.headers.insert(HOST, host_value);
-        self.authority = Some(parsed.as_str().to_owned());
+        self.authority = Some(parsed);
         Ok(())
     }
 
     pub(crate) fn set_scheme(&mut self, scheme: String) -> Result<(), EditError> {
-        validate::scheme(&scheme)?;
+        self.scheme = validate::scheme(&scheme)?;
         self.journal.record(format_args!("set-scheme {scheme}"));
-        self.scheme = scheme;
         Ok(())
     }
 
@@ -224,19 +293,19 @@ impl HostRequest for HostState {
     }
 
     fn scheme(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.scheme.clone())
+        Ok(self.table.get(&req)?.scheme.to_owned())
     }
 
     fn authority(&mut self, req: Resource<RequestView>) -> Res<Option<String>> {
-        Ok(self.table.get(&req)?.authority.clone())
+        Ok(self.table.get(&req)?.authority().map(str::to_owned))
     }
 
     fn path(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.path.clone())
+        Ok(self.table.get(&req)?.path().to_owned())
     }
 
     fn query(&mut self, req: Resource<RequestView>) -> Res<Option<String>> {
-        Ok(self.table.get(&req)?.query.clone())
+        Ok(self.table.get(&req)?.query().map(str::to_owned))
     }
 
     fn version(&mut self, req: Resource<RequestView>) -> Res<HttpVersion> {
@@ -365,14 +434,13 @@ mod tests {
         headers.append(COOKIE, http::HeaderValue::from_static("a=3"));
         RequestView {
             method: Method::GET,
-            scheme: "http".into(),
-            authority: Some("app.test".into()),
-            path: "/".into(),
-            query: None,
+            scheme: "http",
+            authority: None,
+            path_and_query: PathAndQuery::from_static("/"),
             version: Version::HTTP_11,
             headers,
             client: "127.0.0.1:1".parse().unwrap(),
-            id: Arc::from("t"),
+            id: RequestId::fixed("t", 0),
             tls: None,
             backend: None,
             journal: Journal::default(),
@@ -405,8 +473,8 @@ mod tests {
         assert_eq!(v.headers[HOST], "internal.test:8080");
         assert!(v.set_authority("bad host").is_err());
         assert!(v.set_path("relative".into()).is_err());
-        assert_eq!(v.authority.as_deref(), Some("internal.test:8080"));
-        assert_eq!(v.path, "/");
+        assert_eq!(v.authority(), Some("internal.test:8080"));
+        assert_eq!(v.path(), "/");
         let journal: Vec<&str> = v
             .journal
             .entries()
@@ -414,6 +482,43 @@ mod tests {
             .map(|e| e.edit.as_str())
             .collect();
         assert_eq!(journal, ["set-authority internal.test:8080"]);
+    }
+
+    #[test]
+    fn path_and_query_edits_keep_each_other() {
+        let mut v = view();
+        v.set_query(Some("a=1".into())).unwrap();
+        v.set_path("/new/x".into()).unwrap();
+        assert_eq!(v.path_and_query.as_str(), "/new/x?a=1");
+        v.set_query(None).unwrap();
+        assert_eq!(v.path_and_query.as_str(), "/new/x");
+        assert_eq!(v.query(), None);
+        assert!(v.set_path("/bad path".into()).is_err());
+        assert!(v.set_query(Some("a#b".into())).is_err());
+        assert_eq!(
+            v.path_and_query.as_str(),
+            "/new/x",
+            "refusals change nothing"
+        );
+    }
+
+    #[test]
+    fn authority_is_the_host_field_until_a_target_or_filter_sets_one() {
+        let mut v = view();
+        assert_eq!(v.authority(), Some("app.test"));
+        v.authority = Some(Authority::from_static("h2.test"));
+        assert_eq!(v.authority(), Some("h2.test"));
+    }
+
+    #[test]
+    fn request_ids_are_unique_and_fixed_ones_show_their_label() {
+        assert_ne!(RequestId::next(), RequestId::next());
+        assert_eq!(
+            RequestId::fixed("conformance", 0).to_string(),
+            "conformance-0"
+        );
+        let shown = RequestId::next().to_string();
+        assert_eq!(shown.split('-').next().map(str::len), Some(8), "{shown}");
     }
 
     #[test]

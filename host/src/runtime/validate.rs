@@ -36,19 +36,23 @@ pub(crate) fn header_value(value: &[u8]) -> Result<HeaderValue, EditError> {
         .map_err(|_| EditError::InvalidValue("header value contains control characters".to_owned()))
 }
 
-/// Checks a new request path: absolute, no query or fragment, no whitespace or controls.
-pub(crate) fn path(path: &str) -> Result<(), EditError> {
+/// Checks a new path and returns the request target it makes with `query`: the parsed form
+/// the request then carries, so nothing is parsed twice.
+pub(crate) fn path(path: &str, query: Option<&str>) -> Result<PathAndQuery, EditError> {
     rules::path(path)?;
-    PathAndQuery::try_from(path)
-        .map(drop)
+    let target = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    PathAndQuery::from_maybe_shared(bytes::Bytes::from(target))
         .map_err(|_| EditError::InvalidValue(format!("`{}` is not a valid path", clip(path))))
 }
 
-/// Checks a new query string (without the leading `?`).
-pub(crate) fn query(query: &str) -> Result<(), EditError> {
+/// Checks a new query string (without the leading `?`) and returns the request target it
+/// makes with `path`.
+pub(crate) fn query(path: &str, query: &str) -> Result<PathAndQuery, EditError> {
     rules::query(query)?;
-    PathAndQuery::try_from(format!("/?{query}").as_str())
-        .map(drop)
+    PathAndQuery::from_maybe_shared(bytes::Bytes::from(format!("{path}?{query}")))
         .map_err(|_| EditError::InvalidValue(format!("`{}` is not a valid query", clip(query))))
 }
 
@@ -61,8 +65,9 @@ pub(crate) fn authority(authority: &str) -> Result<Authority, EditError> {
 }
 
 /// Checks a scheme: only `http` and `https`.
-pub(crate) fn scheme(scheme: &str) -> Result<(), EditError> {
-    Ok(rules::scheme(scheme)?)
+pub(crate) fn scheme(scheme: &str) -> Result<&'static str, EditError> {
+    rules::scheme(scheme)?;
+    Ok(if scheme == "https" { "https" } else { "http" })
 }
 
 /// Checks a cookie name: an RFC 9110 token (RFC 6265 §4.1.1).

@@ -88,17 +88,6 @@ pub fn client_config(files: &UpstreamTlsFiles) -> Result<UpstreamTls, TlsError> 
     })
 }
 
-/// A client configuration that trusts nothing: for connectors that must exist but never make
-/// a TLS connection (a pool without `https://` backends).
-pub(crate) fn untrusting_client_config() -> ClientConfig {
-    ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        // aws-lc-rs supports every default version; a failure here is a build defect.
-        .expect("the crypto provider supports TLS 1.2 and 1.3")
-        .with_root_certificates(RootCertStore::empty())
-        .with_no_client_auth()
-}
-
 /// The system's trust store, read once per process.
 fn system_roots() -> Result<Arc<RootCertStore>, TlsError> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();

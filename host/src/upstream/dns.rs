@@ -2,16 +2,12 @@
 //! that honours each record's TTL, and the target policy that keeps clients of the proxy out of
 //! the operator's own network (loopback, private, link-local and other local ranges).
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ResolveHosts, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
-use hyper_util::client::legacy::connect::dns::Name;
 
 /// Records kept in the resolver's cache.
 const CACHE_SIZE: usize = 4096;
@@ -86,25 +82,6 @@ impl TargetResolver {
                 reason: "no addresses".into(),
             }),
         }
-    }
-}
-
-/// hyper's connector asks for names through this (IP literals never reach it; the proxy checks
-/// those before sending).
-impl tower_service::Service<Name> for TargetResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = TargetError;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let this = self.clone();
-        // The connector sets the port on the addresses it gets back.
-        Box::pin(async move { Ok(this.resolve(name.as_str(), 0).await?.into_iter()) })
     }
 }
 

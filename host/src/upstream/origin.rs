@@ -1,18 +1,23 @@
 //! The forward proxy's upstream: any origin a client names, reached by name through the
-//! target resolver (TTL-honouring cache, private ranges refused unless allowed), with
-//! keep-alive connections reused per origin (scheme, host and port).
+//! target resolver (TTL-honouring cache, private ranges refused unless allowed), with a
+//! connection pool per origin (scheme, host and port).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use http::uri::Authority;
+use http::{Request, Response};
+use rustls::pki_types::ServerName;
 
-use super::dns::{TargetError, TargetResolver};
-use super::{UpstreamBody, UpstreamError, connector, error_chain};
+use super::conn::{ConnPool, Connection, TlsTarget};
+use super::dns::TargetResolver;
+use super::{ResponseBody, UpstreamBody, UpstreamError, alpn_config, connect_error, port_of};
 use crate::tls::{UpstreamTlsFiles, client_config};
+
+/// Origins whose connection pools are kept at most; past it, pools without an idle
+/// connection are forgotten first.
+const MAX_ORIGINS: usize = 1024;
 
 /// Settings of a forward listener's origin client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +38,9 @@ pub struct OriginSettings {
 pub struct OriginClient {
     settings: OriginSettings,
     resolver: TargetResolver,
-    client: Client<HttpsConnector<HttpConnector<TargetResolver>>, UpstreamBody>,
+    /// `None` when the system has no trust store: `https://` origins are then refused.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    pools: Mutex<HashMap<(bool, Authority), Arc<ConnPool>>>,
 }
 
 impl std::fmt::Debug for OriginClient {
@@ -47,9 +54,6 @@ impl std::fmt::Debug for OriginClient {
 impl OriginClient {
     /// Creates the client. `https://` origins are verified against the system's trust store.
     pub fn new(settings: OriginSettings) -> Self {
-        let resolver = TargetResolver::new(settings.allow_private_targets);
-        let mut http = HttpConnector::new_with_resolver(resolver.clone());
-        http.set_connect_timeout(Some(settings.connect_timeout));
         let tls = client_config(&UpstreamTlsFiles {
             verify: true,
             ..UpstreamTlsFiles::default()
@@ -58,16 +62,11 @@ impl OriginClient {
             tracing::warn!(error = %e, "no system trust store: https:// origins will be refused");
         })
         .ok();
-        let client = connector::client(
-            http,
-            tls.as_ref(),
-            settings.idle_timeout,
-            settings.max_idle_per_origin,
-        );
         Self {
+            resolver: TargetResolver::new(settings.allow_private_targets),
+            tls: tls.as_ref().map(alpn_config),
             settings,
-            resolver,
-            client,
+            pools: Mutex::new(HashMap::new()),
         }
     }
 
@@ -81,62 +80,97 @@ impl OriginClient {
         &self.resolver
     }
 
-    /// Sends a request whose URI is absolute (`http://host:port/path`).
+    /// An open connection to `authority` (pooled, else new after resolving it under the
+    /// target policy).
+    pub(crate) async fn connect(
+        &self,
+        https: bool,
+        authority: &Authority,
+    ) -> Result<Connection, UpstreamError> {
+        let pool = self.pool(https, authority);
+        match pool.checkout() {
+            Some(conn) => Ok(conn),
+            None => self.connect_new(&pool, https, authority).await,
+        }
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) on `conn` to `authority`.
     pub(crate) async fn send(
         &self,
-        request: http::Request<UpstreamBody>,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let origin: Arc<str> = request
-            .uri()
-            .authority()
-            .map_or_else(|| Arc::from("-"), |a| Arc::from(a.as_str()));
-        // IP literals never reach the resolver, so the policy is applied here.
-        if let Some(host) = request.uri().host()
-            && let Ok(ip) = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-            && !self.resolver.permits(ip)
-        {
-            return Err(UpstreamError::Target(TargetError::Private {
-                host: host.to_owned(),
-                addr: ip,
-            }));
-        }
-        let timeout = self.settings.response_timeout;
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout {
-                backend: origin.to_string(),
-                after: timeout,
+        https: bool,
+        authority: &Authority,
+        conn: Connection,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        super::send(
+            conn,
+            request,
+            self.settings.response_timeout,
+            authority,
+            async || {
+                let pool = self.pool(https, authority);
+                self.connect_new(&pool, https, authority).await
+            },
+        )
+        .await
+    }
+
+    async fn connect_new(
+        &self,
+        pool: &Arc<ConnPool>,
+        https: bool,
+        authority: &Authority,
+    ) -> Result<Connection, UpstreamError> {
+        let tls = match (https, &self.tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(TlsTarget {
+                config: config.clone(),
+                server_name: server_name(authority)?,
             }),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(match target_error(&e) {
-                Some(target) => UpstreamError::Target(target),
-                None if e.is_connect() && connector::is_tls_failure(&e) => UpstreamError::Tls {
-                    backend: origin.to_string(),
-                    reason: error_chain(&e),
-                },
-                None if e.is_connect() => UpstreamError::Connect {
-                    backend: origin.to_string(),
-                    reason: error_chain(&e),
-                },
-                None => UpstreamError::Failed {
-                    backend: origin.to_string(),
-                    reason: error_chain(&e),
-                },
-            }),
+            (true, None) => {
+                return Err(UpstreamError::Tls {
+                    backend: authority.to_string(),
+                    reason: "no system trust store to verify the origin".into(),
+                });
+            }
+        };
+        // The policy applies to every address the name resolves to (IP literals included).
+        let addrs = self
+            .resolver
+            .resolve(authority.host(), port_of(authority, https))
+            .await?;
+        pool.connect(&addrs, tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(authority.to_string(), e))
+    }
+
+    fn pool(&self, https: bool, authority: &Authority) -> Arc<ConnPool> {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pool) = pools.get(&(https, authority.clone())) {
+            return pool.clone();
         }
+        if pools.len() >= MAX_ORIGINS {
+            pools.retain(|_, pool| pool.idle_connections() > 0);
+            if pools.len() >= MAX_ORIGINS {
+                pools.clear();
+            }
+        }
+        let pool = ConnPool::new(
+            self.settings.max_idle_per_origin,
+            self.settings.idle_timeout,
+        );
+        pools.insert((https, authority.clone()), pool.clone());
+        pool
     }
 }
 
-/// The resolver's refusal, if that is what stopped the connection.
-fn target_error(error: &(dyn std::error::Error + 'static)) -> Option<TargetError> {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(target) = e.downcast_ref::<TargetError>() {
-            return Some(target.clone());
-        }
-        source = e.source();
-    }
-    None
+fn server_name(authority: &Authority) -> Result<ServerName<'static>, UpstreamError> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).map_err(|e| UpstreamError::Tls {
+        backend: authority.to_string(),
+        reason: e.to_string(),
+    })
 }

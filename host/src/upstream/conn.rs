@@ -1,0 +1,352 @@
+//! Connections to one upstream destination (a pool's backend, or one origin of the forward
+//! proxy) on hyper's connection-level API, and their pool.
+//!
+//! Connecting is a step of its own: TCP to the first address that answers, TLS with ALPN when
+//! the destination is `https`, then the HTTP/1.1 or HTTP/2 handshake. Only then is the request
+//! handed over, so a connect failure is known before anything was sent and is always safe to
+//! retry elsewhere, without a copy of the request. HTTP/1.1 connections wait in an idle list
+//! (newest first, bounded, closed after `idle_timeout`); one HTTP/2 connection is shared by
+//! every request while it is open.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::body::{ResponseBody, UpstreamBody};
+
+/// How to speak TLS to a destination.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsTarget {
+    /// Client configuration with ALPN `h2`, `http/1.1`.
+    pub(crate) config: Arc<ClientConfig>,
+    /// SNI and the name the certificate must carry.
+    pub(crate) server_name: ServerName<'static>,
+}
+
+/// Why no connection could be made. Nothing of the request was sent.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// TCP failed on every address, or timed out.
+    #[error("{0}")]
+    Tcp(String),
+    /// The TLS handshake failed (untrusted certificate, alert, no common version).
+    #[error("{0}")]
+    Tls(String),
+    /// The HTTP/2 handshake failed.
+    #[error("{0}")]
+    Handshake(String),
+}
+
+/// The HTTP side of an open connection.
+enum Sender {
+    H1(http1::SendRequest<UpstreamBody>),
+    H2(http2::SendRequest<UpstreamBody>),
+}
+
+/// An HTTP/1.1 connection waiting for its next request.
+struct Idle {
+    sender: http1::SendRequest<UpstreamBody>,
+    since: Instant,
+}
+
+/// Connections to one destination.
+pub struct ConnPool {
+    idle: Mutex<Vec<Idle>>,
+    shared_h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    open: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for ConnPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnPool")
+            .field("open", &self.open_connections())
+            .field("idle", &self.idle_connections())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection checked out for one request.
+pub(crate) struct Connection {
+    sender: Sender,
+    pool: Arc<ConnPool>,
+    /// Whether it served a request before (a reused connection may have been closed by the
+    /// upstream in the meantime).
+    pub(crate) reused: bool,
+}
+
+/// Why a request on a connection failed.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The connection was gone before the request was written: the request comes back and may
+    /// be sent on another connection.
+    NotSent(Box<Request<UpstreamBody>>, hyper::Error),
+    /// The request was (at least partly) sent.
+    Failed(hyper::Error),
+}
+
+impl ConnPool {
+    /// An empty pool; a task closes connections idle for longer than `idle_timeout`.
+    pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Self> {
+        let pool = Arc::new(Self {
+            idle: Mutex::new(Vec::new()),
+            shared_h2: Mutex::new(None),
+            max_idle,
+            idle_timeout,
+            open: Arc::new(AtomicUsize::new(0)),
+        });
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(reap(Arc::downgrade(&pool), idle_timeout));
+        }
+        pool
+    }
+
+    /// Open connections (idle, busy and shared).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// HTTP/1.1 connections waiting in the idle list.
+    pub fn idle_connections(&self) -> usize {
+        self.lock_idle().len()
+    }
+
+    /// A pooled connection, if one is open: the shared HTTP/2 connection, else the newest idle
+    /// HTTP/1.1 one. Closed and expired connections found on the way are dropped.
+    pub(crate) fn checkout(self: &Arc<Self>) -> Option<Connection> {
+        if let Some(sender) = self.shared_h2() {
+            return Some(Connection {
+                sender: Sender::H2(sender),
+                pool: self.clone(),
+                reused: true,
+            });
+        }
+        let mut idle = self.lock_idle();
+        while let Some(entry) = idle.pop() {
+            if entry.since.elapsed() >= self.idle_timeout {
+                // The rest are older still.
+                idle.clear();
+                break;
+            }
+            if !entry.sender.is_closed() {
+                return Some(Connection {
+                    sender: Sender::H1(entry.sender),
+                    pool: self.clone(),
+                    reused: true,
+                });
+            }
+        }
+        None
+    }
+
+    /// Opens a new connection: TCP to the first of `addrs` that answers within `timeout`, then
+    /// TLS when `tls` is given, then the HTTP handshake (HTTP/2 when ALPN chose it).
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        addrs: &[SocketAddr],
+        tls: Option<&TlsTarget>,
+        timeout: Duration,
+    ) -> Result<Connection, ConnectError> {
+        let tcp = connect_tcp(addrs, timeout).await?;
+        let sender = match tls {
+            None => self.handshake_h1(tcp).await?,
+            Some(tls) => {
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let handshake = connector.connect(tls.server_name.clone(), tcp);
+                let stream = match tokio::time::timeout(timeout, handshake).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => return Err(ConnectError::Tls(tls_reason(&e))),
+                    Err(_) => {
+                        return Err(ConnectError::Tls(format!(
+                            "no TLS handshake within {} ms",
+                            timeout.as_millis()
+                        )));
+                    }
+                };
+                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    self.handshake_h2(stream).await?
+                } else {
+                    self.handshake_h1(stream).await?
+                }
+            }
+        };
+        Ok(Connection {
+            sender,
+            pool: self.clone(),
+            reused: false,
+        })
+    }
+
+    /// Puts an HTTP/1.1 connection whose response was read to the end back in the idle list.
+    pub(crate) fn release(&self, sender: http1::SendRequest<UpstreamBody>) {
+        if sender.is_closed() || self.max_idle == 0 {
+            return;
+        }
+        let mut idle = self.lock_idle();
+        if idle.len() >= self.max_idle {
+            // Keep the newest: the oldest is the likeliest to be closed by the upstream.
+            idle.remove(0);
+        }
+        idle.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+    }
+
+    async fn handshake_h1<S>(&self, io: S) -> Result<Sender, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        let open = self.track_open();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+            drop(open);
+        });
+        Ok(Sender::H1(sender))
+    }
+
+    async fn handshake_h2<S>(&self, io: S) -> Result<Sender, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        let open = self.track_open();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
+            }
+            drop(open);
+        });
+        *self
+            .shared_h2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+        Ok(Sender::H2(sender))
+    }
+
+    fn shared_h2(&self) -> Option<http2::SendRequest<UpstreamBody>> {
+        let mut shared = self
+            .shared_h2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match shared.as_ref() {
+            Some(sender) if !sender.is_closed() => Some(sender.clone()),
+            Some(_) => {
+                *shared = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn track_open(&self) -> OpenGuard {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(self.open.clone())
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Connection {
+    /// Sends `request` and waits for the response head. The response body returns an HTTP/1.1
+    /// connection to its pool once read.
+    pub(crate) async fn send(
+        self,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<ResponseBody>, SendError> {
+        match self.sender {
+            Sender::H1(mut sender) => {
+                if let Err(e) = sender.ready().await {
+                    return Err(SendError::NotSent(Box::new(request), e));
+                }
+                match sender.try_send_request(request).await {
+                    Ok(response) => {
+                        Ok(response.map(|body| ResponseBody::pooled(body, sender, self.pool)))
+                    }
+                    Err(mut e) => match e.take_message() {
+                        Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
+                        None => Err(SendError::Failed(e.into_error())),
+                    },
+                }
+            }
+            Sender::H2(mut sender) => match sender.try_send_request(request).await {
+                Ok(response) => Ok(response.map(ResponseBody::unpooled)),
+                Err(mut e) => match e.take_message() {
+                    Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
+                    None => Err(SendError::Failed(e.into_error())),
+                },
+            },
+        }
+    }
+
+    /// Whether the connection speaks HTTP/2 (the request then needs an absolute URI).
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
+}
+
+/// Counts a connection as open until its task ends.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connect_tcp(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let mut last = String::from("no addresses");
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                // Requests are written whole; Nagle would only delay them.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = format!("{addr}: {e}"),
+            Err(_) => last = format!("{addr}: no answer within {} ms", timeout.as_millis()),
+        }
+    }
+    Err(ConnectError::Tcp(last))
+}
+
+/// rustls's reason for a failed handshake ("invalid peer certificate: UnknownIssuer").
+fn tls_reason(error: &std::io::Error) -> String {
+    match error.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// Closes idle connections past their timeout while the pool lives.
+async fn reap(pool: Weak<ConnPool>, idle_timeout: Duration) {
+    let period = idle_timeout.max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.lock_idle()
+            .retain(|e| e.since.elapsed() < idle_timeout && !e.sender.is_closed());
+    }
+}
