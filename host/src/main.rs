@@ -11,6 +11,9 @@ use weir::conformance::{self, Format, TestOptions};
 use weir::scaffold::{self, SdkSource};
 use weir::{demo, server};
 
+/// Log lines queued for the log thread at most; past this, lines are dropped (and counted).
+const LOG_QUEUE_LINES: usize = 16_384;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = match cli.command {
@@ -26,9 +29,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Log lines (the access log included) are written by a thread of their own from a bounded
+    // queue, so a slow stderr never blocks a worker; when the queue is full, lines are dropped
+    // and counted in `/metrics`. The guard flushes the queue when `main` returns.
+    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .thread_name("weir-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    weir::metrics::count_log_drops_with(move || dropped.dropped_lines() as u64);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,8 +1,9 @@
 //! Process-wide traffic counters for the admin endpoint's `/metrics`: responses by status class,
-//! TLS handshakes by outcome, CONNECT tunnels. Plain relaxed atomics, so recording costs a few
+//! TLS handshakes by outcome, CONNECT tunnels, log lines dropped. Plain relaxed atomics, so recording costs a few
 //! nanoseconds on the data path; they count for the whole process, across reloads.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The counters.
@@ -102,7 +103,19 @@ impl Metrics {
             "weir_tunnel_bytes_total{{direction=\"down\"}} {}",
             get(&self.tunnel_bytes_down)
         );
+        if let Some(dropped) = LOG_DROPS.get() {
+            out.push_str("# HELP weir_log_lines_dropped_total Log lines (access and diagnostic) dropped because the log writer fell behind.\n# TYPE weir_log_lines_dropped_total counter\n");
+            let _ = writeln!(out, "weir_log_lines_dropped_total {}", dropped());
+        }
     }
+}
+
+/// How many log lines the log writer dropped, when the binary installed one that drops.
+static LOG_DROPS: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = OnceLock::new();
+
+/// Tells `/metrics` how to read the log writer's count of dropped lines (the first call wins).
+pub fn count_log_drops_with(dropped: impl Fn() -> u64 + Send + Sync + 'static) {
+    let _ = LOG_DROPS.set(Box::new(dropped));
 }
 
 #[cfg(test)]
@@ -131,5 +144,13 @@ mod tests {
         ] {
             assert!(out.contains(line), "{line} in\n{out}");
         }
+    }
+
+    #[test]
+    fn dropped_log_lines_are_rendered_once_a_counter_is_installed() {
+        count_log_drops_with(|| 7);
+        let mut out = String::new();
+        Metrics::default().render(&mut out);
+        assert!(out.contains("weir_log_lines_dropped_total 7"), "{out}");
     }
 }
