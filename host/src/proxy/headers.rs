@@ -22,12 +22,19 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Removes hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // `Connection: keep-alive` and `close` (nearly every HTTP/1.1 message) name nothing beyond
+    // the fixed list, so the usual case collects nothing and allocates nothing.
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|token| {
+            !token.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP.iter().any(|h| token.eq_ignore_ascii_case(h))
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);
