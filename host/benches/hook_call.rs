@@ -112,7 +112,7 @@ fn hook_calls(c: &mut Criterion) {
         let warm = plugin(&rt, path, config, Isolation::Pooled);
         let template = request();
         group.bench_function(format!("pooled/{name}"), |b| {
-            b.iter(|| black_box(warm.on_request(template.clone())));
+            b.iter(|| black_box(warm.on_request_blocking(template.clone())));
         });
     }
     // A fresh instance per call: instantiation plus `init`. url-rewrite compiles its regexes in
@@ -124,7 +124,7 @@ fn hook_calls(c: &mut Criterion) {
     ] {
         let fresh = plugin(&rt, path, config, Isolation::PerRequest);
         group.bench_function(format!("per-request/{name}"), |b| {
-            b.iter(|| black_box(fresh.on_request(template.clone())));
+            b.iter(|| black_box(fresh.on_request_blocking(template.clone())));
         });
     }
 
@@ -137,7 +137,7 @@ fn hook_calls(c: &mut Criterion) {
         b.iter(|| {
             let mut view = template.clone();
             for filter in &chain {
-                view = filter.on_request(view).0;
+                view = filter.on_request_blocking(view).0;
             }
             black_box(view)
         });

@@ -93,12 +93,12 @@ impl FilterChain {
     }
 
     /// Runs every `on-request` hook in order.
-    pub(crate) fn run_request(&self, mut view: RequestView) -> RequestOutcome {
+    pub(crate) async fn run_request(&self, mut view: RequestView) -> RequestOutcome {
         for entry in &self.entries {
             let name = entry.plugin.settings().name.clone();
             view.journal.set_filter(name.clone());
             let backup = (entry.failure == FailurePolicy::FailOpen).then(|| view.clone());
-            let (returned, result) = entry.plugin.on_request(view);
+            let (returned, result) = entry.plugin.on_request(view).await;
             view = returned;
             match result {
                 Ok(Decision::Continue) => {}
@@ -127,7 +127,7 @@ impl FilterChain {
     }
 
     /// Runs every `on-response` hook in reverse order.
-    pub(crate) fn run_response(
+    pub(crate) async fn run_response(
         &self,
         mut request: RequestView,
         mut response: ResponseView,
@@ -140,7 +140,7 @@ impl FilterChain {
             response.journal.set_filter(name.clone());
             let backup =
                 (entry.failure == FailurePolicy::FailOpen).then(|| clone_response(&response));
-            let (req, resp, result) = entry.plugin.on_response(request, response);
+            let (req, resp, result) = entry.plugin.on_response(request, response).await;
             request = req;
             response = resp;
             match result {

@@ -126,7 +126,9 @@ fn engine_config(settings: &EngineSettings) -> Config {
         .max_memories_per_component(4)
         .total_tables(instances.saturating_mul(4))
         .max_tables_per_component(16)
-        .max_memory_size(settings.max_memory_bytes);
+        .max_memory_size(settings.max_memory_bytes)
+        // One fiber stack per hook call in flight; an instance runs one call at a time.
+        .total_stacks(instances);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -428,7 +428,7 @@ mod response_hook {
         for plugin in [&router, &edits] {
             assert!(plugin.runs_on_response(), "called until it says otherwise");
             let (request, response) = views();
-            let (_, _, result) = plugin.on_response(request, response);
+            let (_, _, result) = plugin.on_response_blocking(request, response);
             assert!(matches!(result, Ok(Decision::Continue)));
         }
         assert!(

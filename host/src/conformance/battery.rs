@@ -96,8 +96,8 @@ pub(super) fn run(
             })?;
             for (_, view) in corpus::requests() {
                 let input = corpus::describe(&view);
-                let first = fingerprint(fresh.on_request(view.clone()));
-                let second = fingerprint(fresh.on_request(view));
+                let first = fingerprint(fresh.on_request_blocking(view.clone()));
+                let second = fingerprint(fresh.on_request_blocking(view));
                 if first != second {
                     return Err(Failure {
                         reason: format!("results differ: first {first}, then {second}"),
@@ -118,7 +118,7 @@ pub(super) fn check_request(
     view: RequestView,
 ) -> Result<(), Failure> {
     let input = corpus::describe(&view);
-    let (view, result) = plugin.on_request(view);
+    let (view, result) = plugin.on_request_blocking(view);
     let fail = |reason: String| Failure {
         reason,
         input: Some(input.clone()),
@@ -150,7 +150,7 @@ pub(super) fn check_response(
         corpus::describe(&request),
         response.status
     );
-    let (_, response, result) = plugin.on_response(request, response);
+    let (_, response, result) = plugin.on_response_blocking(request, response);
     let fail = |reason: String| Failure {
         reason,
         input: Some(input.clone()),

@@ -267,7 +267,7 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
         reason,
         input: Some(input.clone()),
     };
-    let (view, result) = plugin.on_request(view);
+    let (view, result) = plugin.on_request_blocking(view);
     let decision = result.map_err(|e| fail(call_reason(&e)))?;
     let mut journal: Vec<String> = view
         .journal
@@ -298,7 +298,7 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
         }
         (Decision::Continue, Some(upstream)) => {
             let response = build_response(upstream).map_err(fail)?;
-            let (_, response, result) = plugin.on_response(view, response);
+            let (_, response, result) = plugin.on_response_blocking(view, response);
             let decision = result.map_err(|e| fail(call_reason(&e)))?;
             if let Some(refused) = response.journal.refusals().first() {
                 return Err(fail(format!("invalid edit: {}", refused.edit)));

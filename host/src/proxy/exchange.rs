@@ -80,7 +80,7 @@ pub(super) async fn run(
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let forwarding = Forwarding::of(&head, default);
-    let mut head = match request_hooks(chain, head)? {
+    let mut head = match request_hooks(chain, head).await? {
         Hooked::Continue(head) => head,
         Hooked::Respond(response) => return Ok(response),
     };
@@ -93,16 +93,19 @@ pub(super) async fn run(
     let keep_head = chain.runs_on_response();
     let request = upstream_request(&mut head, keep_head, body, &forwarding, &connected.name);
     let response = send(connected, request).await?;
-    response_hooks(chain, keep_head.then_some(head), response)
+    response_hooks(chain, keep_head.then_some(head), response).await
 }
 
 /// Phase **request hooks**: the chain's `on-request` hooks, in order. Also removes the proxy
 /// credentials, which are for filters to check and never for the upstream.
-pub(super) fn request_hooks(chain: &FilterChain, head: RequestView) -> Result<Hooked, ProxyError> {
+pub(super) async fn request_hooks(
+    chain: &FilterChain,
+    head: RequestView,
+) -> Result<Hooked, ProxyError> {
     let mut head = if chain.is_empty() {
         head
     } else {
-        match chain.run_request(head) {
+        match chain.run_request(head).await {
             RequestOutcome::Forward(edited) => {
                 tracing::debug!(request.id = %edited.id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
                 edited
@@ -190,7 +193,7 @@ async fn send(
 
 /// Phase **response hooks**: the chain's `on-response` hooks in reverse order, when `head` was
 /// kept for them; then the response head weir sends downstream.
-fn response_hooks(
+async fn response_hooks(
     chain: &FilterChain,
     head: Option<RequestView>,
     response: Response<ResponseBody>,
@@ -199,7 +202,7 @@ fn response_hooks(
     headers::strip_hop_by_hop(&mut parts.headers);
     if let Some(request) = head {
         let view = filters::response_view(parts.status, mem::take(&mut parts.headers));
-        match chain.run_response(request, view) {
+        match chain.run_response(request, view).await {
             ResponseOutcome::Forward(edited) => {
                 parts.status = edited.status;
                 parts.headers = edited.headers;

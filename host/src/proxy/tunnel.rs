@@ -56,7 +56,7 @@ pub(super) async fn open(
     let host = HeaderValue::from_str(asked.as_str()).map_err(|_| ProxyError::NotAbsolute)?;
     parts.headers.insert(HOST, host);
     let head = filters::request_head(parts, &conn.meta(conn.scheme, id));
-    let mut head = match exchange::request_hooks(&proxy.chain, head)? {
+    let mut head = match exchange::request_hooks(&proxy.chain, head).await? {
         Hooked::Continue(head) => head,
         Hooked::Respond(response) => return Ok(response),
     };

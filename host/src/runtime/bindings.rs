@@ -15,6 +15,12 @@ wasmtime::component::bindgen!({
         "weir:filter/types.response": ResponseView,
     },
     imports: { default: trappable },
+    // Hook calls are async so that a long call yields its thread at every epoch tick; `init`
+    // runs off the data path and stays synchronous.
+    exports: {
+        "weir:filter/filter.on-request": async,
+        "weir:filter/filter.on-response": async,
+    },
 });
 
 pub use self::weir::filter::host::Level;

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, Resource};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{Decision, HttpFilter, HttpFilterPre};
 use super::cache::{CacheOutcome, ContentHash};
@@ -221,32 +221,25 @@ impl Plugin {
         self.shared.counters()
     }
 
-    /// Runs `on-request`. The view always comes back, whatever the outcome.
-    pub fn on_request(&self, view: RequestView) -> (RequestView, Result<Decision, CallError>) {
-        let mut slot = Some(view);
-        let result = self.with_instance(|warm| {
-            let Some(view) = slot.take() else {
-                return Err(CallError::Trap("request view already taken".into()));
-            };
-            let table = &mut warm.store.data_mut().table;
-            let handle = table
-                .push(view)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-            let borrow = Resource::new_borrow(handle.rep());
-            let outcome = warm
-                .bindings
-                .weir_filter_filter()
-                .call_on_request(&mut warm.store, borrow);
-            let taken = warm.store.data_mut().table.delete(handle);
-            slot = taken.ok();
-            outcome.map_err(|e| classify(e, warm, self.settings.deadline))
-        });
-        match slot {
-            Some(view) => (view, result),
-            // Only reachable if the resource table lost the view, which it never does; a
-            // request cannot continue without its head, so this is an internal error upstream.
-            None => unreachable_view(),
-        }
+    /// Runs `on-request` on the data path. The view always comes back, whatever the outcome.
+    ///
+    /// The call is asynchronous: every epoch tick the guest yields to the async runtime, so a
+    /// hook that runs long (up to its deadline) holds no worker thread meanwhile, and other
+    /// connections keep being served.
+    pub async fn on_request(
+        &self,
+        view: RequestView,
+    ) -> (RequestView, Result<Decision, CallError>) {
+        self.call_on_request(view, Yielding::EveryTick).await
+    }
+
+    /// Runs `on-request` to completion on the calling thread (no yields): for tools and
+    /// benches outside the data path, like the conformance tool.
+    pub fn on_request_blocking(
+        &self,
+        view: RequestView,
+    ) -> (RequestView, Result<Decision, CallError>) {
+        run_to_completion(self.call_on_request(view, Yielding::Never))
     }
 
     /// Whether `on-response` must be called: false once the plugin promised that it does
@@ -258,43 +251,90 @@ impl Plugin {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Runs `on-response`. The views always come back, whatever the outcome.
-    pub fn on_response(
+    /// Runs `on-response` on the data path (yielding, like [`Plugin::on_request`]). The views
+    /// always come back, whatever the outcome.
+    pub async fn on_response(
         &self,
         request: RequestView,
         response: ResponseView,
     ) -> (RequestView, ResponseView, Result<Decision, CallError>) {
-        let mut slot = Some((request, response));
-        let result = self.with_instance(|warm| {
-            let Some((request, response)) = slot.take() else {
-                return Err(CallError::Trap("views already taken".into()));
-            };
-            let table = &mut warm.store.data_mut().table;
-            let req = table
-                .push(request)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-            let resp = table
-                .push(response)
-                .map_err(|e| CallError::Trap(e.to_string()))?;
-            let outcome = warm.bindings.weir_filter_filter().call_on_response(
+        self.call_on_response(request, response, Yielding::EveryTick)
+            .await
+    }
+
+    /// Runs `on-response` to completion on the calling thread (no yields).
+    pub fn on_response_blocking(
+        &self,
+        request: RequestView,
+        response: ResponseView,
+    ) -> (RequestView, ResponseView, Result<Decision, CallError>) {
+        run_to_completion(self.call_on_response(request, response, Yielding::Never))
+    }
+
+    async fn call_on_request(
+        &self,
+        view: RequestView,
+        yielding: Yielding,
+    ) -> (RequestView, Result<Decision, CallError>) {
+        let mut warm = match self.checkout(yielding) {
+            Ok(warm) => warm,
+            Err(e) => return (view, Err(e)),
+        };
+        let handle = match warm.store.data_mut().table.push(view) {
+            Ok(handle) => handle,
+            // A fresh table refuses a push only past its capacity, which one entry never is.
+            Err(e) => unreachable_table(&e),
+        };
+        let outcome = warm
+            .bindings
+            .weir_filter_filter()
+            .call_on_request(&mut warm.store, Resource::new_borrow(handle.rep()))
+            .await;
+        let view = match warm.store.data_mut().table.delete(handle) {
+            Ok(view) => view,
+            Err(e) => unreachable_table(&e),
+        };
+        let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
+        self.checkin(warm, result.is_ok());
+        (view, result)
+    }
+
+    async fn call_on_response(
+        &self,
+        request: RequestView,
+        response: ResponseView,
+        yielding: Yielding,
+    ) -> (RequestView, ResponseView, Result<Decision, CallError>) {
+        let mut warm = match self.checkout(yielding) {
+            Ok(warm) => warm,
+            Err(e) => return (request, response, Err(e)),
+        };
+        let table = &mut warm.store.data_mut().table;
+        let (req, resp) = match (table.push(request), table.push(response)) {
+            (Ok(req), Ok(resp)) => (req, resp),
+            (Err(e), _) | (_, Err(e)) => unreachable_table(&e),
+        };
+        let outcome = warm
+            .bindings
+            .weir_filter_filter()
+            .call_on_response(
                 &mut warm.store,
                 Resource::new_borrow(req.rep()),
                 Resource::new_borrow(resp.rep()),
-            );
-            let table = &mut warm.store.data_mut().table;
-            slot = table.delete(req).ok().zip(table.delete(resp).ok());
-            outcome.map_err(|e| classify(e, warm, self.settings.deadline))
-        });
-        match slot {
-            Some((request, response)) => (request, response, result),
-            None => unreachable_view(),
-        }
+            )
+            .await;
+        let table = &mut warm.store.data_mut().table;
+        let (request, response) = match (table.delete(req), table.delete(resp)) {
+            (Ok(request), Ok(response)) => (request, response),
+            (Err(e), _) | (_, Err(e)) => unreachable_table(&e),
+        };
+        let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
+        self.checkin(warm, result.is_ok());
+        (request, response, result)
     }
 
-    fn with_instance<R>(
-        &self,
-        call: impl FnOnce(&mut Warm) -> Result<R, CallError>,
-    ) -> Result<R, CallError> {
+    /// A warm instance armed for one hook call: a pooled one, else a fresh one.
+    fn checkout(&self, yielding: Yielding) -> Result<Warm, CallError> {
         let checked_out = match self.settings.isolation {
             Isolation::Pooled => self.lock_idle().pop(),
             Isolation::PerRequest => None,
@@ -303,16 +343,24 @@ impl Plugin {
             Some(warm) => warm,
             None => self.instantiate()?,
         };
-        arm_deadline(&mut warm.store, self.settings.deadline, self.tick());
-        let result = call(&mut warm);
+        arm_call(
+            &mut warm.store,
+            self.settings.deadline,
+            self.tick(),
+            yielding,
+        );
+        Ok(warm)
+    }
+
+    /// Returns an instance after a call, unless it faulted or is due for recycling.
+    fn checkin(&self, mut warm: Warm, succeeded: bool) {
         warm.calls += 1;
-        if result.is_ok() && self.should_keep(&warm) {
+        if succeeded && self.should_keep(&warm) {
             let mut idle = self.lock_idle();
             if idle.len() < self.settings.max_idle_instances {
                 idle.push(warm);
             }
         }
-        result
     }
 
     fn should_keep(&self, warm: &Warm) -> bool {
@@ -327,8 +375,13 @@ impl Plugin {
         let state = HostState::new(self.shared.clone(), self.settings.memory_limit_bytes);
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        arm_deadline(&mut store, self.settings.init_deadline, self.tick());
+        store.epoch_deadline_callback(on_epoch_deadline);
+        arm_call(
+            &mut store,
+            self.settings.init_deadline,
+            self.tick(),
+            Yielding::Never,
+        );
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -357,12 +410,56 @@ impl Plugin {
     }
 }
 
-/// Sets the epoch deadline: enough ticks to cover `deadline`, plus one because the current tick
-/// may be about to end.
-fn arm_deadline(store: &mut Store<HostState>, deadline: Duration, tick: Duration) {
-    let tick_nanos = tick.as_nanos().max(1);
-    let ticks = deadline.as_nanos().div_ceil(tick_nanos) + 1;
+/// Whether a call gives its thread back to the async runtime while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Yielding {
+    /// Yield at every epoch tick until the deadline (hook calls on the data path).
+    EveryTick,
+    /// Run to completion or to the deadline (`init`, tools).
+    Never,
+}
+
+/// Arms the store for one call. Yielding: the epoch callback runs at every tick and yields
+/// until the deadline has passed. Not yielding: enough ticks to cover `deadline`, plus one
+/// because the current tick may be about to end, then the callback interrupts.
+fn arm_call(store: &mut Store<HostState>, deadline: Duration, tick: Duration, yielding: Yielding) {
+    let call = &mut store.data_mut().call;
+    call.deadline = Instant::now() + deadline;
+    call.yielding = yielding == Yielding::EveryTick;
+    let ticks = if call.yielding {
+        1
+    } else {
+        let tick_nanos = tick.as_nanos().max(1);
+        deadline.as_nanos().div_ceil(tick_nanos) + 1
+    };
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+}
+
+/// The epoch callback: a yielding call yields once per tick until its deadline; then, and for
+/// calls that do not yield, the guest is interrupted (a trap the host reports as a deadline).
+fn on_epoch_deadline(
+    store: wasmtime::StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<UpdateDeadline> {
+    let call = &store.data().call;
+    if call.yielding && Instant::now() < call.deadline {
+        Ok(UpdateDeadline::Yield(1))
+    } else {
+        Ok(UpdateDeadline::Interrupt)
+    }
+}
+
+/// Drives a call that never yields on the calling thread. Such a future completes on its first
+/// poll (nothing in a hook call waits for I/O); the loop only guards against a spurious
+/// `Pending`.
+fn run_to_completion<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
 }
 
 fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallError {
@@ -416,8 +513,8 @@ fn check_imports(
 }
 
 #[cold]
-fn unreachable_view() -> ! {
-    // The resource table returns what was pushed unless the handle is wrong, and the handle is
-    // the one `push` returned a few lines earlier.
-    panic!("resource table lost a request view it was given")
+fn unreachable_table(error: &wasmtime::component::ResourceTableError) -> ! {
+    // A table that holds at most two entries never refuses a push, and returns what was pushed
+    // for the handle `push` returned a few lines earlier.
+    panic!("resource table refused a view it holds: {error}")
 }

@@ -154,6 +154,15 @@ pub(crate) struct HostState {
     /// The last error-level message this instance logged (the SDK logs panic messages there
     /// before trapping), so a trap report can say what the guest said.
     pub(crate) last_error: Option<String>,
+    /// The current call's deadline, read by the epoch callback.
+    pub(crate) call: CallClock,
+}
+
+/// When the current call must end, and whether it yields to the async runtime until then.
+#[derive(Debug)]
+pub(crate) struct CallClock {
+    pub(crate) deadline: Instant,
+    pub(crate) yielding: bool,
 }
 
 impl HostState {
@@ -167,6 +176,10 @@ impl HostState {
             },
             plugin,
             last_error: None,
+            call: CallClock {
+                deadline: Instant::now(),
+                yielding: false,
+            },
         }
     }
 }
