@@ -8,6 +8,7 @@ pub mod bindings;
 mod cache;
 mod cookie;
 mod fields;
+mod imports;
 mod journal;
 mod plugin;
 mod request;

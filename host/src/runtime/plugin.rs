@@ -14,7 +14,7 @@ use super::cache::{CacheOutcome, ContentHash};
 use super::request::RequestView;
 use super::response::ResponseView;
 use super::store::{HostState, MemoryCapExceeded, PluginShared};
-use super::{Runtime, wasi_shim};
+use super::{Runtime, imports, wasi_shim};
 
 /// The WIT package and version this host implements.
 pub const WIT_PACKAGE: &str = "weir:filter@0.1.0";
@@ -169,10 +169,12 @@ impl Plugin {
             filter: filter.clone(),
             reason,
         };
-        check_imports(runtime, &component).map_err(&wrong_world)?;
+        imports::check_interfaces(engine, &component).map_err(&wrong_world)?;
         let mut linker = Linker::<HostState>::new(engine);
         HttpFilter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .and_then(|()| wasi_shim::link(engine, &mut linker, &component))
+            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        imports::check_weir_items(engine, &linker, &component).map_err(&wrong_world)?;
+        wasi_shim::link(engine, &mut linker, &component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
@@ -386,33 +388,6 @@ fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallErro
         text.push('…');
     }
     CallError::Trap(text)
-}
-
-/// Imports from the `weir:` namespace must be exactly the ones this host provides; anything else
-/// is a plugin built for another version of the contract.
-fn check_imports(
-    runtime: &Runtime,
-    component: &wasmtime::component::Component,
-) -> Result<(), String> {
-    const PROVIDED: &[&str] = &["weir:filter/types@0.1.0", "weir:filter/host@0.1.0"];
-    let engine = runtime.engine();
-    let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if name.starts_with("weir:") && !PROVIDED.contains(&name) {
-            return Err(format!(
-                "it imports `{name}`, which this host does not provide (it provides {})",
-                PROVIDED.join(", ")
-            ));
-        }
-    }
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if !exports.contains(&"weir:filter/filter@0.1.0") {
-        return Err(format!(
-            "it exports [{}] but not `weir:filter/filter@0.1.0`",
-            exports.join(", ")
-        ));
-    }
-    Ok(())
 }
 
 #[cold]
