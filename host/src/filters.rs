@@ -9,9 +9,9 @@ mod view;
 
 use std::sync::Arc;
 
-use crate::runtime::{CallError, Decision, Plugin, RequestView, ResponseView};
+use crate::runtime::{CallError, Decision, LocalResponse, Plugin, RequestView, ResponseView};
 
-pub(crate) use local::into_http_response;
+pub(crate) use local::{into_http_response, into_http_response_within};
 pub(crate) use view::{RequestMeta, response_view, view_from_parts};
 
 /// What a plugin fault does to the request.
@@ -103,6 +103,7 @@ impl FilterChain {
             match result {
                 Ok(Decision::Continue) => {}
                 Ok(Decision::Respond(response)) => {
+                    let response = within_limits(&entry.plugin, response);
                     return RequestOutcome::Respond {
                         filter: name,
                         response,
@@ -148,7 +149,7 @@ impl FilterChain {
                 Ok(Decision::Respond(local)) => {
                     return ResponseOutcome::Respond {
                         filter: name,
-                        response: local,
+                        response: within_limits(&entry.plugin, local),
                     };
                 }
                 Err(error) => match backup {
@@ -167,6 +168,22 @@ impl FilterChain {
             }
         }
         ResponseOutcome::Forward(response)
+    }
+}
+
+/// A filter's local response if it is within the filter's budgets, else weir's 500
+/// `invalid-verdict` answer saying which budget it passed.
+fn within_limits(plugin: &Plugin, response: LocalResponse) -> LocalResponse {
+    match local::check_limits(&response, &plugin.settings().limits) {
+        Ok(()) => response,
+        Err(error) => {
+            let name = &plugin.settings().name;
+            tracing::warn!(plugin.name = %name, error = %error, "filter returned an invalid verdict");
+            local::host_answer(
+                "invalid-verdict",
+                &format!("filter `{name}` returned an invalid verdict: {error}"),
+            )
+        }
     }
 }
 

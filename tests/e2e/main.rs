@@ -7,6 +7,7 @@ mod demo;
 mod edits;
 mod failures;
 mod forward;
+mod limits;
 mod plugins;
 mod reload;
 mod reverse_proxy;

@@ -283,3 +283,49 @@ fn quick_forward_mode_puts_every_filter_on_the_forward_listener() {
     };
     assert_eq!(forward.policy.connect_ports, [443]);
 }
+
+fn with_filter(keys: &str) -> String {
+    let plugin = std::env::current_exe().unwrap().display().to_string();
+    format!("{MINIMAL}[[filter]]\nname = \"f\"\nplugin = {plugin:?}\n{keys}")
+}
+
+#[test]
+fn filter_budgets_default_and_can_be_set() {
+    let config = parse_ok(&with_filter(""));
+    let filter = &config.filters[0];
+    assert_eq!(filter.settings.limits, default_plugin_limits());
+    assert_eq!(filter.settings.limits.max_edits_per_call, 256);
+    let config = parse_ok(&with_filter(
+        "max_edits_per_call = 10\nmax_header_bytes_per_call = 2048\nmax_header_count = 32\nmax_local_response_body_bytes = 4096\n",
+    ));
+    let filter = &config.filters[0];
+    assert_eq!(
+        filter.settings.limits,
+        PluginLimits {
+            max_edits_per_call: 10,
+            max_header_bytes_per_call: 2048,
+            max_header_count: 32,
+            max_local_response_body_bytes: 4096,
+        }
+    );
+}
+
+#[test]
+fn out_of_range_budgets_are_rejected_with_key_and_line() {
+    let err = parse_err(&with_filter("max_edits_per_call = 0\n"));
+    assert!(
+        err.starts_with("t.toml:11: `filter[0].max_edits_per_call`: must be 1 to"),
+        "{err}"
+    );
+    let err = parse_err(&with_filter("max_header_count = 100000\n"));
+    assert!(
+        err.contains("`filter[0].max_header_count`: must be 1 to 8192"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_filter_key_is_still_rejected() {
+    let err = parse_err(&with_filter("max_edits = 3\n"));
+    assert!(err.contains("unknown field `max_edits`"), "{err}");
+}

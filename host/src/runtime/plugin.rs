@@ -10,6 +10,7 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{Decision, HttpFilter, HttpFilterPre};
+use super::budget::PluginLimits;
 use super::cache::{CacheOutcome, ContentHash};
 use super::request::RequestView;
 use super::response::ResponseView;
@@ -47,6 +48,8 @@ pub struct FilterSettings {
     pub recycle_after_calls: u64,
     /// Warm instances kept idle at most.
     pub max_idle_instances: usize,
+    /// What one hook call may make the host hold (edits, header bytes, local responses).
+    pub limits: PluginLimits,
 }
 
 /// Why a plugin could not be loaded. Every variant names the filter.
@@ -306,6 +309,7 @@ impl Plugin {
             None => self.instantiate()?,
         };
         arm_deadline(&mut warm.store, self.settings.deadline, self.tick());
+        warm.store.data_mut().budget.reset();
         let result = call(&mut warm);
         warm.calls += 1;
         if result.is_ok() && self.should_keep(&warm) {
@@ -326,7 +330,11 @@ impl Plugin {
 
     fn instantiate(&self) -> Result<Warm, CallError> {
         let engine = self.runtime.engine();
-        let state = HostState::new(self.shared.clone(), self.settings.memory_limit_bytes);
+        let state = HostState::new(
+            self.shared.clone(),
+            self.settings.memory_limit_bytes,
+            self.settings.limits,
+        );
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();

@@ -11,6 +11,7 @@ use wasmtime::component::ResourceTable;
 
 use super::bindings::Level;
 use super::bindings::weir::filter::{host, types};
+use super::budget::{CallBudget, PluginLimits};
 
 /// Most distinct counters one plugin may create; later names are ignored, so a plugin cannot
 /// grow the host's memory through its counters.
@@ -151,13 +152,19 @@ pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) plugin: Arc<PluginShared>,
+    /// What the hook call in progress may still make the host hold.
+    pub(crate) budget: CallBudget,
     /// The last error-level message this instance logged (the SDK logs panic messages there
     /// before trapping), so a trap report can say what the guest said.
     pub(crate) last_error: Option<String>,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<PluginShared>, max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<PluginShared>,
+        max_memory_bytes: usize,
+        limits: PluginLimits,
+    ) -> Self {
         Self {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
@@ -166,6 +173,7 @@ impl HostState {
                 peak_bytes: 0,
             },
             plugin,
+            budget: CallBudget::new(limits),
             last_error: None,
         }
     }
