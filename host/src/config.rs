@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::filters::FailurePolicy;
+use crate::filters::{Failure, FailurePolicy};
 use crate::proxy::ForwardPolicy;
 use crate::proxy::HostMatch;
 use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits};
@@ -108,8 +108,8 @@ pub type PoolConfig = PoolSettings;
 pub struct FilterConfig {
     /// The component file (resolved against the config file's directory).
     pub plugin: PathBuf,
-    /// What a fault does to the request.
-    pub failure: FailurePolicy,
+    /// What a fault does to the request, and when the filter is taken out of service.
+    pub failure: Failure,
     /// Runtime settings, including the name and the JSON config for `init`.
     pub settings: FilterSettings,
 }
@@ -293,6 +293,9 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
                 0..0,
                 defaults::max_local_response_body_bytes(),
             ),
+            breaker_after_faults: defaults::breaker_after_faults(),
+            breaker_backoff_ms: Spanned::new(0..0, defaults::breaker_backoff_ms()),
+            breaker_max_backoff_ms: Spanned::new(0..0, defaults::breaker_max_backoff_ms()),
         });
     }
     if mode.upstream.is_some() {
@@ -539,9 +542,13 @@ impl Validator<'_> {
             }
             (None, None) => "{}".to_owned(),
         };
+        let breaker = self.breaker(i, raw)?;
         Ok(FilterConfig {
             plugin,
-            failure,
+            failure: Failure {
+                policy: failure,
+                breaker,
+            },
             settings: FilterSettings {
                 name: Arc::from(raw.name.get_ref().as_str()),
                 config_json,

@@ -76,6 +76,16 @@ pub(crate) fn max_header_count() -> u64 {
 pub(crate) fn max_local_response_body_bytes() -> u64 {
     1024 * 1024
 }
+/// Five faults in a row: not one unlucky request, soon enough to spare a broken plugin's load.
+pub(crate) fn breaker_after_faults() -> u32 {
+    5
+}
+pub(crate) fn breaker_backoff_ms() -> u64 {
+    1_000
+}
+pub(crate) fn breaker_max_backoff_ms() -> u64 {
+    60_000
+}
 pub(crate) fn path_prefix() -> String {
     "/".to_owned()
 }

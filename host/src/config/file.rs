@@ -311,6 +311,16 @@ pub struct Filter {
     /// Largest local-response body, in bytes. Default: 1 MiB.
     #[serde(default = "spanned_default::max_local_response_body_bytes")]
     pub max_local_response_body_bytes: Spanned<u64>,
+    /// Consecutive faults that take the filter out of service (0: never). Default: 5.
+    #[serde(default = "defaults::breaker_after_faults")]
+    pub breaker_after_faults: u32,
+    /// How long the filter first stays out of service, in ms. Default: 1000.
+    #[serde(default = "spanned_default::breaker_backoff_ms")]
+    pub breaker_backoff_ms: Spanned<u64>,
+    /// The longest it stays out of service (the back-off doubles up to it), in ms.
+    /// Default: 60000.
+    #[serde(default = "spanned_default::breaker_max_backoff_ms")]
+    pub breaker_max_backoff_ms: Spanned<u64>,
 }
 
 /// One `[[route]]`.
@@ -380,5 +390,11 @@ mod spanned_default {
     }
     pub(super) fn max_local_response_body_bytes() -> Spanned<u64> {
         unset(defaults::max_local_response_body_bytes())
+    }
+    pub(super) fn breaker_backoff_ms() -> Spanned<u64> {
+        unset(defaults::breaker_backoff_ms())
+    }
+    pub(super) fn breaker_max_backoff_ms() -> Spanned<u64> {
+        unset(defaults::breaker_max_backoff_ms())
     }
 }

@@ -1,9 +1,13 @@
-//! Validation of a `[[filter]]`'s per-call budgets: edits, header bytes and header fields per
-//! hook call, and the size of a local response (`runtime::PluginLimits`).
+//! Validation of a `[[filter]]`'s limits: the per-call budgets (edits, header bytes and header
+//! fields per hook call, the size of a local response: `runtime::PluginLimits`) and the
+//! circuit breaker (`filters::BreakerSettings`).
+
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::{ConfigError, Validator, file};
+use crate::filters::BreakerSettings;
 use crate::runtime::PluginLimits;
 
 /// Highest `max_header_count`: an `http::HeaderMap` holds at most 24576 distinct names, and
@@ -16,6 +20,8 @@ const MAX_EDITS: u64 = 1 << 20;
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 /// Highest `max_local_response_body_bytes`.
 const MAX_LOCAL_BODY: u64 = 256 << 20;
+/// Highest breaker back-off: one hour.
+const MAX_BACKOFF_MS: u64 = 3_600_000;
 
 impl Validator<'_> {
     pub(super) fn plugin_limits(
@@ -51,6 +57,36 @@ impl Validator<'_> {
             max_header_bytes_per_call: size(header_bytes),
             max_header_count: size(header_count),
             max_local_response_body_bytes: size(body),
+        })
+    }
+
+    pub(super) fn breaker(
+        &self,
+        i: usize,
+        raw: &file::Filter,
+    ) -> Result<BreakerSettings, ConfigError> {
+        let key = |k: &str| format!("filter[{i}].{k}");
+        let backoff = self.within(
+            &raw.breaker_backoff_ms,
+            key("breaker_backoff_ms"),
+            MAX_BACKOFF_MS,
+        )?;
+        let max_backoff = self.within(
+            &raw.breaker_max_backoff_ms,
+            key("breaker_max_backoff_ms"),
+            MAX_BACKOFF_MS,
+        )?;
+        if max_backoff < backoff {
+            return self.invalid(
+                raw.breaker_max_backoff_ms.span(),
+                key("breaker_max_backoff_ms"),
+                format!("must be at least breaker_backoff_ms ({backoff})"),
+            );
+        }
+        Ok(BreakerSettings {
+            after_faults: raw.breaker_after_faults,
+            backoff: Duration::from_millis(backoff),
+            max_backoff: Duration::from_millis(max_backoff),
         })
     }
 

@@ -114,7 +114,8 @@ pub(crate) fn into_http_response_within(
 /// ceiling `max_header_count` is validated against, far below what a `HeaderMap` can hold.
 const MAX_LOCAL_HEADERS: usize = 8192;
 
-/// An answer the chain gives on a filter's behalf when weir refuses what the filter did: a 500 shaped like the proxy's own error responses (`weir: <reason>` and
+/// An answer the chain gives on a filter's behalf when weir refuses what the filter did or
+/// cannot call it: a 500 shaped like the proxy's own error responses (`weir: <reason>` and
 /// `x-weir-error: <kind>`), so clients see one format for every error weir makes.
 ///
 /// This goes through the `respond` path because the chain's outcomes have no variant for it
@@ -194,9 +195,9 @@ mod tests {
 
     #[test]
     fn host_answers_pass_the_local_response_checks() {
-        let response = into_http_response(host_answer("invalid-verdict", "x")).unwrap();
+        let response = into_http_response(host_answer("filter-unavailable", "x")).unwrap();
         assert_eq!(response.status(), 500);
-        assert_eq!(response.headers()["x-weir-error"], "invalid-verdict");
+        assert_eq!(response.headers()["x-weir-error"], "filter-unavailable");
         assert_eq!(response.body().as_ref(), b"weir: x\n");
     }
 }

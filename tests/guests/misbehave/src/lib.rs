@@ -28,7 +28,8 @@
 //!   `respond` verdict with an `N`-byte body or `N` headers.
 //!
 //! Whenever `on_request` does not misbehave, it sets the request header `x-guest-ok: 1` and
-//! continues, so a test can see that the filter ran for the unaffected requests.
+//! continues, so a test can see that the filter ran for the unaffected requests. Every
+//! `on_request` call adds 1 to the counter `calls`, so a test can see whether weir called it.
 //!
 //! Not an example plugin: it is built for `tests/` only. Natively, only `trap` may be run
 //! misbehaving: `loop` never returns and `hog` would exhaust the test machine's memory.
@@ -60,6 +61,7 @@ impl Filter for MisbehaveGuest {
     }
 
     fn on_request(&mut self, req: &mut Request) -> Verdict {
+        host::counter_add("calls", 1);
         if self.config.misbehaves(When::Request, || req.path()) {
             if let Some(fault) = self.config.fault {
                 fault.commit();
