@@ -37,6 +37,7 @@ fn plugin(runtime: &Arc<Runtime>, path: &str, config: &str, isolation: Isolation
         isolation,
         recycle_after_calls: u64::MAX,
         max_idle_instances: 4,
+        limits: weir::config::default_plugin_limits(),
     };
     Plugin::load(runtime, Path::new(path), settings).expect("plugin loads")
 }

@@ -140,6 +140,12 @@ fn metrics(control: &Control) -> String {
             ));
         }
     }
+    let breakers: Vec<(&str, crate::metrics::BreakerSample)> = state
+        .plugins
+        .iter()
+        .filter_map(|p| Some((&*p.name, crate::filters::breaker_of(&p.plugin)?.sample())))
+        .collect();
+    crate::metrics::render_breakers(&mut out, breakers.into_iter(), label);
     crate::metrics::METRICS.render(&mut out);
     out
 }

@@ -7,6 +7,7 @@
 
 mod defaults;
 pub mod file;
+mod limits;
 mod listener;
 mod pool;
 
@@ -18,10 +19,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::filters::FailurePolicy;
+use crate::filters::{Failure, FailurePolicy};
 use crate::proxy::ForwardPolicy;
 use crate::proxy::HostMatch;
-use crate::runtime::{EngineSettings, FilterSettings, Isolation};
+use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits};
 use crate::upstream::{OriginSettings, PoolSettings};
 
 /// A validated config.
@@ -107,8 +108,8 @@ pub type PoolConfig = PoolSettings;
 pub struct FilterConfig {
     /// The component file (resolved against the config file's directory).
     pub plugin: PathBuf,
-    /// What a fault does to the request.
-    pub failure: FailurePolicy,
+    /// What a fault does to the request, and when the filter is taken out of service.
+    pub failure: Failure,
     /// Runtime settings, including the name and the JSON config for `init`.
     pub settings: FilterSettings,
 }
@@ -285,6 +286,16 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             memory_limit_bytes: Spanned::new(0..0, defaults::memory_limit_bytes()),
             recycle_after_calls: defaults::recycle_after_calls(),
             max_idle_instances: defaults::max_idle_instances(),
+            max_edits_per_call: Spanned::new(0..0, defaults::max_edits_per_call()),
+            max_header_bytes_per_call: Spanned::new(0..0, defaults::max_header_bytes_per_call()),
+            max_header_count: Spanned::new(0..0, defaults::max_header_count()),
+            max_local_response_body_bytes: Spanned::new(
+                0..0,
+                defaults::max_local_response_body_bytes(),
+            ),
+            breaker_after_faults: defaults::breaker_after_faults(),
+            breaker_backoff_ms: Spanned::new(0..0, defaults::breaker_backoff_ms()),
+            breaker_max_backoff_ms: Spanned::new(0..0, defaults::breaker_max_backoff_ms()),
         });
     }
     if mode.upstream.is_some() {
@@ -503,6 +514,7 @@ impl Validator<'_> {
                 ("recycle_after_calls", raw.recycle_after_calls),
             ],
         )?;
+        let limits = self.plugin_limits(i, raw)?;
         let config_json = match (&raw.config, &raw.config_json) {
             (Some(_), Some(json)) => {
                 return self.invalid(
@@ -530,9 +542,13 @@ impl Validator<'_> {
             }
             (None, None) => "{}".to_owned(),
         };
+        let breaker = self.breaker(i, raw)?;
         Ok(FilterConfig {
             plugin,
-            failure,
+            failure: Failure {
+                policy: failure,
+                breaker,
+            },
             settings: FilterSettings {
                 name: Arc::from(raw.name.get_ref().as_str()),
                 config_json,
@@ -542,6 +558,7 @@ impl Validator<'_> {
                 isolation,
                 recycle_after_calls: raw.recycle_after_calls,
                 max_idle_instances: raw.max_idle_instances,
+                limits,
             },
         })
     }
@@ -658,6 +675,18 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The per-call budgets of a `[[filter]]` that sets none (for `weir test` and tests that load
+/// plugins without a config file).
+pub fn default_plugin_limits() -> PluginLimits {
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    PluginLimits {
+        max_edits_per_call: u32::try_from(defaults::max_edits_per_call()).unwrap_or(u32::MAX),
+        max_header_bytes_per_call: size(defaults::max_header_bytes_per_call()),
+        max_header_count: size(defaults::max_header_count()),
+        max_local_response_body_bytes: size(defaults::max_local_response_body_bytes()),
     }
 }
 

@@ -163,6 +163,9 @@ fn settings(options: &TestOptions, config_json: &str, isolation: Isolation) -> F
         isolation,
         recycle_after_calls: u64::MAX,
         max_idle_instances: 2,
+        // The budgets a `[[filter]]` gets when it sets none: a plugin that passes here stays
+        // within them in the proxy.
+        limits: crate::config::default_plugin_limits(),
     }
 }
 

@@ -3,15 +3,22 @@
 //!
 //! Request hooks run in chain order; response hooks run in reverse order (the last filter to see
 //! the request is the first to see the response), like nested middleware.
+//!
+//! Each filter has a circuit breaker ([`breaker`](mod@breaker)): a filter that keeps faulting is
+//! not called for a while, and its failure policy applies as if it had faulted.
 
+mod breaker;
 mod local;
 mod view;
 
 use std::sync::Arc;
 
-use crate::runtime::{CallError, Decision, Plugin, RequestView, ResponseView};
+use breaker::{Admission, Hook};
+pub use breaker::{Breaker, BreakerSettings, BreakerState, breaker_of};
 
-pub(crate) use local::into_http_response;
+use crate::runtime::{CallError, Decision, LocalResponse, Plugin, RequestView, ResponseView};
+
+pub(crate) use local::{into_http_response, into_http_response_within};
 pub(crate) use view::{RequestMeta, request_head, response_view};
 
 /// What a plugin fault does to the request.
@@ -23,19 +30,30 @@ pub enum FailurePolicy {
     FailOpen,
 }
 
+/// What happens when a filter faults, or keeps faulting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What a fault does to the request.
+    pub policy: FailurePolicy,
+    /// When the filter is taken out of service.
+    pub breaker: BreakerSettings,
+}
+
 /// One filter in a chain.
 #[derive(Clone, Debug)]
 pub struct ChainEntry {
     /// The loaded plugin.
     pub plugin: Arc<Plugin>,
-    /// Its failure policy.
-    pub failure: FailurePolicy,
+    /// Its failure policy and breaker settings.
+    pub failure: Failure,
 }
 
 /// An ordered list of filters.
 #[derive(Clone, Debug, Default)]
 pub struct FilterChain {
     entries: Vec<ChainEntry>,
+    /// The breaker of each entry, in the same order (shared with other chains of the filter).
+    breakers: Vec<Arc<Breaker>>,
 }
 
 /// The outcome of the request hooks.
@@ -54,6 +72,10 @@ pub(crate) enum RequestOutcome {
     },
     /// A fail-closed filter faulted.
     Failed { filter: Arc<str>, error: CallError },
+    /// A fail-closed filter is out of service (its circuit breaker is open); not called.
+    Unavailable { filter: Arc<str> },
+    /// A filter's local response passed one of the filter's budgets.
+    InvalidVerdict { filter: Arc<str>, reason: String },
 }
 
 /// The outcome of the response hooks.
@@ -68,12 +90,20 @@ pub(crate) enum ResponseOutcome {
     },
     /// A fail-closed filter faulted.
     Failed { filter: Arc<str>, error: CallError },
+    /// A fail-closed filter is out of service (its circuit breaker is open); not called.
+    Unavailable { filter: Arc<str> },
+    /// A filter's local response passed one of the filter's budgets.
+    InvalidVerdict { filter: Arc<str>, reason: String },
 }
 
 impl FilterChain {
     /// Creates a chain from entries in order.
     pub fn new(entries: Vec<ChainEntry>) -> Self {
-        Self { entries }
+        let breakers = entries
+            .iter()
+            .map(|e| breaker::breaker_for(&e.plugin, e.failure.breaker))
+            .collect();
+        Self { entries, breakers }
     }
 
     /// The filters in order.
@@ -94,18 +124,37 @@ impl FilterChain {
 
     /// Runs every `on-request` hook in order.
     pub(crate) async fn run_request(&self, mut view: RequestView) -> RequestOutcome {
-        for entry in &self.entries {
+        for (entry, circuit) in self.entries.iter().zip(&self.breakers) {
             let name = entry.plugin.settings().name.clone();
+            let admission = circuit.admit(breaker::now_ms);
+            if admission == Admission::Refused {
+                match entry.failure.policy {
+                    FailurePolicy::FailOpen => {
+                        tracing::debug!(plugin.name = %name, "filter out of service; skipped (fail-open)");
+                        continue;
+                    }
+                    FailurePolicy::FailClosed => {
+                        return RequestOutcome::Unavailable { filter: name };
+                    }
+                }
+            }
             view.journal.set_filter(name.clone());
-            let backup = (entry.failure == FailurePolicy::FailOpen).then(|| view.clone());
+            let backup = (entry.failure.policy == FailurePolicy::FailOpen).then(|| view.clone());
             let (returned, result) = entry.plugin.on_request(view).await;
+            circuit.record(admission, Hook::Request, result.is_ok(), breaker::now_ms);
             view = returned;
             match result {
                 Ok(Decision::Continue) => {}
                 Ok(Decision::Respond(response)) => {
-                    return RequestOutcome::Respond {
-                        filter: name,
-                        response,
+                    return match over_budget(&entry.plugin, &response) {
+                        Some(reason) => RequestOutcome::InvalidVerdict {
+                            filter: name,
+                            reason,
+                        },
+                        None => RequestOutcome::Respond {
+                            filter: name,
+                            response,
+                        },
                     };
                 }
                 Err(error) => match backup {
@@ -132,23 +181,42 @@ impl FilterChain {
         mut request: RequestView,
         mut response: ResponseView,
     ) -> ResponseOutcome {
-        for entry in self.entries.iter().rev() {
+        for (entry, circuit) in self.entries.iter().zip(&self.breakers).rev() {
             if !entry.plugin.runs_on_response() {
                 continue;
             }
             let name = entry.plugin.settings().name.clone();
+            let admission = circuit.admit(breaker::now_ms);
+            if admission == Admission::Refused {
+                match entry.failure.policy {
+                    FailurePolicy::FailOpen => {
+                        tracing::debug!(plugin.name = %name, "filter out of service; skipped on response (fail-open)");
+                        continue;
+                    }
+                    FailurePolicy::FailClosed => {
+                        return ResponseOutcome::Unavailable { filter: name };
+                    }
+                }
+            }
             response.journal.set_filter(name.clone());
-            let backup =
-                (entry.failure == FailurePolicy::FailOpen).then(|| clone_response(&response));
+            let backup = (entry.failure.policy == FailurePolicy::FailOpen)
+                .then(|| clone_response(&response));
             let (req, resp, result) = entry.plugin.on_response(request, response).await;
+            circuit.record(admission, Hook::Response, result.is_ok(), breaker::now_ms);
             request = req;
             response = resp;
             match result {
                 Ok(Decision::Continue) => {}
                 Ok(Decision::Respond(local)) => {
-                    return ResponseOutcome::Respond {
-                        filter: name,
-                        response: local,
+                    return match over_budget(&entry.plugin, &local) {
+                        Some(reason) => ResponseOutcome::InvalidVerdict {
+                            filter: name,
+                            reason,
+                        },
+                        None => ResponseOutcome::Respond {
+                            filter: name,
+                            response: local,
+                        },
                     };
                 }
                 Err(error) => match backup {
@@ -168,6 +236,15 @@ impl FilterChain {
         }
         ResponseOutcome::Forward(response)
     }
+}
+
+/// weir's answer for a fail-closed filter whose breaker is open: the 500 a fault gets, with its
+/// own kind so clients and operators can tell "out of service" from "just failed".
+/// Which of the filter's budgets a local response passes, if any.
+fn over_budget(plugin: &Plugin, response: &LocalResponse) -> Option<String> {
+    let error = local::check_limits(response, &plugin.settings().limits).err()?;
+    tracing::warn!(plugin.name = %plugin.settings().name, error = %error, "filter returned an invalid verdict");
+    Some(error.to_string())
 }
 
 fn clone_response(response: &ResponseView) -> ResponseView {

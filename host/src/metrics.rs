@@ -1,6 +1,8 @@
 //! Process-wide traffic counters for the admin endpoint's `/metrics`: responses by status class,
-//! TLS handshakes by outcome, CONNECT tunnels, log lines dropped. Plain relaxed atomics, so recording costs a few
-//! nanoseconds on the data path; they count for the whole process, across reloads.
+//! TLS handshakes by outcome, CONNECT tunnels, log lines dropped. Plain relaxed atomics, so
+//! recording costs a few nanoseconds on the data path; they count for the whole process, across
+//! reloads. Also the text of per-filter circuit-breaker metrics, whose counters live with each
+//! breaker.
 
 use std::fmt::Write;
 use std::sync::OnceLock;
@@ -118,6 +120,53 @@ pub fn count_log_drops_with(dropped: impl Fn() -> u64 + Send + Sync + 'static) {
     let _ = LOG_DROPS.set(Box::new(dropped));
 }
 
+/// One filter's circuit breaker, as read for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerSample {
+    /// 0 closed, 1 open, 2 half-open.
+    pub state: u8,
+    /// Times the breaker opened.
+    pub trips: u64,
+    /// Calls refused while it was open.
+    pub refused: u64,
+}
+
+/// Renders the breakers of the filters, by name, in Prometheus text format. `label` escapes
+/// a label value.
+pub fn render_breakers<'a>(
+    out: &mut String,
+    breakers: impl Iterator<Item = (&'a str, BreakerSample)>,
+    label: impl Fn(&str) -> String,
+) {
+    let breakers: Vec<(String, BreakerSample)> = breakers
+        .map(|(name, sample)| (label(name), sample))
+        .collect();
+    out.push_str("# HELP weir_filter_breaker_state A filter's circuit breaker: 0 closed, 1 open, 2 half-open.\n# TYPE weir_filter_breaker_state gauge\n");
+    for (name, sample) in &breakers {
+        let _ = writeln!(
+            out,
+            "weir_filter_breaker_state{{filter=\"{name}\"}} {}",
+            sample.state
+        );
+    }
+    out.push_str("# HELP weir_filter_breaker_trips_total Times a filter's circuit breaker opened.\n# TYPE weir_filter_breaker_trips_total counter\n");
+    for (name, sample) in &breakers {
+        let _ = writeln!(
+            out,
+            "weir_filter_breaker_trips_total{{filter=\"{name}\"}} {}",
+            sample.trips
+        );
+    }
+    out.push_str("# HELP weir_filter_breaker_refused_total Hook calls not made because a filter's circuit breaker was open.\n# TYPE weir_filter_breaker_refused_total counter\n");
+    for (name, sample) in &breakers {
+        let _ = writeln!(
+            out,
+            "weir_filter_breaker_refused_total{{filter=\"{name}\"}} {}",
+            sample.refused
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +201,23 @@ mod tests {
         let mut out = String::new();
         Metrics::default().render(&mut out);
         assert!(out.contains("weir_log_lines_dropped_total 7"), "{out}");
+    }
+
+    #[test]
+    fn breakers_render_per_filter() {
+        let mut out = String::new();
+        let sample = BreakerSample {
+            state: 1,
+            trips: 2,
+            refused: 7,
+        };
+        render_breakers(&mut out, [("auth", sample)].into_iter(), str::to_owned);
+        for line in [
+            "weir_filter_breaker_state{filter=\"auth\"} 1",
+            "weir_filter_breaker_trips_total{filter=\"auth\"} 2",
+            "weir_filter_breaker_refused_total{filter=\"auth\"} 7",
+        ] {
+            assert!(out.contains(line), "{line} in\n{out}");
+        }
     }
 }

@@ -5,9 +5,11 @@
 //! It must not depend on any other weir module: callers hand it plain settings and views.
 
 pub mod bindings;
+mod budget;
 mod cache;
 mod cookie;
 mod fields;
+mod imports;
 mod journal;
 mod plugin;
 mod request;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use bindings::{Decision, EditError, Header, LocalResponse};
+pub use budget::PluginLimits;
 pub use cache::{CacheOutcome, ContentHash};
 pub use journal::{Journal, JournalEntry};
 pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE};

@@ -58,6 +58,29 @@ fn check_rejects_a_plugin_whose_init_refuses_its_config() {
 }
 
 #[test]
+fn check_refuses_a_plugin_importing_a_host_function_weir_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "[runtime]\nmax_instances = 8\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"extra\"\nplugin = {:?}\n[[route]]\npool = \"main\"\nfilters = [\"extra\"]\n",
+            guests::EXTRA_IMPORT
+        ),
+    );
+    let out = weir(&["check", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("filter `extra`: plugin does not implement weir:filter@0.1.0 world"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`weir:filter/host@0.1.0#extra-feature`, which this host does not provide"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_reports_config_errors_with_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, "[[listener]]\nbind = \"nowhere\"\n");

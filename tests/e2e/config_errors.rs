@@ -125,3 +125,23 @@ async fn init_rejecting_its_config_fails_the_start_naming_the_filter() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn plugin_importing_a_host_function_weir_lacks_fails_the_start_naming_it() {
+    let toml = config(
+        "127.0.0.1:9".parse().unwrap(),
+        &[filter("extra", guests::EXTRA_IMPORT, "{}")],
+        &["extra"],
+    );
+    let err = start_error(&toml).await;
+    assert!(
+        err.contains("filter `extra`: plugin does not implement weir:filter@0.1.0 world"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "it imports `weir:filter/host@0.1.0#extra-feature`, which this host does not provide"
+        ),
+        "{err}"
+    );
+}

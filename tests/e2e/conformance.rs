@@ -143,6 +143,18 @@ fn wrong_world_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn host_function_weir_lacks_is_refused_before_anything_runs() {
+    let report = run(guests::EXTRA_IMPORT, "{}", &[]);
+    assert_eq!(report.checks.len(), 1, "nothing else can run");
+    let reason = first_failure(&report);
+    assert!(reason.starts_with("wrong world or version:"), "{reason}");
+    assert!(
+        reason.contains("`weir:filter/host@0.1.0#extra-feature`"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn init_rejecting_the_config_is_reported() {
     let reason = first_failure(&run(guests::URL_REWRITE, r#"{"rules":"nope"}"#, &[]));
     assert!(reason.starts_with("init rejected the config:"), "{reason}");

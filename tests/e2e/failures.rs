@@ -122,3 +122,137 @@ async fn filter_trapping_in_init_stops_the_start() {
         "{err}"
     );
 }
+
+/// The plugin of the filter `name` and its counter `calls` (hook calls it received).
+fn calls(weir: &TestWeir, name: &str) -> u64 {
+    let state = weir.control().state();
+    let loaded = state
+        .plugins
+        .iter()
+        .find(|p| &*p.name == name)
+        .expect("the filter is loaded");
+    loaded.plugin.counters().get("calls").copied().unwrap_or(0)
+}
+
+fn breaker(weir: &TestWeir, name: &str) -> weir::metrics::BreakerSample {
+    let state = weir.control().state();
+    let loaded = state
+        .plugins
+        .iter()
+        .find(|p| &*p.name == name)
+        .expect("the filter is loaded");
+    weir::filters::breaker_of(&loaded.plugin)
+        .expect("a chain uses the filter")
+        .sample()
+}
+
+#[tokio::test]
+async fn breaker_takes_a_faulting_filter_out_of_service_then_retries_it() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(
+        backend.addr(),
+        &[guarded(
+            "trap",
+            "breaker_after_faults = 3\nbreaker_backoff_ms = 300",
+        )],
+        &["trap"],
+    ))
+    .await;
+    for _ in 0..3 {
+        let res = weir.get("app.test", "/boom").await;
+        assert_eq!(res.header("x-weir-error"), "filter-failed", "{}", res.body);
+    }
+    assert_eq!(calls(&weir, "trap"), 3);
+    // Open: every request that needs the filter is refused without calling it, even one it
+    // would have let through.
+    for _ in 0..5 {
+        let res = weir.get("app.test", "/fine").await;
+        assert_eq!(
+            res.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            res.body
+        );
+        assert_eq!(res.header("x-weir-error"), "filter-unavailable");
+        assert!(
+            res.body
+                .contains("filter `trap` is out of service after repeated faults"),
+            "{}",
+            res.body
+        );
+    }
+    assert_eq!(
+        calls(&weir, "trap"),
+        3,
+        "the plugin was not called while open"
+    );
+    assert_eq!(backend.count(), 0);
+    let open = breaker(&weir, "trap");
+    assert_eq!((open.state, open.trips, open.refused), (1, 1, 5));
+    // After the back-off, one trial call goes through; its success closes the breaker.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = weir.get("app.test", "/fine").await;
+        if res.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(res.header("x-weir-error"), "filter-unavailable");
+        assert!(Instant::now() < deadline, "the filter was never retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(calls(&weir, "trap"), 4, "exactly one trial call");
+    assert_eq!(backend.last().header("x-guest-ok"), "1");
+    let ok = weir.get("app.test", "/fine").await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(breaker(&weir, "trap").state, 0, "closed again");
+}
+
+#[tokio::test]
+async fn fail_open_filter_with_an_open_breaker_is_skipped_without_a_call() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(
+        backend.addr(),
+        &[guarded(
+            "trap",
+            "failure = \"fail-open\"\nbreaker_after_faults = 2\nbreaker_backoff_ms = 60000",
+        )],
+        &["trap"],
+    ))
+    .await;
+    for _ in 0..2 {
+        let res = weir.get("app.test", "/boom").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
+    let sample = breaker(&weir, "trap");
+    assert_eq!(
+        (sample.state, sample.trips),
+        (1, 1),
+        "the on-response successes did not hide the faults"
+    );
+    let res = weir.get("app.test", "/fine").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        backend.last().header("x-guest-ok"),
+        "",
+        "skipped, not called"
+    );
+    assert_eq!(calls(&weir, "trap"), 2);
+    // Refused: the second /boom's on-response, then /fine's on-request and on-response.
+    assert_eq!(breaker(&weir, "trap").refused, 3);
+}
+
+#[tokio::test]
+async fn zero_breaker_faults_keeps_calling_a_faulting_filter() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(
+        backend.addr(),
+        &[guarded("trap", "breaker_after_faults = 0")],
+        &["trap"],
+    ))
+    .await;
+    for _ in 0..8 {
+        let res = weir.get("app.test", "/boom").await;
+        assert_eq!(res.header("x-weir-error"), "filter-failed", "{}", res.body);
+    }
+    assert_eq!(calls(&weir, "trap"), 8);
+}

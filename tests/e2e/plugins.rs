@@ -380,6 +380,7 @@ mod response_hook {
             isolation: Isolation::Pooled,
             recycle_after_calls: u64::MAX,
             max_idle_instances: 2,
+            limits: weir::config::default_plugin_limits(),
         };
         Plugin::load(runtime, Path::new(path), settings).expect("plugin loads")
     }

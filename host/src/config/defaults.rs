@@ -57,6 +57,35 @@ pub(crate) fn recycle_after_calls() -> u64 {
 pub(crate) fn max_idle_instances() -> usize {
     16
 }
+/// Enough for any real filter (the example plugins make a handful per call), few enough that
+/// the journal of one call stays small.
+pub(crate) fn max_edits_per_call() -> u64 {
+    256
+}
+/// 64 KiB: servers refuse request heads past 8 to 64 KiB, so more is never useful upstream.
+pub(crate) fn max_header_bytes_per_call() -> u64 {
+    64 * 1024
+}
+/// Above what weir accepts from a peer (hyper parses 100 fields on HTTP/1.1, and a 16 KiB
+/// HTTP/2 header list holds about 500), so a filter can still add to any message weir took in;
+/// far below the 24576 names an `http::HeaderMap` can hold.
+pub(crate) fn max_header_count() -> u64 {
+    1024
+}
+/// 1 MiB: deny pages and redirects are small; bigger answers belong to a backend.
+pub(crate) fn max_local_response_body_bytes() -> u64 {
+    1024 * 1024
+}
+/// Five faults in a row: not one unlucky request, soon enough to spare a broken plugin's load.
+pub(crate) fn breaker_after_faults() -> u32 {
+    5
+}
+pub(crate) fn breaker_backoff_ms() -> u64 {
+    1_000
+}
+pub(crate) fn breaker_max_backoff_ms() -> u64 {
+    60_000
+}
 pub(crate) fn path_prefix() -> String {
     "/".to_owned()
 }

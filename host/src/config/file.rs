@@ -298,6 +298,29 @@ pub struct Filter {
     /// Warm instances kept idle at most. Default: 16.
     #[serde(default = "defaults::max_idle_instances")]
     pub max_idle_instances: usize,
+    /// Edits (accepted or refused) one hook call may make. Default: 256.
+    #[serde(default = "spanned_default::max_edits_per_call")]
+    pub max_edits_per_call: Spanned<u64>,
+    /// Bytes of header names and values one hook call may add. Default: 65536.
+    #[serde(default = "spanned_default::max_header_bytes_per_call")]
+    pub max_header_bytes_per_call: Spanned<u64>,
+    /// Header fields a request or response may reach through a filter's edits, and the most a
+    /// local response may carry. Default: 1024.
+    #[serde(default = "spanned_default::max_header_count")]
+    pub max_header_count: Spanned<u64>,
+    /// Largest local-response body, in bytes. Default: 1 MiB.
+    #[serde(default = "spanned_default::max_local_response_body_bytes")]
+    pub max_local_response_body_bytes: Spanned<u64>,
+    /// Consecutive faults that take the filter out of service (0: never). Default: 5.
+    #[serde(default = "defaults::breaker_after_faults")]
+    pub breaker_after_faults: u32,
+    /// How long the filter first stays out of service, in ms. Default: 1000.
+    #[serde(default = "spanned_default::breaker_backoff_ms")]
+    pub breaker_backoff_ms: Spanned<u64>,
+    /// The longest it stays out of service (the back-off doubles up to it), in ms.
+    /// Default: 60000.
+    #[serde(default = "spanned_default::breaker_max_backoff_ms")]
+    pub breaker_max_backoff_ms: Spanned<u64>,
 }
 
 /// One `[[route]]`.
@@ -355,5 +378,23 @@ mod spanned_default {
     }
     pub(super) fn memory_limit_bytes() -> Spanned<u64> {
         unset(defaults::memory_limit_bytes())
+    }
+    pub(super) fn max_edits_per_call() -> Spanned<u64> {
+        unset(defaults::max_edits_per_call())
+    }
+    pub(super) fn max_header_bytes_per_call() -> Spanned<u64> {
+        unset(defaults::max_header_bytes_per_call())
+    }
+    pub(super) fn max_header_count() -> Spanned<u64> {
+        unset(defaults::max_header_count())
+    }
+    pub(super) fn max_local_response_body_bytes() -> Spanned<u64> {
+        unset(defaults::max_local_response_body_bytes())
+    }
+    pub(super) fn breaker_backoff_ms() -> Spanned<u64> {
+        unset(defaults::breaker_backoff_ms())
+    }
+    pub(super) fn breaker_max_backoff_ms() -> Spanned<u64> {
+        unset(defaults::breaker_max_backoff_ms())
     }
 }

@@ -45,7 +45,7 @@ fn filter_config_table_reaches_init_as_json() {
         json,
         serde_json::json!({"rules": [{"match": "^/a", "n": 3}]})
     );
-    assert_eq!(config.filters[0].failure, FailurePolicy::FailClosed);
+    assert_eq!(config.filters[0].failure.policy, FailurePolicy::FailClosed);
     assert_eq!(config.filters[0].settings.isolation, Isolation::Pooled);
 }
 
@@ -282,4 +282,71 @@ fn quick_forward_mode_puts_every_filter_on_the_forward_listener() {
         panic!("quick --forward makes a forward listener");
     };
     assert_eq!(forward.policy.connect_ports, [443]);
+}
+
+fn with_filter(keys: &str) -> String {
+    let plugin = std::env::current_exe().unwrap().display().to_string();
+    format!("{MINIMAL}[[filter]]\nname = \"f\"\nplugin = {plugin:?}\n{keys}")
+}
+
+#[test]
+fn filter_budgets_and_breaker_default_and_can_be_set() {
+    let config = parse_ok(&with_filter(""));
+    let filter = &config.filters[0];
+    assert_eq!(filter.settings.limits, default_plugin_limits());
+    assert_eq!(filter.settings.limits.max_edits_per_call, 256);
+    assert_eq!(filter.failure.breaker.after_faults, 5);
+    assert_eq!(filter.failure.breaker.backoff, Duration::from_secs(1));
+    assert_eq!(filter.failure.breaker.max_backoff, Duration::from_secs(60));
+    let config = parse_ok(&with_filter(
+        "max_edits_per_call = 10\nmax_header_bytes_per_call = 2048\nmax_header_count = 32\nmax_local_response_body_bytes = 4096\nbreaker_after_faults = 0\nbreaker_backoff_ms = 50\nbreaker_max_backoff_ms = 50\n",
+    ));
+    let filter = &config.filters[0];
+    assert_eq!(
+        filter.settings.limits,
+        PluginLimits {
+            max_edits_per_call: 10,
+            max_header_bytes_per_call: 2048,
+            max_header_count: 32,
+            max_local_response_body_bytes: 4096,
+        }
+    );
+    assert_eq!(filter.failure.breaker.after_faults, 0);
+    assert_eq!(
+        filter.failure.breaker.max_backoff,
+        Duration::from_millis(50)
+    );
+}
+
+#[test]
+fn out_of_range_budgets_are_rejected_with_key_and_line() {
+    let err = parse_err(&with_filter("max_edits_per_call = 0\n"));
+    assert!(
+        err.starts_with("t.toml:11: `filter[0].max_edits_per_call`: must be 1 to"),
+        "{err}"
+    );
+    let err = parse_err(&with_filter("max_header_count = 100000\n"));
+    assert!(
+        err.contains("`filter[0].max_header_count`: must be 1 to 8192"),
+        "{err}"
+    );
+}
+
+#[test]
+fn breaker_max_backoff_below_the_backoff_is_rejected() {
+    let err = parse_err(&with_filter(
+        "breaker_backoff_ms = 5000\nbreaker_max_backoff_ms = 1000\n",
+    ));
+    assert!(
+        err.contains(
+            "`filter[0].breaker_max_backoff_ms`: must be at least breaker_backoff_ms (5000)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_filter_key_is_still_rejected() {
+    let err = parse_err(&with_filter("max_edits = 3\n"));
+    assert!(err.contains("unknown field `max_edits`"), "{err}");
 }

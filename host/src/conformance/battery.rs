@@ -177,9 +177,11 @@ fn check_edits(journal: &crate::runtime::Journal) -> Result<(), String> {
 fn check_decision(decision: Decision) -> Result<(), String> {
     match decision {
         Decision::Continue => Ok(()),
-        Decision::Respond(local) => filters::into_http_response(local)
-            .map(drop)
-            .map_err(|e| format!("invalid verdict: {e}")),
+        Decision::Respond(local) => {
+            filters::into_http_response_within(local, &crate::config::default_plugin_limits())
+                .map(drop)
+                .map_err(|e| format!("invalid verdict: {e}"))
+        }
     }
 }
 

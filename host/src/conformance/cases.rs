@@ -402,7 +402,8 @@ fn check_request(
 }
 
 fn check_local(e: &Expect, local: &LocalResponse) -> Result<(), String> {
-    let response = crate::filters::into_http_response(local.clone())
+    let limits = crate::config::default_plugin_limits();
+    let response = crate::filters::into_http_response_within(local.clone(), &limits)
         .map_err(|err| format!("invalid verdict: {err}"))?;
     if let Some(status) = e.status {
         same(

@@ -47,6 +47,13 @@ pub enum ProxyError {
         #[source]
         source: CallError,
     },
+    /// A fail-closed filter is out of service: its circuit breaker opened after repeated
+    /// faults, and it is not called until its back-off has passed.
+    #[error("filter `{filter}` is out of service after repeated faults (circuit breaker open)")]
+    FilterUnavailable {
+        /// Filter name.
+        filter: Arc<str>,
+    },
     /// A filter returned a verdict the host refuses.
     #[error("filter `{filter}` returned an invalid verdict: {reason}")]
     InvalidVerdict {
@@ -105,7 +112,9 @@ impl ProxyError {
             | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
                 Side::Downstream
             }
-            Self::Filter { .. } | Self::InvalidVerdict { .. } => Side::Filter,
+            Self::Filter { .. } | Self::FilterUnavailable { .. } | Self::InvalidVerdict { .. } => {
+                Side::Filter
+            }
             Self::UnknownPool { .. } => Side::Internal,
             Self::Upstream(_) => Side::Upstream,
         }
@@ -131,9 +140,10 @@ impl ProxyError {
             | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
                 StatusCode::FORBIDDEN
             }
-            Self::Filter { .. } | Self::InvalidVerdict { .. } | Self::UnknownPool { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Filter { .. }
+            | Self::FilterUnavailable { .. }
+            | Self::InvalidVerdict { .. }
+            | Self::UnknownPool { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::LoopDetected { .. } => StatusCode::LOOP_DETECTED,
@@ -153,6 +163,7 @@ impl ProxyError {
             Self::Upstream(UpstreamError::Target(TargetError::Unresolved { .. })) => "unresolved",
             Self::Upstream(UpstreamError::Tls { .. }) => "upstream-tls",
             Self::Filter { .. } => "filter-failed",
+            Self::FilterUnavailable { .. } => "filter-unavailable",
             Self::InvalidVerdict { .. } => "invalid-verdict",
             Self::UnknownPool { .. } => "unknown-pool",
             Self::Upstream(UpstreamError::Connect { .. }) => "upstream-connect",

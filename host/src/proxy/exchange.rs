@@ -119,6 +119,12 @@ pub(super) async fn request_hooks(
                     source: error,
                 });
             }
+            RequestOutcome::Unavailable { filter } => {
+                return Err(ProxyError::FilterUnavailable { filter });
+            }
+            RequestOutcome::InvalidVerdict { filter, reason } => {
+                return Err(ProxyError::InvalidVerdict { filter, reason });
+            }
         }
     };
     head.headers.remove(PROXY_AUTHORIZATION);
@@ -215,6 +221,12 @@ async fn response_hooks(
                     filter,
                     source: error,
                 });
+            }
+            ResponseOutcome::Unavailable { filter } => {
+                return Err(ProxyError::FilterUnavailable { filter });
+            }
+            ResponseOutcome::InvalidVerdict { filter, reason } => {
+                return Err(ProxyError::InvalidVerdict { filter, reason });
             }
         }
     }

@@ -2,7 +2,7 @@
 //! The one `bindgen!` site: host-side bindings for the `weir:filter` `http-filter` world.
 //!
 //! The `request` and `response` resources are backed by [`RequestView`] and [`ResponseView`],
-//! which live in the store's resource table for the duration of one hook call.
+//! which the store holds (lent to the guest) for the duration of one hook call.
 
 pub use super::request::RequestView;
 pub use super::response::ResponseView;

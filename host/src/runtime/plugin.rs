@@ -10,11 +10,12 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{Decision, HttpFilter, HttpFilterPre};
+use super::budget::PluginLimits;
 use super::cache::{CacheOutcome, ContentHash};
 use super::request::RequestView;
 use super::response::ResponseView;
 use super::store::{HostState, MemoryCapExceeded, PluginShared};
-use super::{Runtime, wasi_shim};
+use super::{Runtime, imports, wasi_shim};
 
 /// The WIT package and version this host implements.
 pub const WIT_PACKAGE: &str = "weir:filter@0.1.0";
@@ -47,6 +48,8 @@ pub struct FilterSettings {
     pub recycle_after_calls: u64,
     /// Warm instances kept idle at most.
     pub max_idle_instances: usize,
+    /// What one hook call may make the host hold (edits, header bytes, local responses).
+    pub limits: PluginLimits,
 }
 
 /// Why a plugin could not be loaded. Every variant names the filter.
@@ -169,10 +172,12 @@ impl Plugin {
             filter: filter.clone(),
             reason,
         };
-        check_imports(runtime, &component).map_err(&wrong_world)?;
+        imports::check_interfaces(engine, &component).map_err(&wrong_world)?;
         let mut linker = Linker::<HostState>::new(engine);
         HttpFilter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .and_then(|()| wasi_shim::link(engine, &mut linker, &component))
+            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        imports::check_weir_items(engine, &linker, &component).map_err(&wrong_world)?;
+        wasi_shim::link(engine, &mut linker, &component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
@@ -280,19 +285,14 @@ impl Plugin {
             Ok(warm) => warm,
             Err(e) => return (view, Err(e)),
         };
-        let handle = match warm.store.data_mut().table.push(view) {
-            Ok(handle) => handle,
-            // A fresh table refuses a push only past its capacity, which one entry never is.
-            Err(e) => unreachable_table(&e),
-        };
+        warm.store.data_mut().lent.request = Some(view);
         let outcome = warm
             .bindings
             .weir_filter_filter()
-            .call_on_request(&mut warm.store, Resource::new_borrow(handle.rep()))
+            .call_on_request(&mut warm.store, Resource::new_borrow(REQUEST_HANDLE))
             .await;
-        let view = match warm.store.data_mut().table.delete(handle) {
-            Ok(view) => view,
-            Err(e) => unreachable_table(&e),
+        let Some(view) = warm.store.data_mut().lent.request.take() else {
+            unreachable_lent()
         };
         let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
         self.checkin(warm, result.is_ok());
@@ -309,24 +309,21 @@ impl Plugin {
             Ok(warm) => warm,
             Err(e) => return (request, response, Err(e)),
         };
-        let table = &mut warm.store.data_mut().table;
-        let (req, resp) = match (table.push(request), table.push(response)) {
-            (Ok(req), Ok(resp)) => (req, resp),
-            (Err(e), _) | (_, Err(e)) => unreachable_table(&e),
-        };
+        let lent = &mut warm.store.data_mut().lent;
+        lent.request = Some(request);
+        lent.response = Some(response);
         let outcome = warm
             .bindings
             .weir_filter_filter()
             .call_on_response(
                 &mut warm.store,
-                Resource::new_borrow(req.rep()),
-                Resource::new_borrow(resp.rep()),
+                Resource::new_borrow(REQUEST_HANDLE),
+                Resource::new_borrow(RESPONSE_HANDLE),
             )
             .await;
-        let table = &mut warm.store.data_mut().table;
-        let (request, response) = match (table.delete(req), table.delete(resp)) {
-            (Ok(request), Ok(response)) => (request, response),
-            (Err(e), _) | (_, Err(e)) => unreachable_table(&e),
+        let lent = &mut warm.store.data_mut().lent;
+        let (Some(request), Some(response)) = (lent.request.take(), lent.response.take()) else {
+            unreachable_lent()
         };
         let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
         self.checkin(warm, result.is_ok());
@@ -349,6 +346,7 @@ impl Plugin {
             self.tick(),
             yielding,
         );
+        warm.store.data_mut().budget.reset();
         Ok(warm)
     }
 
@@ -372,7 +370,11 @@ impl Plugin {
 
     fn instantiate(&self) -> Result<Warm, CallError> {
         let engine = self.runtime.engine();
-        let state = HostState::new(self.shared.clone(), self.settings.memory_limit_bytes);
+        let state = HostState::new(
+            self.shared.clone(),
+            self.settings.memory_limit_bytes,
+            self.settings.limits,
+        );
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(on_epoch_deadline);
@@ -485,36 +487,14 @@ fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallErro
     CallError::Trap(text)
 }
 
-/// Imports from the `weir:` namespace must be exactly the ones this host provides; anything else
-/// is a plugin built for another version of the contract.
-fn check_imports(
-    runtime: &Runtime,
-    component: &wasmtime::component::Component,
-) -> Result<(), String> {
-    const PROVIDED: &[&str] = &["weir:filter/types@0.1.0", "weir:filter/host@0.1.0"];
-    let engine = runtime.engine();
-    let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if name.starts_with("weir:") && !PROVIDED.contains(&name) {
-            return Err(format!(
-                "it imports `{name}`, which this host does not provide (it provides {})",
-                PROVIDED.join(", ")
-            ));
-        }
-    }
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if !exports.contains(&"weir:filter/filter@0.1.0") {
-        return Err(format!(
-            "it exports [{}] but not `weir:filter/filter@0.1.0`",
-            exports.join(", ")
-        ));
-    }
-    Ok(())
-}
+/// The handle numbers the guest gets for the lent request and response. They are never looked
+/// up: the store holds one of each (see `store::Lent`).
+const REQUEST_HANDLE: u32 = 0;
+const RESPONSE_HANDLE: u32 = 1;
 
 #[cold]
-fn unreachable_table(error: &wasmtime::component::ResourceTableError) -> ! {
-    // A table that holds at most two entries never refuses a push, and returns what was pushed
-    // for the handle `push` returned a few lines earlier.
-    panic!("resource table refused a view it holds: {error}")
+fn unreachable_lent() -> ! {
+    // The views were put in the store's fields a few lines earlier, and host functions only
+    // borrow them: nothing else can take them out.
+    panic!("a view lent to the guest was not in the store after the call")
 }

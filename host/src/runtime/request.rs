@@ -12,6 +12,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostRequest;
 use super::bindings::{EditError, Header, HttpVersion, TlsInfo};
+use super::budget::{Budgeted, check_header_count};
 use super::cookie::{
     parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
 };
@@ -71,8 +72,8 @@ impl std::fmt::Display for RequestId {
 }
 
 /// One request head as filters see it, owned from route matching to the upstream write (the
-/// exchange's request). Built by moving the downstream head's parts in; lent to a store's
-/// resource table for each hook call and taken back afterwards. Edits change it in place and
+/// exchange's request). Built by moving the downstream head's parts in; lent to the plugin's
+/// store for each hook call and taken back afterwards. Edits change it in place and
 /// keep the parsed forms the validators produced.
 #[derive(Clone, Debug)]
 pub struct RequestView {
@@ -145,19 +146,26 @@ impl RequestView {
         }
         // Names and values were validated (or came from a parsed header), so the rendered
         // header is legal; a failure here would be a host bug, and we keep the header removed.
+        // The field was just removed, so the map has room for it again.
         if let Ok(value) = http::HeaderValue::from_str(&render_cookie_header(pairs)) {
-            self.headers.insert(COOKIE, value);
+            let _ = self.headers.try_insert(COOKIE, value);
         }
     }
 
     /// Applies a header edit; shared by set and append.
-    fn edit_header(&mut self, name: &str, value: &[u8], append: bool) -> Result<(), EditError> {
+    fn edit_header(
+        &mut self,
+        (name, value): (&str, &[u8]),
+        append: bool,
+        max_fields: usize,
+    ) -> Result<(), EditError> {
         fields::edit(
             &mut self.headers,
             &mut self.journal,
             Side::Request,
             (name, value),
             append,
+            max_fields,
         )
     }
 }
@@ -191,8 +199,10 @@ impl RequestView {
         let parsed = validate::authority(authority)?;
         let host_value = http::HeaderValue::from_str(parsed.as_str())
             .map_err(|_| EditError::InvalidValue("authority is not a header value".into()))?;
+        self.headers
+            .try_insert(HOST, host_value)
+            .map_err(|_| fields::full())?;
         self.journal.record(format_args!("set-authority {parsed}"));
-        self.headers.insert(HOST, host_value);
         self.authority = Some(parsed);
         Ok(())
     }
@@ -207,9 +217,20 @@ impl RequestView {
         fields::remove(&mut self.headers, &mut self.journal, Side::Request, name)
     }
 
-    pub(crate) fn set_cookie(&mut self, name: &str, value: &str) -> Result<(), EditError> {
+    pub(crate) fn set_cookie(
+        &mut self,
+        name: &str,
+        value: &str,
+        max_fields: usize,
+    ) -> Result<(), EditError> {
         validate::cookie_name(name)?;
         validate::cookie_value(value)?;
+        // The pairs are stored as one `Cookie` field: a new field only when there was none.
+        check_header_count(
+            self.headers.len(),
+            !self.headers.contains_key(COOKIE),
+            max_fields,
+        )?;
         let mut pairs = self.cookie_pairs();
         set_cookie_pair(&mut pairs, name, value);
         self.store_cookie_pairs(&pairs);
@@ -246,20 +267,9 @@ impl RequestView {
     }
 }
 
-impl HostState {
-    /// Runs one request edit and notes a refusal in the journal.
-    fn edit_request(
-        &mut self,
-        req: &Resource<RequestView>,
-        op: &str,
-        edit: impl FnOnce(&mut RequestView) -> Result<(), EditError>,
-    ) -> Edit {
-        let view = self.table.get_mut(req)?;
-        let outcome = edit(view);
-        if let Err(e) = &outcome {
-            view.journal.refuse(op, e);
-        }
-        Ok(outcome)
+impl Budgeted for RequestView {
+    fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
     }
 }
 
@@ -289,33 +299,32 @@ type Edit = Res<Result<(), EditError>>;
 
 impl HostRequest for HostState {
     fn method(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.method.as_str().to_owned())
+        Ok(self.view(&req)?.method.as_str().to_owned())
     }
 
     fn scheme(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.scheme.to_owned())
+        Ok(self.view(&req)?.scheme.to_owned())
     }
 
     fn authority(&mut self, req: Resource<RequestView>) -> Res<Option<String>> {
-        Ok(self.table.get(&req)?.authority().map(str::to_owned))
+        Ok(self.view(&req)?.authority().map(str::to_owned))
     }
 
     fn path(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.path().to_owned())
+        Ok(self.view(&req)?.path().to_owned())
     }
 
     fn query(&mut self, req: Resource<RequestView>) -> Res<Option<String>> {
-        Ok(self.table.get(&req)?.query().map(str::to_owned))
+        Ok(self.view(&req)?.query().map(str::to_owned))
     }
 
     fn version(&mut self, req: Resource<RequestView>) -> Res<HttpVersion> {
-        Ok(wit_version(self.table.get(&req)?.version))
+        Ok(wit_version(self.view(&req)?.version))
     }
 
     fn header(&mut self, req: Resource<RequestView>, name: String) -> Res<Option<Vec<u8>>> {
         Ok(self
-            .table
-            .get(&req)?
+            .view(&req)?
             .header_values(&name)
             .next()
             .map(<[u8]>::to_vec))
@@ -323,40 +332,39 @@ impl HostRequest for HostState {
 
     fn header_all(&mut self, req: Resource<RequestView>, name: String) -> Res<Vec<Vec<u8>>> {
         Ok(self
-            .table
-            .get(&req)?
+            .view(&req)?
             .header_values(&name)
             .map(<[u8]>::to_vec)
             .collect())
     }
 
     fn headers(&mut self, req: Resource<RequestView>) -> Res<Vec<Header>> {
-        Ok(wit_headers(&self.table.get(&req)?.headers))
+        Ok(wit_headers(&self.view(&req)?.headers))
     }
 
     fn cookie(&mut self, req: Resource<RequestView>, name: String) -> Res<Option<String>> {
-        let pairs = self.table.get(&req)?.cookie_pairs();
+        let pairs = self.view(&req)?.cookie_pairs();
         Ok(pairs.into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
     }
 
     fn cookies(&mut self, req: Resource<RequestView>) -> Res<Vec<(String, String)>> {
-        Ok(self.table.get(&req)?.cookie_pairs())
+        Ok(self.view(&req)?.cookie_pairs())
     }
 
     fn client_addr(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.client.ip().to_string())
+        Ok(self.view(&req)?.client.ip().to_string())
     }
 
     fn client_port(&mut self, req: Resource<RequestView>) -> Res<u16> {
-        Ok(self.table.get(&req)?.client.port())
+        Ok(self.view(&req)?.client.port())
     }
 
     fn id(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.table.get(&req)?.id.to_string())
+        Ok(self.view(&req)?.id.to_string())
     }
 
     fn tls(&mut self, req: Resource<RequestView>) -> Res<Option<TlsInfo>> {
-        Ok(self.table.get(&req)?.tls.as_deref().map(|t| TlsInfo {
+        Ok(self.view(&req)?.tls.as_deref().map(|t| TlsInfo {
             sni: t.sni.clone(),
             alpn: t.alpn.clone(),
             version: t.version.clone(),
@@ -368,41 +376,54 @@ impl HostRequest for HostState {
     }
 
     fn set_path(&mut self, req: Resource<RequestView>, path: String) -> Edit {
-        self.edit_request(&req, "set-path", |v| v.set_path(path))
+        self.budgeted_edit(&req, "set-path", 0, |v, _| v.set_path(path))
     }
 
     fn set_query(&mut self, req: Resource<RequestView>, query: Option<String>) -> Edit {
-        self.edit_request(&req, "set-query", |v| v.set_query(query))
+        self.budgeted_edit(&req, "set-query", 0, |v, _| v.set_query(query))
     }
 
     fn set_authority(&mut self, req: Resource<RequestView>, authority: String) -> Edit {
-        self.edit_request(&req, "set-authority", |v| v.set_authority(&authority))
+        let bytes = HOST.as_str().len() + authority.len();
+        self.budgeted_edit(&req, "set-authority", bytes, |v, _| {
+            v.set_authority(&authority)
+        })
     }
 
     fn set_scheme(&mut self, req: Resource<RequestView>, scheme: String) -> Edit {
-        self.edit_request(&req, "set-scheme", |v| v.set_scheme(scheme))
+        self.budgeted_edit(&req, "set-scheme", 0, |v, _| v.set_scheme(scheme))
     }
 
     fn set_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
-        self.edit_request(&req, "set-header", |v| v.edit_header(&name, &value, false))
+        let bytes = name.len() + value.len();
+        self.budgeted_edit(&req, "set-header", bytes, |v, limits| {
+            v.edit_header((&name, &value), false, limits.max_header_count)
+        })
     }
 
     fn append_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
-        self.edit_request(&req, "append-header", |v| {
-            v.edit_header(&name, &value, true)
+        let bytes = name.len() + value.len();
+        self.budgeted_edit(&req, "append-header", bytes, |v, limits| {
+            v.edit_header((&name, &value), true, limits.max_header_count)
         })
     }
 
     fn remove_header(&mut self, req: Resource<RequestView>, name: String) -> Edit {
-        self.edit_request(&req, "remove-header", |v| v.remove_header(&name))
+        self.budgeted_edit(&req, "remove-header", 0, |v, _| v.remove_header(&name))
     }
 
     fn set_cookie(&mut self, req: Resource<RequestView>, name: String, value: String) -> Edit {
-        self.edit_request(&req, "set-cookie", |v| v.set_cookie(&name, &value))
+        let bytes = name.len() + value.len();
+        self.budgeted_edit(&req, "set-cookie", bytes, |v, limits| {
+            v.set_cookie(&name, &value, limits.max_header_count)
+        })
     }
 
     fn remove_cookie(&mut self, req: Resource<RequestView>, name: String) -> Res<bool> {
-        Ok(self.table.get_mut(&req)?.remove_cookie(&name))
+        // Past the edit budget nothing is removed: the WIT has no error to return here.
+        let outcome =
+            self.budgeted_edit(&req, "remove-cookie", 0, |v, _| Ok(v.remove_cookie(&name)))?;
+        Ok(outcome.unwrap_or(false))
     }
 
     fn select_backend(
@@ -411,7 +432,7 @@ impl HostRequest for HostState {
         pool: String,
         affinity_key: Option<String>,
     ) -> Edit {
-        self.edit_request(&req, "select-backend", |v| {
+        self.budgeted_edit(&req, "select-backend", 0, |v, _| {
             v.select_backend(pool, affinity_key)
         })
     }
@@ -450,10 +471,10 @@ mod tests {
     #[test]
     fn set_cookie_replaces_the_first_and_drops_duplicates() {
         let mut v = view();
-        v.set_cookie("a", "x").unwrap();
+        v.set_cookie("a", "x", 64).unwrap();
         assert_eq!(v.headers.get_all(COOKIE).iter().count(), 1);
         assert_eq!(v.headers[COOKIE], "a=x; b=2");
-        v.set_cookie("c", "\"q\"").unwrap();
+        v.set_cookie("c", "\"q\"", 64).unwrap();
         assert_eq!(v.headers[COOKIE], "a=x; b=2; c=\"q\"");
     }
 
@@ -524,9 +545,9 @@ mod tests {
     #[test]
     fn journal_hides_secret_values() {
         let mut v = view();
-        v.edit_header("authorization", b"Bearer secret", false)
+        v.edit_header(("authorization", &b"Bearer secret"[..]), false, 64)
             .unwrap();
-        v.set_cookie("session", "secret").unwrap();
+        v.set_cookie("session", "secret", 64).unwrap();
         let journal: Vec<&str> = v
             .journal
             .entries()

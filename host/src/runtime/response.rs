@@ -7,6 +7,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::weir::filter::types::HostResponse;
 use super::bindings::{CookieAttributes, EditError, Header, SetCookie};
+use super::budget::{Budgeted, check_header_count};
 use super::cookie::{check_attributes, check_set_cookie, parse_set_cookie, rewrite_set_cookie};
 use super::fields;
 use super::journal::Journal;
@@ -30,13 +31,19 @@ impl ResponseView {
         fields::values(&self.headers, name)
     }
 
-    fn edit_header(&mut self, name: &str, value: &[u8], append: bool) -> Result<(), EditError> {
+    fn edit_header(
+        &mut self,
+        (name, value): (&str, &[u8]),
+        append: bool,
+        max_fields: usize,
+    ) -> Result<(), EditError> {
         fields::edit(
             &mut self.headers,
             &mut self.journal,
             Side::Response,
             (name, value),
             append,
+            max_fields,
         )
     }
 
@@ -60,8 +67,13 @@ impl ResponseView {
         }
         if changed > 0 {
             self.headers.remove(SET_COOKIE);
+            // At most as many values as were there, so the map has room for them: `try_append`
+            // only because `append` would panic if it had not.
             for value in kept {
-                self.headers.append(SET_COOKIE, value);
+                if self.headers.try_append(SET_COOKIE, value).is_err() {
+                    tracing::warn!("response header map full while rewriting set-cookie");
+                    break;
+                }
             }
         }
         changed
@@ -81,11 +93,18 @@ impl ResponseView {
         fields::remove(&mut self.headers, &mut self.journal, Side::Response, name)
     }
 
-    pub(crate) fn add_set_cookie(&mut self, cookie: &SetCookie) -> Result<(), EditError> {
+    pub(crate) fn add_set_cookie(
+        &mut self,
+        cookie: &SetCookie,
+        max_fields: usize,
+    ) -> Result<(), EditError> {
         let value = validate::header_value(check_set_cookie(cookie)?.as_bytes())?;
+        check_header_count(self.headers.len(), true, max_fields)?;
+        self.headers
+            .try_append(SET_COOKIE, value)
+            .map_err(|_| fields::full())?;
         self.journal
             .record(format_args!("add-set-cookie {}", cookie.name));
-        self.headers.append(SET_COOKIE, value);
         Ok(())
     }
 
@@ -121,21 +140,29 @@ impl ResponseView {
     }
 }
 
-impl HostState {
-    /// Runs one response edit and notes a refusal in the journal.
-    fn edit_response(
-        &mut self,
-        resp: &Resource<ResponseView>,
-        op: &str,
-        edit: impl FnOnce(&mut ResponseView) -> Result<(), EditError>,
-    ) -> Edit {
-        let view = self.table.get_mut(resp)?;
-        let outcome = edit(view);
-        if let Err(e) = &outcome {
-            view.journal.refuse(op, e);
-        }
-        Ok(outcome)
+impl Budgeted for ResponseView {
+    fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
     }
+}
+
+/// The header bytes a `Set-Cookie` edit may add: its text fields (the attribute names and
+/// separators are a few bytes more, not counted).
+fn set_cookie_bytes(cookie: &SetCookie) -> usize {
+    let optional = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    SET_COOKIE.as_str().len()
+        + cookie.name.len()
+        + cookie.value.len()
+        + optional(&cookie.domain)
+        + optional(&cookie.path)
+        + optional(&cookie.expires)
+}
+
+/// The header bytes an attribute rewrite may add to each `Set-Cookie` it changes.
+fn attribute_bytes(attributes: &CookieAttributes) -> usize {
+    let optional =
+        |s: &Option<Option<String>>| s.as_ref().and_then(Option::as_ref).map_or(0, String::len);
+    optional(&attributes.domain) + optional(&attributes.path)
 }
 
 type Res<T> = wasmtime::Result<T>;
@@ -143,13 +170,12 @@ type Edit = Res<Result<(), EditError>>;
 
 impl HostResponse for HostState {
     fn status(&mut self, resp: Resource<ResponseView>) -> Res<u16> {
-        Ok(self.table.get(&resp)?.status.as_u16())
+        Ok(self.view(&resp)?.status.as_u16())
     }
 
     fn header(&mut self, resp: Resource<ResponseView>, name: String) -> Res<Option<Vec<u8>>> {
         Ok(self
-            .table
-            .get(&resp)?
+            .view(&resp)?
             .header_values(&name)
             .next()
             .map(<[u8]>::to_vec))
@@ -157,19 +183,18 @@ impl HostResponse for HostState {
 
     fn header_all(&mut self, resp: Resource<ResponseView>, name: String) -> Res<Vec<Vec<u8>>> {
         Ok(self
-            .table
-            .get(&resp)?
+            .view(&resp)?
             .header_values(&name)
             .map(<[u8]>::to_vec)
             .collect())
     }
 
     fn headers(&mut self, resp: Resource<ResponseView>) -> Res<Vec<Header>> {
-        Ok(wit_headers(&self.table.get(&resp)?.headers))
+        Ok(wit_headers(&self.view(&resp)?.headers))
     }
 
     fn set_cookies(&mut self, resp: Resource<ResponseView>) -> Res<Vec<SetCookie>> {
-        let view = self.table.get(&resp)?;
+        let view = self.view(&resp)?;
         Ok(view
             .headers
             .get_all(SET_COOKIE)
@@ -179,11 +204,14 @@ impl HostResponse for HostState {
     }
 
     fn set_status(&mut self, resp: Resource<ResponseView>, status: u16) -> Edit {
-        self.edit_response(&resp, "set-status", |v| v.set_status(status))
+        self.budgeted_edit(&resp, "set-status", 0, |v, _| v.set_status(status))
     }
 
     fn set_header(&mut self, resp: Resource<ResponseView>, name: String, value: Vec<u8>) -> Edit {
-        self.edit_response(&resp, "set-header", |v| v.edit_header(&name, &value, false))
+        let bytes = name.len() + value.len();
+        self.budgeted_edit(&resp, "set-header", bytes, |v, limits| {
+            v.edit_header((&name, &value), false, limits.max_header_count)
+        })
     }
 
     fn append_header(
@@ -192,21 +220,29 @@ impl HostResponse for HostState {
         name: String,
         value: Vec<u8>,
     ) -> Edit {
-        self.edit_response(&resp, "append-header", |v| {
-            v.edit_header(&name, &value, true)
+        let bytes = name.len() + value.len();
+        self.budgeted_edit(&resp, "append-header", bytes, |v, limits| {
+            v.edit_header((&name, &value), true, limits.max_header_count)
         })
     }
 
     fn remove_header(&mut self, resp: Resource<ResponseView>, name: String) -> Edit {
-        self.edit_response(&resp, "remove-header", |v| v.remove_header(&name))
+        self.budgeted_edit(&resp, "remove-header", 0, |v, _| v.remove_header(&name))
     }
 
     fn add_set_cookie(&mut self, resp: Resource<ResponseView>, cookie: SetCookie) -> Edit {
-        self.edit_response(&resp, "add-set-cookie", |v| v.add_set_cookie(&cookie))
+        let bytes = set_cookie_bytes(&cookie);
+        self.budgeted_edit(&resp, "add-set-cookie", bytes, |v, limits| {
+            v.add_set_cookie(&cookie, limits.max_header_count)
+        })
     }
 
     fn remove_set_cookie(&mut self, resp: Resource<ResponseView>, name: String) -> Res<u32> {
-        Ok(self.table.get_mut(&resp)?.remove_set_cookie(&name))
+        // Past the edit budget nothing is removed: the WIT has no error to return here.
+        let outcome = self.budgeted_edit(&resp, "remove-set-cookie", 0, |v, _| {
+            Ok(v.remove_set_cookie(&name))
+        })?;
+        Ok(outcome.unwrap_or(0))
     }
 
     fn rewrite_set_cookie(
@@ -215,12 +251,10 @@ impl HostResponse for HostState {
         name: String,
         attributes: CookieAttributes,
     ) -> Res<Result<u32, EditError>> {
-        let view = self.table.get_mut(&resp)?;
-        let outcome = view.rewrite_set_cookie(&name, &attributes);
-        if let Err(e) = &outcome {
-            view.journal.refuse("rewrite-set-cookie", e);
-        }
-        Ok(outcome)
+        let bytes = attribute_bytes(&attributes);
+        self.budgeted_edit(&resp, "rewrite-set-cookie", bytes, |v, _| {
+            v.rewrite_set_cookie(&name, &attributes)
+        })
     }
 
     fn drop(&mut self, resp: Resource<ResponseView>) -> Res<()> {

@@ -1,4 +1,4 @@
-//! What a store holds for one plugin instance: the resource table through which requests and
+//! What a store holds for one plugin instance: the fields through which requests and
 //! responses are lent to the guest, the memory limiter, and the host imports (`weir:filter/host`).
 
 use std::collections::BTreeMap;
@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::Resource;
 
 use super::bindings::Level;
 use super::bindings::weir::filter::{host, types};
+use super::budget::{CallBudget, PluginLimits};
+use super::request::RequestView;
+use super::response::ResponseView;
 
 /// Most distinct counters one plugin may create; later names are ignored, so a plugin cannot
 /// grow the host's memory through its counters.
@@ -148,14 +151,63 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// The data of one plugin instance's store.
 pub(crate) struct HostState {
-    pub(crate) table: ResourceTable,
+    /// The request and response lent to the guest for the current hook call.
+    pub(crate) lent: LentViews,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) plugin: Arc<PluginShared>,
+    /// What the hook call in progress may still make the host hold.
+    pub(crate) budget: CallBudget,
     /// The last error-level message this instance logged (the SDK logs panic messages there
     /// before trapping), so a trap report can say what the guest said.
     pub(crate) last_error: Option<String>,
     /// The current call's deadline, read by the epoch callback.
     pub(crate) call: CallClock,
+}
+
+/// A view the host lends to the guest for one hook call. The store holds it in a field of its
+/// own instead of a resource table, so lending costs no allocation; the guest's handle is a
+/// borrow whose number is never looked up.
+pub(crate) trait Lent: Sized + Send + 'static {
+    /// The view in `lent`, while a call has it on loan.
+    fn lent(lent: &mut LentViews) -> Option<&mut Self>;
+
+    /// The view a guest handle refers to, or a trap outside a hook call.
+    fn of<'a>(lent: &'a mut LentViews, _handle: &Resource<Self>) -> wasmtime::Result<&'a mut Self> {
+        Self::lent(lent).ok_or_else(|| wasmtime::Error::new(NotLent))
+    }
+}
+
+/// What a hook call lends to the guest.
+#[derive(Debug, Default)]
+pub(crate) struct LentViews {
+    /// The request, during `on-request` and `on-response`.
+    pub(crate) request: Option<RequestView>,
+    /// The response, during `on-response`.
+    pub(crate) response: Option<ResponseView>,
+}
+
+impl Lent for RequestView {
+    fn lent(lent: &mut LentViews) -> Option<&mut Self> {
+        lent.request.as_mut()
+    }
+}
+
+impl Lent for ResponseView {
+    fn lent(lent: &mut LentViews) -> Option<&mut Self> {
+        lent.response.as_mut()
+    }
+}
+
+/// A guest used a handle outside the call it was lent for: a broken invariant, so a trap.
+#[derive(Debug, thiserror::Error)]
+#[error("no request or response is lent to the guest outside a hook call")]
+pub(crate) struct NotLent;
+
+impl HostState {
+    /// The view a guest handle refers to during a hook call.
+    pub(crate) fn view<V: Lent>(&mut self, handle: &Resource<V>) -> wasmtime::Result<&mut V> {
+        V::of(&mut self.lent, handle)
+    }
 }
 
 /// When the current call must end, and whether it yields to the async runtime until then.
@@ -166,15 +218,20 @@ pub(crate) struct CallClock {
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<PluginShared>, max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<PluginShared>,
+        max_memory_bytes: usize,
+        limits: PluginLimits,
+    ) -> Self {
         Self {
-            table: ResourceTable::new(),
+            lent: LentViews::default(),
             limiter: MemoryLimiter {
                 max_bytes: max_memory_bytes,
                 exceeded: false,
                 peak_bytes: 0,
             },
             plugin,
+            budget: CallBudget::new(limits),
             last_error: None,
             call: CallClock {
                 deadline: Instant::now(),

@@ -15,11 +15,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, LinkerInstance, Val};
+use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType, Val};
 
+use super::imports;
 use super::store::HostState;
 
-/// The WASI interfaces weir implements; every other import traps when called.
+/// The WASI interfaces weir implements; every other import outside `weir:` traps when called.
 const SHIMMED: &[&str] = &[
     "wasi:random/random",
     "wasi:random/insecure",
@@ -32,9 +33,28 @@ const SHIMMED: &[&str] = &[
 /// Largest buffer a guest may ask for in one `get-random-bytes` call.
 const MAX_RANDOM_BYTES: u64 = 1 << 20;
 
-/// Defines the shim for every `wasi:*` import of `component` that weir provides, then stubs every
-/// remaining import with a trap.
+/// Stubs every import of `component` outside `weir:` with a trap, then defines the shim for the
+/// `wasi:*` interfaces weir provides over those stubs. `weir:` imports are left alone: weir's own
+/// definitions must cover them, or the load fails (see `imports`).
 pub(crate) fn link(
+    engine: &Engine,
+    linker: &mut Linker<HostState>,
+    component: &Component,
+) -> wasmtime::Result<()> {
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        if !imports::is_weir(name) {
+            stub(engine, &mut linker.root(), name, name, &item.ty)?;
+        }
+    }
+    // The shims replace some of the stubs just defined.
+    linker.allow_shadowing(true);
+    let shimmed = define_shims(engine, linker, component);
+    linker.allow_shadowing(false);
+    shimmed
+}
+
+fn define_shims(
     engine: &Engine,
     linker: &mut Linker<HostState>,
     component: &Component,
@@ -72,8 +92,51 @@ pub(crate) fn link(
             _ => define_environment(&mut inst, &functions)?,
         }
     }
-    linker.define_unknown_imports_as_traps(component)
+    Ok(())
 }
+
+/// Defines `item` (named `name` in `inst`, `path` in full) as something that traps when used:
+/// a function that fails, a resource type no handle of which can be made, and recursively
+/// the items of an instance. Modules and components cannot be stubbed and refuse the load.
+fn stub(
+    engine: &Engine,
+    inst: &mut LinkerInstance<'_, HostState>,
+    name: &str,
+    path: &str,
+    item: &ComponentItem,
+) -> wasmtime::Result<()> {
+    match item {
+        ComponentItem::ComponentFunc(_) => {
+            let path = path.to_owned();
+            inst.func_new(name, move |_, _, _, _| {
+                wasmtime::bail!("`{path}` is not available to filters")
+            })
+        }
+        ComponentItem::Resource(_) => {
+            inst.resource(name, ResourceType::host::<Unavailable>(), |_, _| Ok(()))
+        }
+        ComponentItem::ComponentInstance(instance) => {
+            let mut nested = inst.instance(name)?;
+            for (export, ext) in instance.exports(engine) {
+                stub(
+                    engine,
+                    &mut nested,
+                    export,
+                    &format!("{path}#{export}"),
+                    &ext.ty,
+                )?;
+            }
+            Ok(())
+        }
+        ComponentItem::Type(_) => Ok(()),
+        ComponentItem::CoreFunc(_) | ComponentItem::Module(_) | ComponentItem::Component(_) => {
+            wasmtime::bail!("cannot provide the import `{path}`: only interfaces are supported")
+        }
+    }
+}
+
+/// The host type behind every stubbed resource: no value of it is ever created.
+struct Unavailable;
 
 fn define_random(
     inst: &mut LinkerInstance<'_, HostState>,

@@ -1,6 +1,7 @@
 //! The guest's config: `{"fault": "trap" | "loop" | "hog", "when": "init" | "request" |
-//! "response", "path": "/prefix"}`. `fault` is required; `when` defaults to `request`, and
-//! without `path` every request misbehaves in that hook.
+//! "response", "path": "/prefix"}`, or `{"flood": "headers" | ..., "count": N, "bytes": N,
+//! "path": "/prefix"}` (floods run in `on_request`). One of `fault` and `flood` is required;
+//! `when` defaults to `request`, and without `path` every request misbehaves in that hook.
 //!
 //! Read with `weir_sdk::config::from_json`, so errors name the key like the plugins' do.
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use weir_sdk::config::{self, ConfigError};
 
 use crate::fault::Fault;
+use crate::flood::Flood;
 
 /// When the guest misbehaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -27,8 +29,18 @@ pub(crate) enum When {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
-    /// How the guest misbehaves.
-    pub(crate) fault: Fault,
+    /// How the guest misbehaves: a fault ...
+    #[serde(default)]
+    pub(crate) fault: Option<Fault>,
+    /// ... or a flood of legal calls.
+    #[serde(default)]
+    pub(crate) flood: Option<Flood>,
+    /// How many calls a flood makes. Default: 40000.
+    #[serde(default = "default_count")]
+    pub(crate) count: u64,
+    /// How many bytes a flood's one value or body has. Default: 4 MiB.
+    #[serde(default = "default_bytes")]
+    pub(crate) bytes: u64,
     /// The hook that misbehaves.
     #[serde(default)]
     pub(crate) when: When,
@@ -41,6 +53,16 @@ impl Config {
     /// Parses and checks the JSON config.
     pub(crate) fn parse(text: &str) -> Result<Self, ConfigError> {
         let config: Self = config::from_json(text)?;
+        match (&config.fault, &config.flood) {
+            (None, None) => return Err(ConfigError::new("fault", "missing field `fault`")),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("flood", "set either `fault` or `flood`"));
+            }
+            _ => {}
+        }
+        if config.flood.is_some() && config.when != When::Request {
+            return Err(ConfigError::new("when", "a flood runs in `request`"));
+        }
         if let Some(path) = &config.path {
             if !path.starts_with('/') {
                 return Err(ConfigError::new(
@@ -68,6 +90,14 @@ impl Config {
     }
 }
 
+fn default_count() -> u64 {
+    40_000
+}
+
+fn default_bytes() -> u64 {
+    4 << 20
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,10 +120,19 @@ mod tests {
             (" { \"fault\" : \"hog\" } ", Fault::Hog),
         ] {
             let config = parse(text);
-            assert_eq!(config.fault, fault, "{text:?}");
+            assert_eq!(config.fault, Some(fault), "{text:?}");
             assert_eq!(config.when, When::Request, "{text:?}");
             assert_eq!(config.path, None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn flood_takes_a_count_and_bytes_and_excludes_fault() {
+        let config = parse(r#"{"flood":"headers","count":5}"#);
+        assert_eq!(config.flood, Some(Flood::Headers));
+        assert_eq!((config.count, config.bytes), (5, 4 << 20));
+        assert!(error(r#"{"flood":"edits","fault":"trap"}"#).contains("`flood`"));
+        assert!(error(r#"{"flood":"edits","when":"response"}"#).contains("`when`"));
     }
 
     #[test]

@@ -19,14 +19,24 @@
 //! - `{"fault": "trap", "when": "request", "path": "/boom"}`: misbehave only when the request
 //!   path starts with `/boom`.
 //!
+//! Or it floods weir with legal calls, to test the per-call budgets (`flood.rs`):
+//!
+//! - `{"flood": "headers" | "appends" | "edits", "count": N}`: `N` distinct headers, `N`
+//!   values of one header, or `N` path edits;
+//! - `{"flood": "huge_value", "bytes": N}`: one header value of `N` bytes;
+//! - `{"flood": "local_body", "bytes": N}`, `{"flood": "local_headers", "count": N}`: a
+//!   `respond` verdict with an `N`-byte body or `N` headers.
+//!
 //! Whenever `on_request` does not misbehave, it sets the request header `x-guest-ok: 1` and
-//! continues, so a test can see that the filter ran for the unaffected requests.
+//! continues, so a test can see that the filter ran for the unaffected requests. Every
+//! `on_request` call adds 1 to the counter `calls`, so a test can see whether weir called it.
 //!
 //! Not an example plugin: it is built for `tests/` only. Natively, only `trap` may be run
 //! misbehaving: `loop` never returns and `hog` would exhaust the test machine's memory.
 
 mod config;
 mod fault;
+mod flood;
 
 use weir_sdk::host::{self, Level};
 use weir_sdk::{Filter, Request, Response, Verdict};
@@ -42,15 +52,23 @@ pub struct MisbehaveGuest {
 impl Filter for MisbehaveGuest {
     fn init(config: &str) -> Result<Self, String> {
         let config = Config::parse(config).map_err(|err| err.to_string())?;
-        if config.when == When::Init {
-            config.fault.commit();
+        if config.when == When::Init
+            && let Some(fault) = config.fault
+        {
+            fault.commit();
         }
         Ok(Self { config })
     }
 
     fn on_request(&mut self, req: &mut Request) -> Verdict {
+        host::counter_add("calls", 1);
         if self.config.misbehaves(When::Request, || req.path()) {
-            self.config.fault.commit();
+            if let Some(fault) = self.config.fault {
+                fault.commit();
+            }
+            if let Some(flood) = self.config.flood {
+                return flood.run(req, self.config.count, self.config.bytes);
+            }
         } else {
             mark_ok(req);
         }
@@ -58,8 +76,10 @@ impl Filter for MisbehaveGuest {
     }
 
     fn on_response(&mut self, req: &Request, _resp: &mut Response) -> Verdict {
-        if self.config.misbehaves(When::Response, || req.path()) {
-            self.config.fault.commit();
+        if self.config.misbehaves(When::Response, || req.path())
+            && let Some(fault) = self.config.fault
+        {
+            fault.commit();
         }
         Verdict::Continue
     }
