@@ -44,6 +44,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+// Names given as `&str` are turned into a new `HeaderName` (an allocation) on every insert;
+// these constants share static bytes.
+const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Adds `X-Forwarded-For` (appended to any existing list), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` and `Via`. Without a client-sent `X-Forwarded-For` (the usual case) this
 /// makes one small value and nothing else.
@@ -54,7 +60,6 @@ pub(crate) fn add_forwarding(
     original_host: Option<HeaderValue>,
     version: http::Version,
 ) {
-    const XFF: &str = "x-forwarded-for";
     // The longest IPv6 text is 45 bytes.
     let mut ip = [0u8; 48];
     let ip = {
@@ -82,11 +87,11 @@ pub(crate) fn add_forwarding(
         headers.insert(XFF, value);
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
     );
     if let Some(host) = original_host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
     append_via(headers, version);
 }
