@@ -32,13 +32,16 @@ wait_port() {
   return 1
 }
 
-# nginx_conf DIR: writes DIR/nginx.conf for one worker (pid and error log in DIR, no access
-# log) with standard input inside the `http` block.
+# nginx_conf DIR: writes DIR/nginx.conf for NGINX_WORKERS workers (default 1) of
+# NGINX_CONNECTIONS connections each (default 4096; the open-file limit follows), pid and error
+# log in DIR, no access log, with standard input inside the `http` block.
 nginx_conf() {
+  local workers=${NGINX_WORKERS:-1} connections=${NGINX_CONNECTIONS:-4096}
   mkdir -p "$1"
   {
-    printf 'worker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n' "$1" "$1"
-    printf 'events { worker_connections 4096; }\nhttp {\n  access_log off;\n'
+    printf 'worker_processes %s;\nworker_rlimit_nofile %s;\n' "$workers" $((connections + 1024))
+    printf 'pid %s/nginx.pid;\nerror_log %s/error.log;\n' "$1" "$1"
+    printf 'events { worker_connections %s; }\nhttp {\n  access_log off;\n' "$connections"
     cat
     printf '}\n'
   } > "$1/nginx.conf"
