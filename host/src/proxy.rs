@@ -170,6 +170,7 @@ async fn serve(
     request: Request<Incoming>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    headers::check_host(&request)?;
     let hops = headers::weir_hops(request.headers());
     if hops >= MAX_WEIR_HOPS {
         return Err(ProxyError::LoopDetected { hops });

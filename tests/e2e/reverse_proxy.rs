@@ -424,3 +424,46 @@ async fn a_request_body_that_breaks_its_framing_is_a_400_blamed_on_the_client() 
         "{answer}"
     );
 }
+
+/// Sends raw bytes to weir and returns its answer, lowercased, once weir closes or answers.
+async fn raw_exchange(weir: &TestWeir, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(weir.addr)
+        .await
+        .expect("connect to weir");
+    stream.write_all(request).await.expect("send");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(TIMEOUT, stream.read(&mut answer))
+        .await
+        .expect("weir answers in time")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn ambiguous_or_missing_host_fields_are_refused_with_400() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    for request in [
+        &b"GET / HTTP/1.1\r\nhost: a.test\r\nhost: b.test\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nhost: a.test/admin\r\n\r\n",
+        b"GET / HTTP/1.1\r\nhost: a b.test\r\n\r\n",
+    ] {
+        let answer = raw_exchange(&weir, request).await;
+        assert!(
+            answer.starts_with("http/1.1 400"),
+            "{}: {answer}",
+            String::from_utf8_lossy(request)
+        );
+        assert!(answer.contains("x-weir-error: bad-request"), "{answer}");
+    }
+    assert_eq!(backend.count(), 0, "none of them reached the backend");
+    // HTTP/1.0 may omit Host.
+    let answer = raw_exchange(&weir, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("http/1.0 200") || answer.starts_with("http/1.1 200"),
+        "{answer}"
+    );
+    assert_eq!(backend.count(), 1);
+}

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use http::HeaderValue;
-use http::header::{CONNECTION, HeaderMap, HeaderName};
+use http::header::{CONNECTION, HOST, HeaderMap, HeaderName};
 
 /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the proxy
 /// credentials meant for weir itself.
@@ -96,6 +96,31 @@ pub(crate) fn add_forwarding(
     append_via(headers, version);
 }
 
+/// Refuses what RFC 9112 §3.2 says a server must answer with 400: an HTTP/1.1 request without
+/// `Host`, any request with more than one `Host` field, and a `Host` that is not an authority
+/// (`host[:port]`, no user info, no path, no spaces). An empty `Host` is legal (a target with
+/// no authority). Checked before routing, so an ambiguous host can neither pick a route nor
+/// reach a backend.
+pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), super::ProxyError> {
+    use super::ProxyError::Downstream;
+    let mut hosts = request.headers().get_all(HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Downstream("more than one Host field"));
+    }
+    match first {
+        None if request.version() == http::Version::HTTP_11 => {
+            Err(Downstream("an HTTP/1.1 request needs a Host field"))
+        }
+        None => Ok(()),
+        Some(host) if host.is_empty() => Ok(()),
+        Some(host) => match host.to_str() {
+            Ok(host) if weir_rules::validate::authority(host).is_ok() => Ok(()),
+            _ => Err(Downstream("the Host field is not host[:port]")),
+        },
+    }
+}
+
 /// How many `Via` entries name weir as the recipient (`1.1 weir`, `2 weir`, ...), across every
 /// `Via` field. A request that keeps coming back is in a forwarding loop.
 pub(crate) fn weir_hops(headers: &HeaderMap) -> usize {
@@ -176,5 +201,36 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "app.test");
         let via: Vec<_> = h.get_all("via").iter().collect();
         assert_eq!(via, ["1.1 edge", "1.1 weir"]);
+    }
+
+    #[test]
+    fn host_fields_are_checked_as_rfc_9112_says() {
+        let request = |version, hosts: &[&str]| {
+            let mut builder = http::Request::builder().version(version).uri("/");
+            for host in hosts {
+                builder = builder.header(HOST, *host);
+            }
+            builder.body(()).unwrap()
+        };
+        let (v10, v11, v2) = (
+            http::Version::HTTP_10,
+            http::Version::HTTP_11,
+            http::Version::HTTP_2,
+        );
+        assert!(check_host(&request(v11, &["app.test"])).is_ok());
+        assert!(check_host(&request(v11, &["[::1]:8080"])).is_ok());
+        assert!(check_host(&request(v11, &[""])).is_ok());
+        assert!(check_host(&request(v10, &[])).is_ok());
+        assert!(check_host(&request(v2, &[])).is_ok());
+        for bad in [
+            request(v11, &[]),
+            request(v11, &["a.test", "b.test"]),
+            request(v10, &["a.test", "a.test"]),
+            request(v11, &["a.test/path"]),
+            request(v11, &["a b.test"]),
+            request(v11, &["user@a.test"]),
+        ] {
+            assert!(check_host(&bad).is_err(), "{:?}", bad.headers());
+        }
     }
 }
