@@ -178,7 +178,9 @@ async fn serve(
     let forward = state.forward.get(&conn.listener);
     if request.method() == http::Method::CONNECT {
         let proxy = forward.ok_or(ProxyError::ConnectNotAllowed)?;
-        return tunnel::open(state, proxy, conn, id, request, upstream).await;
+        // Boxed: every connection keeps room for this future while idle (hyper holds one
+        // request future per connection), and the tunnel path is rare and large.
+        return Box::pin(tunnel::open(state, proxy, conn, id, request, upstream)).await;
     }
     let (chain, destination, head, body) = match forward {
         Some(proxy) => {
@@ -207,4 +209,27 @@ fn full(body: Bytes) -> ProxyBody {
     Full::new(body)
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `F` returns, without calling it.
+    fn future_size<F, A, B, C, Fut>(_: &F) -> usize
+    where
+        F: Fn(A, B, C) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn the_request_future_stays_small_because_every_connection_holds_one() {
+        // hyper keeps room for one request future per downstream connection for as long as the
+        // connection lives, idle or not, so this size is paid per idle keep-alive connection.
+        // Rare or large parts (tunnels, new upstream connections, filter hooks) are boxed.
+        // Measured 6.3 KB in a debug build (12.9 KB before the boxing), less in release.
+        let size = future_size(&handle);
+        assert!(size <= 8 * 1024, "the request future grew to {size} bytes");
+    }
 }

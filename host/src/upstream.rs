@@ -301,7 +301,9 @@ impl BackendPool {
         let backend = &self.backends[index];
         match backend.conns.checkout() {
             Some(conn) => Ok(conn),
-            None => self.connect_new(index).await,
+            // Boxed: connecting (TCP, TLS, handshake) is a large future that keep-alive makes
+            // rare, and the request future that embeds it is held per downstream connection.
+            None => Box::pin(self.connect_new(index)).await,
         }
     }
 
@@ -390,7 +392,7 @@ pub(crate) async fn send(
             Ok(response) => Ok(response),
             Err(SendError::NotSent(request, _)) if reused => {
                 tracing::debug!(upstream.addr = %name, "pooled connection was closed; sending on a new one");
-                let conn = reconnect().await?;
+                let conn = Box::pin(reconnect()).await?;
                 let mut request = *request;
                 fit_to(&conn, &mut request, name);
                 conn.send(request).await.map_err(|e| send_error(name, e))

@@ -105,7 +105,10 @@ pub(super) async fn request_hooks(
     let mut head = if chain.is_empty() {
         head
     } else {
-        match chain.run_request(head).await {
+        // Boxed, here only: the hook calls' future is large (it holds the wasmtime call), and
+        // hyper keeps room for a connection's request future while the connection idles; a
+        // request through no filter pays nothing.
+        match Box::pin(chain.run_request(head)).await {
             RequestOutcome::Forward(edited) => {
                 tracing::debug!(request.id = %edited.id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
                 edited
@@ -208,7 +211,7 @@ async fn response_hooks(
     headers::strip_hop_by_hop(&mut parts.headers);
     if let Some(request) = head {
         let view = filters::response_view(parts.status, mem::take(&mut parts.headers));
-        match chain.run_response(request, view).await {
+        match Box::pin(chain.run_response(request, view)).await {
             ResponseOutcome::Forward(edited) => {
                 parts.status = edited.status;
                 parts.headers = edited.headers;

@@ -90,7 +90,8 @@ impl OriginClient {
         let pool = self.pool(https, authority);
         match pool.checkout() {
             Some(conn) => Ok(conn),
-            None => self.connect_new(&pool, https, authority).await,
+            // Boxed for the same reason as a pool's (see `BackendPool::connect_to`).
+            None => Box::pin(self.connect_new(&pool, https, authority)).await,
         }
     }
 
