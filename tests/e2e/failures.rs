@@ -71,7 +71,12 @@ async fn memory_hog_is_stopped_at_its_cap() {
     let backend = Backend::start("a").await;
     let weir = TestWeir::start(&config(
         backend.addr(),
-        &[guarded("hog", "memory_limit_bytes = 8388608")],
+        // A deadline far beyond the time growing 8 MiB takes, so that on a loaded machine the
+        // memory cap, not the clock, is what stops the hog.
+        &[guarded(
+            "hog",
+            "memory_limit_bytes = 8388608\ndeadline_ms = 5000",
+        )],
         &["hog"],
     ))
     .await;

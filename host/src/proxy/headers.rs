@@ -99,8 +99,9 @@ pub(crate) fn add_forwarding(
 /// Refuses what RFC 9112 §3.2 says a server must answer with 400: an HTTP/1.1 request without
 /// `Host`, any request with more than one `Host` field, and a `Host` that is not an authority
 /// (`host[:port]`, no user info, no path, no spaces). An empty `Host` is legal (a target with
-/// no authority). Checked before routing, so an ambiguous host can neither pick a route nor
-/// reach a backend.
+/// no authority), and so is a missing one when the target is in absolute form: a proxy
+/// replaces `Host` with the target's authority anyway (§3.2.2), and some proxy clients omit it.
+/// Checked before routing, so an ambiguous host can neither pick a route nor reach a backend.
 pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), super::ProxyError> {
     use super::ProxyError::Downstream;
     let mut hosts = request.headers().get_all(HOST).iter();
@@ -109,7 +110,9 @@ pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), super::Pro
         return Err(Downstream("more than one Host field"));
     }
     match first {
-        None if request.version() == http::Version::HTTP_11 => {
+        None if request.version() == http::Version::HTTP_11
+            && request.uri().authority().is_none() =>
+        {
             Err(Downstream("an HTTP/1.1 request needs a Host field"))
         }
         None => Ok(()),
@@ -222,6 +225,8 @@ mod tests {
         assert!(check_host(&request(v11, &[""])).is_ok());
         assert!(check_host(&request(v10, &[])).is_ok());
         assert!(check_host(&request(v2, &[])).is_ok());
+        let absolute = http::Request::get("http://a.test/").body(()).unwrap();
+        assert!(check_host(&absolute).is_ok(), "the target names the host");
         for bad in [
             request(v11, &[]),
             request(v11, &["a.test", "b.test"]),
