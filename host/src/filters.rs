@@ -4,7 +4,7 @@
 //! Request hooks run in chain order; response hooks run in reverse order (the last filter to see
 //! the request is the first to see the response), like nested middleware.
 //!
-//! Each filter has a circuit breaker ([`breaker`](mod@breaker)): a filter that keeps faulting is
+//! Each filter has a circuit breaker (module `breaker`): a filter that keeps faulting is
 //! not called for a while, and its failure policy applies as if it had faulted.
 
 mod breaker;

@@ -118,7 +118,7 @@ impl Drain {
 /// Handles one downstream request. Never fails: every error becomes a response.
 ///
 /// The phases, shared by reverse, forward and tunnel requests: **route** (here), then in
-/// [`exchange`] **request hooks → choose backend → connect → send → response hooks**, and the
+/// `exchange` **request hooks → choose backend → connect → send → response hooks**, and the
 /// **log** line here.
 pub async fn handle(
     state: Arc<ProxyState>,

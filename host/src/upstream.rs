@@ -2,10 +2,10 @@
 //! weir's own connection pools on hyper's connection-level API, and the distinct errors the
 //! proxy maps to 400, 502 and 504.
 //!
-//! An upstream exchange is two steps. [`BackendPool::connect`] chooses a backend and hands back
+//! An upstream exchange is two steps. `BackendPool::connect` chooses a backend and hands back
 //! an open connection (a pooled one, or a new one); a backend that cannot be reached is marked
 //! down and one other backend is tried, which is always safe because nothing was sent yet.
-//! Then [`send`] writes the request on that connection and waits for the response head.
+//! Then `send` writes the request on that connection and waits for the response head.
 //!
 //! Balancing: `round-robin` follows a smooth weighted schedule (weights 5,1,1 give a,a,b,a,c,a,a
 //! rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks the backend with
