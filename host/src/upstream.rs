@@ -32,8 +32,8 @@ use crate::tls::UpstreamTls;
 pub(crate) use body::UpstreamBody;
 pub use body::{DownstreamBodyError, ResponseBody};
 pub use conn::ConnPool;
-pub(crate) use conn::Connection;
 use conn::{ConnectError, SendError, TlsTarget};
+pub(crate) use conn::{Connection, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
 pub use origin::{OriginClient, OriginSettings};
 

@@ -165,16 +165,20 @@ async fn round_robin_spreads_requests_by_weight() {
     assert_eq!((a.count(), b.count()), (30, 10));
 }
 
-#[tokio::test]
-async fn refused_backend_is_skipped_and_bodyless_request_retried() {
-    let live = Backend::start("live").await;
-    let toml = format!(
+/// A pool whose first backend refuses connections and whose second is `live`.
+async fn refused_then_live(live: &Backend) -> String {
+    format!(
         "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\", \"{}\"]\n[[route]]\npool = \"main\"\n",
         runtime_table(),
         closed_port().await,
         live.addr()
-    );
-    let weir = TestWeir::start(&toml).await;
+    )
+}
+
+#[tokio::test]
+async fn refused_backend_is_skipped_and_bodyless_request_retried() {
+    let live = Backend::start("live").await;
+    let weir = TestWeir::start(&refused_then_live(&live).await).await;
     for _ in 0..6 {
         let res = weir.get("app.test", "/").await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
@@ -327,13 +331,7 @@ async fn a_request_with_a_body_moves_to_another_backend_when_the_first_refuses()
     // Connecting comes before sending: a refused connection means nothing was sent, so even a
     // POST with a body is safe to send elsewhere, and no copy of it was needed.
     let live = Backend::start("live").await;
-    let toml = format!(
-        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"main\"\nbackends = [\"{}\", \"{}\"]\n[[route]]\npool = \"main\"\n",
-        runtime_table(),
-        closed_port().await,
-        live.addr()
-    );
-    let weir = TestWeir::start(&toml).await;
+    let weir = TestWeir::start(&refused_then_live(&live).await).await;
     for _ in 0..4 {
         let request = weir
             .request("POST", "app.test", "/upload")

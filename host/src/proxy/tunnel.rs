@@ -30,7 +30,7 @@ use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
 use crate::filters;
 use crate::metrics::METRICS;
 use crate::runtime::RequestId;
-use crate::upstream::UpstreamError;
+use crate::upstream::{UpstreamError, connect_tcp};
 
 /// Answers a CONNECT: the request hooks decide (the authority they see is the CONNECT target,
 /// whatever `Host` the client sent), then weir connects to the target, answers 200 and splices
@@ -156,22 +156,13 @@ async fn connect(
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let mut last = String::from("no addresses");
-    for addr in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => last = format!("{addr}: {e}"),
-            Err(_) => last = format!("{addr}: no answer within {} ms", timeout.as_millis()),
+    connect_tcp(addrs, timeout).await.map_err(|e| {
+        UpstreamError::Connect {
+            backend: name.to_string(),
+            reason: e.to_string(),
         }
-    }
-    Err(UpstreamError::Connect {
-        backend: name.to_string(),
-        reason: last,
-    }
-    .into())
+        .into()
+    })
 }
 
 /// How a tunnel ended.

@@ -211,13 +211,7 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        let open = self.track_open();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-            drop(open);
-        });
+        self.drive(connection);
         Ok(Sender::H1(sender))
     }
 
@@ -230,13 +224,7 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        let open = self.track_open();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream HTTP/2 connection ended with an error");
-            }
-            drop(open);
-        });
+        self.drive(connection);
         *self
             .shared_h2
             .lock()
@@ -259,9 +247,19 @@ impl ConnPool {
         }
     }
 
-    fn track_open(&self) -> OpenGuard {
+    /// Runs a connection's I/O task, counted as open until it ends.
+    fn drive<C>(&self, connection: C)
+    where
+        C: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    {
         self.open.fetch_add(1, Ordering::Relaxed);
-        OpenGuard(self.open.clone())
+        let open = OpenGuard(self.open.clone());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+            drop(open);
+        });
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
@@ -316,7 +314,12 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn connect_tcp(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, ConnectError> {
+/// TCP to the first of `addrs` that answers within `timeout` each, with Nagle off; the error
+/// names the last address tried and why it failed.
+pub(crate) async fn connect_tcp(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
     let mut last = String::from("no addresses");
     for addr in addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
