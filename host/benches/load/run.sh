@@ -16,6 +16,11 @@
 #
 #   host/benches/load/run.sh                 # RUNS=3 DURATION=10 CONNECTIONS=32 WORKERS="1 2" ALLOCS=1
 #   SCENARIOS="none router" WORKERS=1 RUNS=1 ALLOCS=0 host/benches/load/run.sh
+#   WEIR_LOG=info SCENARIOS="none chain-of-3" WORKERS=1 ALLOCS=0 host/benches/load/run.sh
+#
+# WEIR_LOG is weir's --log filter (default `error`: no access log). With `info` weir writes one
+# access-log line per request; its stderr then goes to a file in the work directory (not /dev/null,
+# so the writes are real), and the lines written are counted at the end.
 #
 # Scenarios: none url-rewrite headers cookies router deny chain-of-3 demo (the five-filter chain of
 # `weir demo`, from host/src/demo/weir-demo.toml). Installs nginx and wrk from the distribution's
@@ -28,6 +33,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-1 2}
 ALLOCS=${ALLOCS:-1}
+WEIR_LOG=${WEIR_LOG:-error}
 SCENARIOS=${SCENARIOS:-none url-rewrite headers cookies router deny chain-of-3 demo}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 source host/benches/common.sh
@@ -43,7 +49,7 @@ ORIGIN_PORT=18080; ORIGIN_B_PORT=18081; WEIR_PORT=18090; NGINX_PORT=18091; FORWA
 HEADERS=(-H 'Cookie: session=abc; tracking=xyz' -H 'x-user: alice')
 
 echo "weir $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*version: //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\""
+echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" WEIR_LOG=$WEIR_LOG"
 echo
 
 # weir's heap allocations per request, counted in-process (host/benches/alloc.rs).
@@ -188,7 +194,10 @@ start_proxies() {
   local pin=(taskset -c 0)
   [ "$2" = 1 ] || pin=()
   write_weir_config "$1"
-  TOKIO_WORKER_THREADS=$2 "${pin[@]}" "$WEIR" --log error run --config "$WORK/weir.toml" &
+  local stderr=/dev/stderr
+  [ "$WEIR_LOG" = error ] || stderr=$WORK/weir.stderr
+  TOKIO_WORKER_THREADS=$2 "${pin[@]}" "$WEIR" --log "$WEIR_LOG" run --config "$WORK/weir.toml" \
+    2>>"$stderr" &
   WEIR_PID=$!
   PIDS+=($WEIR_PID)
   write_nginx_config "$1" "$2"
@@ -271,6 +280,11 @@ for workers in $WORKERS; do
     echo "| $scenario | $workers | $w_rps | $w_cpu | $w_p99 | $n_rps | $n_cpu | $n_p99 | $ratio | ${ALLOC[$scenario]:-} |"
   done
 done
+
+if [ "$WEIR_LOG" != error ]; then
+  echo
+  echo "weir wrote $(wc -l <"$WORK/weir.stderr") log lines ($(du -h "$WORK/weir.stderr" | cut -f1)) with --log $WEIR_LOG"
+fi
 
 if [ -s "$WORK/non2xx.log" ]; then
   echo
