@@ -31,9 +31,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use weir_tests::guests;
+use weir_tests::raw::{RawClient, start_fixed_backend};
 
 /// Every scenario, in the order of the load bench (`host/benches/load/run.sh`).
 const SCENARIOS: [&str; 8] = [
@@ -228,8 +227,10 @@ fn main() {
 }
 
 async fn run(opts: &Options) {
-    let main_pool = start_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nmain\n").await;
-    let beta_pool = start_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nbeta\n").await;
+    let main_pool =
+        start_fixed_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nmain\n").await;
+    let beta_pool =
+        start_fixed_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nbeta\n").await;
     if opts.idle > 0 {
         let running = weir::server::start(scenario_config("none", main_pool, beta_pool))
             .await
@@ -282,12 +283,20 @@ async fn run(opts: &Options) {
     }
 }
 
+/// Sends `REQUEST` and reads the whole response; panics on anything but a 200.
+async fn request(client: &mut RawClient) {
+    let status = client.request(REQUEST).await.expect("request to weir");
+    assert_eq!(status, 200, "weir answered {status}");
+}
+
 /// Warms up, then counts allocations over `opts.requests` requests (fewer if `deadline` passes).
 /// Returns the requests counted and the counters before and after.
 async fn measure(addr: SocketAddr, opts: &Options, deadline: Instant) -> (u64, Counts, Counts) {
-    let mut client = Client::connect(addr).await;
+    let mut client = RawClient::connect(addr, MAX_SECS)
+        .await
+        .expect("connect to weir");
     for _ in 0..opts.warmup {
-        client.request().await;
+        request(&mut client).await;
     }
     if opts.attribute {
         SAMPLE_EVERY.store(opts.sample_every, Relaxed);
@@ -295,7 +304,7 @@ async fn measure(addr: SocketAddr, opts: &Options, deadline: Instant) -> (u64, C
     let before = counts();
     let mut n = 0;
     while n < opts.requests && Instant::now() < deadline {
-        client.request().await;
+        request(&mut client).await;
         n += 1;
     }
     let after = counts();
@@ -408,117 +417,6 @@ filters = [{chain}]
         deny = guests::DENY,
     );
     weir::config::parse(&toml, "alloc-bench.toml", Path::new("/")).expect("the config is valid")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Backend and client: fixed buffers, no allocation per request.
-
-/// A backend answering every request head with `response`; it allocates per connection only.
-async fn start_backend(response: &'static [u8]) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve_backend(stream, response));
-        }
-    });
-    addr
-}
-
-async fn serve_backend(mut stream: TcpStream, response: &'static [u8]) {
-    let mut buf = [0u8; 16 * 1024];
-    let mut filled = 0;
-    loop {
-        // Requests carry no body (GET), so a head ends a request.
-        while let Some(end) = find(&buf[..filled], b"\r\n\r\n") {
-            if stream.write_all(response).await.is_err() {
-                return;
-            }
-            buf.copy_within(end + 4..filled, 0);
-            filled -= end + 4;
-        }
-        if filled == buf.len() {
-            return;
-        }
-        match stream.read(&mut buf[filled..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => filled += n,
-        }
-    }
-}
-
-/// One keep-alive connection to weir sending `REQUEST` and reading each whole response.
-struct Client {
-    stream: TcpStream,
-    buf: Box<[u8; 16 * 1024]>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect to weir");
-        stream.set_nodelay(true).expect("nodelay");
-        Self {
-            stream,
-            buf: Box::new([0; 16 * 1024]),
-        }
-    }
-
-    /// Sends one request and reads its response; panics on anything but a 200.
-    async fn request(&mut self) {
-        self.stream.write_all(REQUEST).await.expect("write request");
-        let mut filled = 0;
-        let head_end = loop {
-            if let Some(end) = find(&self.buf[..filled], b"\r\n\r\n") {
-                break end + 4;
-            }
-            filled += self.read(filled).await;
-        };
-        let head = &self.buf[..head_end];
-        assert!(
-            head.starts_with(b"HTTP/1.1 200 "),
-            "weir answered {}",
-            String::from_utf8_lossy(head)
-        );
-        match content_length(head) {
-            Some(len) => {
-                while filled < head_end + len {
-                    filled += self.read(filled).await;
-                }
-            }
-            // Chunked: read up to the last chunk.
-            None => {
-                while !self.buf[..filled].ends_with(b"0\r\n\r\n") {
-                    filled += self.read(filled).await;
-                }
-            }
-        }
-    }
-
-    async fn read(&mut self, filled: usize) -> usize {
-        assert!(filled < self.buf.len(), "response larger than the buffer");
-        match self.stream.read(&mut self.buf[filled..]).await {
-            Ok(0) => panic!("weir closed the connection"),
-            Ok(n) => n,
-            Err(e) => panic!("read from weir: {e}"),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The `content-length` of a response head, without allocating.
-fn content_length(head: &[u8]) -> Option<usize> {
-    head.split(|&b| b == b'\n').find_map(|line| {
-        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
-        if !name.eq_ignore_ascii_case(b"content-length") {
-            return None;
-        }
-        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
-    })
 }
 
 // ---------------------------------------------------------------------------------------------

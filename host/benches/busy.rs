@@ -26,9 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use weir_tests::guests;
+use weir_tests::raw::{RawClient, start_fixed_backend};
 
 /// Bound on one phase (warm-up and measured requests).
 const MAX_SECS: Duration = Duration::from_secs(60);
@@ -57,7 +56,10 @@ fn main() {
         }
     }
 
-    let backend = on_own_thread("backend", start_backend());
+    let backend = on_own_thread(
+        "backend",
+        start_fixed_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n"),
+    );
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(1).enable_all();
     if let Some(n) = event_interval {
@@ -189,7 +191,9 @@ pool = "main"
 /// warm-up) and returns each one's latency; fewer if `MAX_SECS` passes first.
 async fn measure(addr: SocketAddr, n: usize, busy: bool) -> Vec<Duration> {
     let deadline = Instant::now() + MAX_SECS;
-    let mut conn = Conn::connect(addr).await.expect("connect to weir");
+    let mut conn = RawClient::connect(addr, MAX_SECS)
+        .await
+        .expect("connect to weir");
     for _ in 0..50 {
         conn.request(PLAIN).await.expect("warm-up request");
     }
@@ -211,7 +215,7 @@ async fn measure(addr: SocketAddr, n: usize, busy: bool) -> Vec<Duration> {
 async fn loop_boom(addr: SocketAddr, stop: Arc<AtomicBool>, answered: Arc<AtomicU64>) {
     let deadline = Instant::now() + MAX_SECS;
     while !stop.load(Relaxed) && Instant::now() < deadline {
-        let Ok(mut conn) = Conn::connect(addr).await else {
+        let Ok(mut conn) = RawClient::connect(addr, MAX_SECS).await else {
             return;
         };
         while !stop.load(Relaxed) && Instant::now() < deadline {
@@ -223,103 +227,4 @@ async fn loop_boom(addr: SocketAddr, stop: Arc<AtomicBool>, answered: Arc<Atomic
             }
         }
     }
-}
-
-/// A backend answering every request head with a short 200; requests carry no body.
-async fn start_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                let mut filled = 0;
-                loop {
-                    while let Some(end) = find(&buf[..filled], b"\r\n\r\n") {
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
-                        if stream.write_all(ok).await.is_err() {
-                            return;
-                        }
-                        buf.copy_within(end + 4..filled, 0);
-                        filled -= end + 4;
-                    }
-                    if filled == buf.len() {
-                        return;
-                    }
-                    match stream.read(&mut buf[filled..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => filled += n,
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// One keep-alive connection to weir.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            stream,
-            buf: vec![0; 16 * 1024],
-        })
-    }
-
-    /// Sends one request and reads its whole response (content-length bodies); returns the
-    /// status. Each read is bounded in time.
-    async fn request(&mut self, request: &[u8]) -> std::io::Result<u16> {
-        self.stream.write_all(request).await?;
-        let mut filled = 0;
-        let head_end = loop {
-            if let Some(end) = find(&self.buf[..filled], b"\r\n\r\n") {
-                break end + 4;
-            }
-            filled += self.read(filled).await?;
-        };
-        let head = &self.buf[..head_end];
-        let status = std::str::from_utf8(head.get(9..12).unwrap_or_default())
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let len = content_length(head).unwrap_or(0);
-        while filled < head_end + len {
-            filled += self.read(filled).await?;
-        }
-        Ok(status)
-    }
-
-    async fn read(&mut self, filled: usize) -> std::io::Result<usize> {
-        if filled == self.buf.len() {
-            return Err(std::io::Error::other("response larger than the buffer"));
-        }
-        match tokio::time::timeout(MAX_SECS, self.stream.read(&mut self.buf[filled..])).await {
-            Ok(Ok(0)) => Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(r) => r,
-            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn content_length(head: &[u8]) -> Option<usize> {
-    head.split(|&b| b == b'\n').find_map(|line| {
-        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
-        if !name.eq_ignore_ascii_case(b"content-length") {
-            return None;
-        }
-        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
-    })
 }

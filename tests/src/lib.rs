@@ -19,6 +19,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub mod raw;
 pub mod tls;
 
 /// Paths of the built guests, and `for_each_plugin!`.
