@@ -317,20 +317,21 @@ impl BackendPool {
             });
         }
         let port = port_of(&backend.authority, backend.scheme == "https");
-        let addrs = self
-            .resolver
-            .resolve(backend.authority.host(), port)
-            .await
-            .map_err(|e| UpstreamError::Connect {
-                backend: name(),
-                reason: e.to_string(),
-            })?;
-        let connected = backend
-            .conns
-            .connect(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
-            .await;
+        // A name that does not resolve is as unreachable as a refused connection.
+        let connected = match self.resolver.resolve(backend.authority.host(), port).await {
+            Ok(addrs) => {
+                let timeout = self.settings.connect_timeout;
+                backend
+                    .conns
+                    .connect(&addrs, backend.tls.as_ref(), timeout)
+                    .await
+            }
+            Err(e) => Err(ConnectError::Tcp(e.to_string())),
+        };
         connected.map_err(|e| {
             let error = connect_error(name(), e);
+            // A refused certificate is not cured by skipping the backend: only unreachable
+            // backends are marked down.
             if matches!(error, UpstreamError::Connect { .. }) {
                 backend.down_until_ms.store(
                     self.now_ms() + DOWN_FOR.as_millis() as u64,
@@ -338,8 +339,6 @@ impl BackendPool {
                 );
                 tracing::warn!(upstream.addr = %backend.authority, pool = %self.settings.name, "upstream refused a connection; skipped for 5s");
             }
-            // A refused certificate is not cured by skipping the backend: the reason matters
-            // more than a retry elsewhere.
             error
         })
     }

@@ -85,12 +85,11 @@ pub(super) fn request_head(
 /// Removes hop-by-hop fields but keeps `Proxy-Authorization` for the filters; the request-hooks
 /// phase removes it before anything goes upstream.
 pub(super) fn strip_keeping_credentials(headers: &mut http::HeaderMap) {
-    let Some(first) = headers.get(PROXY_AUTHORIZATION) else {
-        headers::strip_hop_by_hop(headers);
-        return;
-    };
-    let credentials: Vec<HeaderValue> = std::iter::once(first.clone())
-        .chain(headers.get_all(PROXY_AUTHORIZATION).iter().skip(1).cloned())
+    // Empty in the usual case: collecting nothing allocates nothing.
+    let credentials: Vec<HeaderValue> = headers
+        .get_all(PROXY_AUTHORIZATION)
+        .iter()
+        .cloned()
         .collect();
     headers::strip_hop_by_hop(headers);
     for value in credentials {
