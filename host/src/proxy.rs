@@ -27,7 +27,7 @@ use hyper::body::Incoming;
 use crate::filters::{self, RequestMeta};
 use crate::runtime::RequestId;
 use crate::tls::TlsFacts;
-use crate::upstream::BackendPool;
+use crate::upstream::{BackendPool, BoxError};
 use exchange::Destination;
 
 pub use error::{ProxyError, Side};
@@ -35,7 +35,7 @@ pub use forward::{ForwardPolicy, ForwardProxy};
 pub use route::{HostMatch, Route};
 
 /// Body type sent downstream.
-pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Everything the data path needs, immutable for one config generation.
 #[derive(Debug)]

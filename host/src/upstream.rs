@@ -17,10 +17,12 @@ mod balance;
 mod body;
 mod conn;
 mod dns;
+pub mod health;
+mod limits;
 mod origin;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -30,15 +32,14 @@ use rustls::pki_types::ServerName;
 use crate::tls::UpstreamTls;
 
 pub(crate) use body::UpstreamBody;
-pub use body::{DownstreamBodyError, ResponseBody};
+pub use body::{BodyTimeout, BoxError, DownstreamBodyError, ResponseBody};
 pub use conn::ConnPool;
 use conn::{ConnectError, SendError, TlsTarget};
 pub(crate) use conn::{Connection, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
+pub use health::{Health, HealthCheck, PassiveHealth};
+pub use limits::{Limits, Retries};
 pub use origin::{OriginClient, OriginSettings};
-
-/// How long a backend that refused a connection is skipped.
-const DOWN_FOR: Duration = Duration::from_secs(5);
 
 /// Load-balancing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +71,19 @@ pub struct PoolSettings {
     pub max_idle_per_backend: usize,
     /// TLS towards `https://` backends (present when the pool has one).
     pub tls: Option<UpstreamTls>,
+    /// Passive health: ejection on failures.
+    pub passive: PassiveHealth,
+    /// Active health checks, when configured.
+    pub health_check: Option<HealthCheck>,
+    /// Connection limits and the queue.
+    pub limits: Limits,
+    /// Retries and their budget.
+    pub retries: Retries,
+    /// Longest gap between body bytes, both directions (none: no limit).
+    pub body_idle_timeout: Option<Duration>,
+    /// Longest time for a whole request, from the queue to the response body's end (none: no
+    /// limit).
+    pub request_timeout: Option<Duration>,
 }
 
 /// Where a backend is and how much traffic it takes.
@@ -92,8 +106,10 @@ pub struct Backend {
     pub scheme: &'static str,
     weight: u32,
     in_flight: AtomicUsize,
-    /// Milliseconds since the pool's start until which the backend is skipped.
-    down_until_ms: AtomicU64,
+    /// Passive and active health.
+    health: Health,
+    /// Request slots: connections (HTTP/1.1) and streams (HTTP/2).
+    slots: limits::Slots,
     /// Its connections.
     conns: Arc<ConnPool>,
     /// TLS towards it, for `https://` backends.
@@ -105,12 +121,19 @@ impl Backend {
     pub fn connections(&self) -> &ConnPool {
         &self.conns
     }
+
+    /// Its health.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
 }
 
 /// A pool of backends, each with its own connection pool.
 pub struct BackendPool {
     settings: PoolSettings,
-    backends: Vec<Backend>,
+    backends: Vec<Arc<Backend>>,
+    queue: limits::Queue,
+    budget: limits::RetryBudget,
     schedule: Vec<usize>,
     next: AtomicUsize,
     resolver: TargetResolver,
@@ -164,6 +187,34 @@ pub enum UpstreamError {
         /// Cause.
         reason: String,
     },
+    /// No backend of the pool may receive traffic: every one is ejected or down.
+    #[error("no usable backend in pool {pool}: every backend is ejected or down")]
+    NoBackend {
+        /// Pool.
+        pool: Arc<str>,
+        /// When the first ejection ends.
+        retry_after: Duration,
+    },
+    /// Every slot of the chosen backend was taken and the queue was full.
+    #[error("pool {pool} is saturated: its queue is full")]
+    QueueFull {
+        /// Pool.
+        pool: Arc<str>,
+    },
+    /// The request waited in the queue for longer than the pool allows.
+    #[error("pool {pool} is saturated: no connection freed up within {after:?}")]
+    QueueTimeout {
+        /// Pool.
+        pool: Arc<str>,
+        /// The queue timeout.
+        after: Duration,
+    },
+    /// The request's total time (`request_timeout_ms`) ran out before the response head.
+    #[error("the request did not complete within {after:?}")]
+    TotalTimeout {
+        /// The total timeout.
+        after: Duration,
+    },
     /// The downstream request body broke while it was streamed upstream (the client's fault;
     /// the upstream connection is closed, never reused).
     #[error("the request body from the client failed: {reason}")]
@@ -182,36 +233,50 @@ impl UpstreamError {
             Self::Connect { .. } | Self::Tls { .. } | Self::Target(_)
         )
     }
+
+    /// How long a client should wait before trying again, for the refusals that know it.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::NoBackend { retry_after, .. } => Some(*retry_after),
+            Self::QueueFull { .. } | Self::QueueTimeout { .. } => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
 }
 
 impl BackendPool {
     /// Creates the pool and one connection pool per backend. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
         let tls_config = settings.tls.as_ref().map(alpn_config);
-        let backends: Vec<Backend> = settings
+        let backends: Vec<Arc<Backend>> = settings
             .backends
             .iter()
-            .map(|b| Backend {
-                authority: b.authority.clone(),
-                scheme: if b.https { "https" } else { "http" },
-                weight: b.weight,
-                in_flight: AtomicUsize::new(0),
-                down_until_ms: AtomicU64::new(0),
-                conns: ConnPool::new(settings.max_idle_per_backend, settings.idle_timeout),
-                tls: match (&tls_config, b.https) {
-                    (Some(config), true) => tls_target(
-                        config,
-                        settings.tls.as_ref().and_then(|t| t.server_name.as_deref()),
-                        &b.authority,
-                    ),
-                    _ => None,
-                },
+            .map(|b| {
+                Arc::new(Backend {
+                    authority: b.authority.clone(),
+                    scheme: if b.https { "https" } else { "http" },
+                    weight: b.weight,
+                    in_flight: AtomicUsize::new(0),
+                    health: Health::default(),
+                    slots: limits::Slots::new(&settings.limits),
+                    conns: ConnPool::new(settings.max_idle_per_backend, settings.idle_timeout),
+                    tls: match (&tls_config, b.https) {
+                        (Some(config), true) => tls_target(
+                            config,
+                            settings.tls.as_ref().and_then(|t| t.server_name.as_deref()),
+                            &b.authority,
+                        ),
+                        _ => None,
+                    },
+                })
             })
             .collect();
         let weights: Vec<u32> = backends.iter().map(|b| b.weight).collect();
         Self {
             schedule: balance::smooth_schedule(&weights),
             backends,
+            queue: limits::Queue::new(&settings.limits),
+            budget: limits::RetryBudget::new(&settings.retries),
             next: AtomicUsize::new(0),
             // Backend names resolve through the same cached resolver as the forward proxy; a
             // pool's backends are the operator's own, so every range is allowed.
@@ -232,38 +297,59 @@ impl BackendPool {
     }
 
     /// The backends.
-    pub fn backends(&self) -> &[Backend] {
+    pub fn backends(&self) -> &[Arc<Backend>] {
         &self.backends
     }
 
-    /// Chooses a backend, skipping ones marked down unless all are, and never `exclude`.
-    pub(crate) fn select(&self, affinity_key: Option<&str>, exclude: Option<usize>) -> usize {
-        let now = self.now_ms();
-        let eligible = |i: usize| Some(i) != exclude;
-        // Backends marked down are skipped, unless every eligible backend is down.
-        let skip_down = (0..self.backends.len()).any(|i| eligible(i) && self.is_up(i, now));
-        let candidate = |i: usize| eligible(i) && (!skip_down || self.is_up(i, now));
+    /// Requests waiting in the queue now.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Requests refused because the queue was full, and requests that waited too long.
+    pub fn queue_refusals(&self) -> (u64, u64) {
+        self.queue.refusals()
+    }
+
+    /// Retries made, and retries the budget refused.
+    pub fn retry_totals(&self) -> (u64, u64) {
+        self.budget.totals()
+    }
+
+    /// Milliseconds since the pool was created: the clock of its backends' health.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Chooses a backend among those `usable` says may be chosen, by the pool's policy (or by
+    /// the key's hash).
+    pub(crate) fn select(
+        &self,
+        affinity_key: Option<&str>,
+        usable: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let candidate = |i: usize| usable(i);
+        let first = (0..self.backends.len()).find(|&i| candidate(i))?;
         if let Some(key) = affinity_key {
             let candidates: Vec<usize> =
                 (0..self.backends.len()).filter(|&i| candidate(i)).collect();
-            return balance::rendezvous(key, &candidates, |i| {
+            return Some(balance::rendezvous(key, &candidates, |i| {
                 (self.backends[i].authority.as_str(), self.backends[i].weight)
-            });
+            }));
         }
-        let first = (0..self.backends.len())
-            .find(|&i| candidate(i))
-            .unwrap_or(0);
-        match self.settings.balance {
+        Some(match self.settings.balance {
             Balance::RoundRobin => {
                 // Walk the schedule until an eligible backend comes up.
+                let mut chosen = first;
                 for _ in 0..self.schedule.len() {
                     let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len();
                     let i = self.schedule[slot];
                     if candidate(i) {
-                        return i;
+                        chosen = i;
+                        break;
                     }
                 }
-                first
+                chosen
             }
             Balance::Random => {
                 let candidates: Vec<usize> =
@@ -274,25 +360,133 @@ impl BackendPool {
                 .filter(|&i| candidate(i))
                 .min_by_key(|&i| self.backends[i].in_flight.load(Ordering::Relaxed))
                 .unwrap_or(first),
+        })
+    }
+
+    /// Chooses a healthy backend not tried yet and claims it: without a key, one with a free
+    /// slot if there is one. `None` when no backend may be chosen.
+    fn choose(&self, key: Option<&str>, tried: &Tried, now_ms: u64) -> Option<(usize, bool)> {
+        let mut refused = Tried::default();
+        // Each pass either claims a backend or rules one out.
+        for _ in 0..=self.backends.len() {
+            let usable = |i: usize| {
+                !tried.contains(i)
+                    && !refused.contains(i)
+                    && self.backends[i].health.selectable(now_ms)
+            };
+            let free = |i: usize| {
+                usable(i) && {
+                    let backend = &self.backends[i];
+                    backend.slots.has_free(backend.conns.has_h2())
+                }
+            };
+            // A key keeps its backend even when that one is busy: affinity beats waiting.
+            let index = match key {
+                Some(_) => self.select(key, usable)?,
+                None => match self.select(None, free) {
+                    Some(i) => i,
+                    None => self.select(None, usable)?,
+                },
+            };
+            match self.backends[index].health.claim(now_ms) {
+                Some(trial) => return Some((index, trial)),
+                None => refused.insert(index),
+            }
+        }
+        None
+    }
+
+    /// A healthy backend for a tunnel (which holds no slot): the pool's choice, or why there is
+    /// none.
+    pub(crate) fn pick(&self, key: Option<&str>) -> Result<usize, UpstreamError> {
+        let now = self.now_ms();
+        self.select(key, |i| self.backends[i].health.selectable(now))
+            .ok_or_else(|| self.no_backend(now))
+    }
+
+    /// Counts a request against the retry budget's window. Call once per request.
+    pub(crate) fn count_request(&self) {
+        self.budget.count_request();
+    }
+
+    /// Takes a retry from the pool's budget, if it has room.
+    pub(crate) fn try_retry(&self) -> bool {
+        self.budget.try_retry()
+    }
+
+    /// Phase **connect** for a pool: chooses a healthy backend not in `tried`, waits for one of
+    /// its slots (in the queue, when all are taken) and returns an open connection to it. A
+    /// backend that cannot be reached counts against its health and another is tried, within
+    /// the pool's retries and budget: nothing was sent, so this is safe for every request.
+    pub(crate) async fn connect(
+        &self,
+        key: Option<&str>,
+        tried: &mut Tried,
+    ) -> Result<Attempt, UpstreamError> {
+        let mut last_error = None;
+        loop {
+            let now = self.now_ms();
+            let Some((index, trial)) = self.choose(key, tried, now) else {
+                return Err(last_error.unwrap_or_else(|| self.no_backend(now)));
+            };
+            tried.insert(index);
+            let backend = &self.backends[index];
+            let claim = Claim {
+                backend: backend.clone(),
+                trial,
+            };
+            let permit = match backend
+                .slots
+                .acquire(backend.conns.has_h2(), &self.queue)
+                .await
+            {
+                Ok(permit) => permit,
+                Err(limits::Refused::QueueFull) => {
+                    return Err(UpstreamError::QueueFull {
+                        pool: self.settings.name.clone(),
+                    });
+                }
+                Err(limits::Refused::QueueTimeout) => {
+                    self.queue.count_timeout();
+                    return Err(UpstreamError::QueueTimeout {
+                        pool: self.settings.name.clone(),
+                        after: self.queue.timeout,
+                    });
+                }
+            };
+            let lease = Lease::new(claim, permit);
+            match self.connect_to(index).await {
+                Ok(conn) => return Ok(Attempt { index, conn, lease }),
+                Err(e) => {
+                    if matches!(e, UpstreamError::Connect { .. }) {
+                        self.record(index, health::Outcome::ConnectError);
+                    }
+                    drop(lease);
+                    let retries_left = tried.len() <= self.settings.retries.max_retries as usize;
+                    if !e.is_retry_safe() || !retries_left || !self.budget.try_retry() {
+                        return Err(e);
+                    }
+                    tracing::debug!(pool = %self.settings.name, error = %e, "connect failed; trying another backend");
+                    last_error = Some(e);
+                }
+            }
         }
     }
 
-    /// Chooses a backend and returns an open connection to it. A backend that cannot be
-    /// reached is marked down and one other backend is tried: nothing was sent, so this is
-    /// safe for every request.
-    pub(crate) async fn connect(
-        &self,
-        affinity_key: Option<&str>,
-    ) -> Result<(usize, Connection), UpstreamError> {
-        let first = self.select(affinity_key, None);
-        match self.connect_to(first).await {
-            Ok(conn) => Ok((first, conn)),
-            Err(e) if e.is_retry_safe() && self.backends.len() > 1 => {
-                let second = self.select(affinity_key, Some(first));
-                let conn = self.connect_to(second).await?;
-                Ok((second, conn))
-            }
-            Err(e) => Err(e),
+    /// The refusal for a pool with no usable backend, saying when the first ejection ends.
+    fn no_backend(&self, now_ms: u64) -> UpstreamError {
+        let retry_after = self
+            .backends
+            .iter()
+            .filter_map(|b| match b.health.state(now_ms) {
+                health::State::Ejected { until_ms, .. } => Some(until_ms.saturating_sub(now_ms)),
+                _ => None,
+            })
+            .min()
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        UpstreamError::NoBackend {
+            pool: self.settings.name.clone(),
+            retry_after,
         }
     }
 
@@ -328,49 +522,172 @@ impl BackendPool {
             }
             Err(e) => Err(ConnectError::Tcp(e.to_string())),
         };
-        connected.map_err(|e| {
-            let error = connect_error(name(), e);
-            // A refused certificate is not cured by skipping the backend: only unreachable
-            // backends are marked down.
-            if matches!(error, UpstreamError::Connect { .. }) {
-                backend.down_until_ms.store(
-                    self.now_ms() + DOWN_FOR.as_millis() as u64,
-                    Ordering::Relaxed,
-                );
-                tracing::warn!(upstream.addr = %backend.authority, pool = %self.settings.name, "upstream refused a connection; skipped for 5s");
-            }
-            error
-        })
+        connected.map_err(|e| connect_error(name(), e))
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) to backend `index` on `conn` and waits for
-    /// the response head, at most the pool's response timeout. If a pooled connection turns
-    /// out closed before the request was written, the request goes on a new connection.
+    /// Phase **send** for a pool: writes `request` (origin-form URI, `Host` set) on the
+    /// attempt's connection and waits for the response head, within the pool's response
+    /// timeout and the request's `deadline`. The outcome counts towards the backend's health;
+    /// the response body holds the backend's slot until it is done. If a pooled connection
+    /// turns out closed before the request was written, the request goes on a new connection.
     pub(crate) async fn send(
         &self,
-        index: usize,
-        conn: Connection,
+        attempt: Attempt,
         request: Request<UpstreamBody>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let Attempt { index, conn, lease } = attempt;
         let backend = &self.backends[index];
-        backend.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _guard = InFlight(&backend.in_flight);
-        send(
-            conn,
-            request,
-            self.settings.response_timeout,
-            &backend.authority,
-            async || self.connect_new(index).await,
-        )
-        .await
+        let mut timeout = self.settings.response_timeout;
+        if let Some(deadline) = deadline {
+            timeout = timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        let result = send(conn, request, timeout, &backend.authority, async || {
+            self.connect_new(index).await
+        })
+        .await;
+        let outcome = match &result {
+            Ok(response) => response_outcome(response),
+            Err(UpstreamError::Timeout { .. }) => Some(health::Outcome::Timeout),
+            Err(UpstreamError::Failed { .. }) => Some(health::Outcome::Reset),
+            Err(UpstreamError::Connect { .. }) => Some(health::Outcome::ConnectError),
+            // The client's body or weir's own TLS settings: nothing said about the backend.
+            Err(_) => None,
+        };
+        match outcome {
+            Some(outcome) => self.record(index, outcome),
+            None => backend.health.abandon_trial(),
+        }
+        let idle = self.settings.body_idle_timeout;
+        result.map(|response| response.map(|body| body.timed(idle, deadline).holding(lease)))
     }
 
-    fn is_up(&self, index: usize, now_ms: u64) -> bool {
-        self.backends[index].down_until_ms.load(Ordering::Relaxed) <= now_ms
+    /// Records an outcome against backend `index`'s health, within the pool's ejection cap.
+    fn record(&self, index: usize, outcome: health::Outcome) {
+        let now = self.now_ms();
+        let passive = &self.settings.passive;
+        let may_eject = || {
+            let ejected = self
+                .backends
+                .iter()
+                .filter(|b| b.health.is_ejected(now))
+                .count();
+            let cap = (self.backends.len() * passive.max_ejected_percent as usize / 100).max(1);
+            ejected < cap
+        };
+        let backend = &self.backends[index];
+        if let Some((length, reason)) = backend.health.record(outcome, passive, now, may_eject) {
+            tracing::warn!(
+                pool = %self.settings.name,
+                upstream.addr = %backend.authority,
+                reason = reason.as_str(),
+                ejected_ms = length.as_millis() as u64,
+                "backend ejected"
+            );
+        }
+    }
+}
+
+/// What a response head says about its backend's health.
+fn response_outcome(response: &Response<ResponseBody>) -> Option<health::Outcome> {
+    let status = response.status();
+    if (status == http::StatusCode::SERVICE_UNAVAILABLE
+        || status == http::StatusCode::TOO_MANY_REQUESTS)
+        && let Some(wait) = retry_after(response.headers())
+    {
+        return Some(health::Outcome::RetryAfter(wait));
+    }
+    Some(if status.is_server_error() {
+        health::Outcome::ServerError
+    } else {
+        health::Outcome::Success
+    })
+}
+
+/// A `Retry-After` given in seconds (an HTTP date is not followed: it needs clocks to agree).
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Backends already tried for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Tried {
+    mask: u128,
+    more: Vec<usize>,
+}
+
+impl Tried {
+    fn contains(&self, index: usize) -> bool {
+        match u32::try_from(index) {
+            Ok(bit) if bit < 128 => self.mask & (1 << bit) != 0,
+            _ => self.more.contains(&index),
+        }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn insert(&mut self, index: usize) {
+        match u32::try_from(index) {
+            Ok(bit) if bit < 128 => self.mask |= 1 << bit,
+            _ => self.more.push(index),
+        }
+    }
+
+    /// How many backends were tried.
+    pub(crate) fn len(&self) -> usize {
+        self.mask.count_ones() as usize + self.more.len()
+    }
+}
+
+/// One attempt of a request: the backend chosen, its slot, and an open connection.
+pub(crate) struct Attempt {
+    /// The backend's index in its pool.
+    pub(crate) index: usize,
+    pub(crate) conn: Connection,
+    lease: Lease,
+}
+
+/// A backend claimed for one request; a trial claim not settled by an outcome is given up.
+struct Claim {
+    backend: Arc<Backend>,
+    trial: bool,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.trial {
+            self.backend.health.abandon_trial();
+        }
+    }
+}
+
+/// A request's hold on a backend: its slot and its count of requests in flight, until the
+/// response body is done.
+pub(crate) struct Lease {
+    claim: Claim,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Lease {
+    fn new(claim: Claim, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        claim.backend.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self {
+            claim,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.claim.backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("backend", &self.claim.backend.authority)
+            .finish_non_exhaustive()
     }
 }
 
@@ -435,7 +752,7 @@ fn send_error(name: &Authority, error: SendError) -> UpstreamError {
     };
     match find_source::<DownstreamBodyError>(&error) {
         Some(body) => UpstreamError::DownstreamBody {
-            reason: error_chain(&body.0),
+            reason: error_chain(body),
         },
         None => UpstreamError::Failed {
             backend: name.to_string(),
@@ -496,14 +813,6 @@ fn tls_target(
             tracing::warn!(upstream.addr = %authority, error = %e, "not a TLS server name; backend unreachable");
             None
         }
-    }
-}
-
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

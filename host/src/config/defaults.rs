@@ -36,6 +36,51 @@ pub(crate) fn pool_idle_timeout_ms() -> u64 {
 pub(crate) fn max_idle_per_backend() -> usize {
     64
 }
+pub(crate) fn eject_after_connect_errors() -> u32 {
+    1
+}
+pub(crate) fn eject_after_failures() -> u32 {
+    5
+}
+pub(crate) fn eject_base_ms() -> u64 {
+    5_000
+}
+pub(crate) fn eject_max_ms() -> u64 {
+    300_000
+}
+pub(crate) fn max_ejected_percent() -> u32 {
+    50
+}
+pub(crate) fn max_connections_per_backend() -> usize {
+    1024
+}
+pub(crate) fn max_streams_per_backend() -> usize {
+    128
+}
+pub(crate) fn queue_size() -> usize {
+    1024
+}
+pub(crate) fn queue_timeout_ms() -> u64 {
+    5_000
+}
+pub(crate) fn max_retries() -> u32 {
+    2
+}
+pub(crate) fn retry_on() -> Vec<String> {
+    vec!["reset".to_owned()]
+}
+pub(crate) fn retry_budget_percent() -> u32 {
+    20
+}
+pub(crate) fn retry_budget_min_per_sec() -> u32 {
+    3
+}
+pub(crate) fn retry_body_max_bytes() -> usize {
+    64 * 1024
+}
+pub(crate) fn body_idle_timeout_ms() -> u64 {
+    60_000
+}
 pub(crate) fn failure() -> String {
     "fail-closed".to_owned()
 }

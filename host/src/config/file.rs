@@ -221,6 +221,57 @@ pub struct Pool {
     /// Idle keep-alive connections kept per backend. Default: 64.
     #[serde(default = "defaults::max_idle_per_backend")]
     pub max_idle_per_backend: usize,
+    /// Consecutive connect errors that eject a backend (0: never). Default: 1.
+    #[serde(default = "defaults::eject_after_connect_errors")]
+    pub eject_after_connect_errors: u32,
+    /// Consecutive resets, timeouts or 5xx answers that eject a backend (0: never). Default: 5.
+    #[serde(default = "defaults::eject_after_failures")]
+    pub eject_after_failures: u32,
+    /// First ejection's length, in ms, doubled for each ejection in a row. Default: 5000.
+    #[serde(default = "spanned_default::eject_base_ms")]
+    pub eject_base_ms: Spanned<u64>,
+    /// Longest ejection, in ms. Default: 300000.
+    #[serde(default = "spanned_default::eject_max_ms")]
+    pub eject_max_ms: Spanned<u64>,
+    /// Largest share of backends ejected at once, in percent (one may always be). Default: 50.
+    #[serde(default = "spanned_default::max_ejected_percent")]
+    pub max_ejected_percent: Spanned<u32>,
+    /// Open connections per backend. Default: 1024.
+    #[serde(default = "spanned_default::max_connections_per_backend")]
+    pub max_connections_per_backend: Spanned<usize>,
+    /// Concurrent requests on a backend's HTTP/2 connection. Default: 128.
+    #[serde(default = "spanned_default::max_streams_per_backend")]
+    pub max_streams_per_backend: Spanned<usize>,
+    /// Requests waiting for a connection, per pool. Default: 1024.
+    #[serde(default = "defaults::queue_size")]
+    pub queue_size: usize,
+    /// Longest wait in the queue, in ms. Default: 5000.
+    #[serde(default = "spanned_default::queue_timeout_ms")]
+    pub queue_timeout_ms: Spanned<u64>,
+    /// Retries per request, each on another backend. Default: 2.
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// Failures of idempotent requests that are retried: `reset`, `timeout`. Default: `["reset"]`.
+    #[serde(default = "spanned_default::retry_on")]
+    pub retry_on: Spanned<Vec<String>>,
+    /// Statuses for which idempotent requests are retried. Default: none.
+    #[serde(default = "spanned_default::retry_on_status")]
+    pub retry_on_status: Spanned<Vec<u16>>,
+    /// Retries as a share of the pool's requests over the last 10 s, in percent. Default: 20.
+    #[serde(default = "spanned_default::retry_budget_percent")]
+    pub retry_budget_percent: Spanned<u32>,
+    /// Retries always allowed per second. Default: 3.
+    #[serde(default = "defaults::retry_budget_min_per_sec")]
+    pub retry_budget_min_per_sec: u32,
+    /// Largest request body kept for a retry, in bytes. Default: 65536.
+    #[serde(default = "defaults::retry_body_max_bytes")]
+    pub retry_body_max_bytes: usize,
+    /// Longest gap between body bytes, both directions, in ms (0: none). Default: 60000.
+    #[serde(default = "defaults::body_idle_timeout_ms")]
+    pub body_idle_timeout_ms: u64,
+    /// Longest time for a whole request, queue to last body byte, in ms (0: none). Default: 0.
+    #[serde(default)]
+    pub request_timeout_ms: u64,
     /// CA bundle for `https://` backends. Default: the system's trust store.
     #[serde(default)]
     pub tls_ca_file: Option<Spanned<PathBuf>>,
@@ -366,6 +417,33 @@ mod spanned_default {
     }
     pub(super) fn balance() -> Spanned<String> {
         unset(defaults::balance())
+    }
+    pub(super) fn eject_base_ms() -> Spanned<u64> {
+        unset(defaults::eject_base_ms())
+    }
+    pub(super) fn eject_max_ms() -> Spanned<u64> {
+        unset(defaults::eject_max_ms())
+    }
+    pub(super) fn max_ejected_percent() -> Spanned<u32> {
+        unset(defaults::max_ejected_percent())
+    }
+    pub(super) fn max_connections_per_backend() -> Spanned<usize> {
+        unset(defaults::max_connections_per_backend())
+    }
+    pub(super) fn max_streams_per_backend() -> Spanned<usize> {
+        unset(defaults::max_streams_per_backend())
+    }
+    pub(super) fn queue_timeout_ms() -> Spanned<u64> {
+        unset(defaults::queue_timeout_ms())
+    }
+    pub(super) fn retry_on() -> Spanned<Vec<String>> {
+        unset(defaults::retry_on())
+    }
+    pub(super) fn retry_on_status() -> Spanned<Vec<u16>> {
+        unset(Vec::new())
+    }
+    pub(super) fn retry_budget_percent() -> Spanned<u32> {
+        unset(defaults::retry_budget_percent())
     }
     pub(super) fn failure() -> Spanned<String> {
         unset(defaults::failure())

@@ -8,7 +8,7 @@ use http::uri::Authority;
 
 use super::{ConfigError, PoolConfig, Validator, file};
 use crate::tls::{self, UpstreamTlsFiles};
-use crate::upstream::{BackendAddr, Balance};
+use crate::upstream::{BackendAddr, Balance, Limits, PassiveHealth, Retries};
 
 impl Validator<'_> {
     pub(super) fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
@@ -63,6 +63,8 @@ impl Validator<'_> {
             ],
         )?;
         let tls = self.pool_tls(i, raw, backends.iter().any(|b| b.https))?;
+        let (passive, limits, retries) = self.pool_resilience(i, raw)?;
+        let optional = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
         Ok(PoolConfig {
             name: Arc::from(raw.name.get_ref().as_str()),
             backends,
@@ -72,7 +74,106 @@ impl Validator<'_> {
             idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
             max_idle_per_backend: raw.max_idle_per_backend,
             tls,
+            passive,
+            health_check: None,
+            limits,
+            retries,
+            body_idle_timeout: optional(raw.body_idle_timeout_ms),
+            request_timeout: optional(raw.request_timeout_ms),
         })
+    }
+
+    /// Passive health, limits and retries of `[[pool]]` number `i`.
+    fn pool_resilience(
+        &self,
+        i: usize,
+        raw: &file::Pool,
+    ) -> Result<(PassiveHealth, Limits, Retries), ConfigError> {
+        let key = |k: &str| format!("pool[{i}].{k}");
+        for (name, value) in [
+            ("max_ejected_percent", &raw.max_ejected_percent),
+            ("retry_budget_percent", &raw.retry_budget_percent),
+        ] {
+            if *value.get_ref() > 100 {
+                return self.invalid(value.span(), key(name), "is a percentage: 0 to 100");
+            }
+        }
+        for (name, value) in [
+            ("eject_base_ms", &raw.eject_base_ms),
+            ("eject_max_ms", &raw.eject_max_ms),
+            ("queue_timeout_ms", &raw.queue_timeout_ms),
+        ] {
+            if *value.get_ref() == 0 {
+                return self.invalid(value.span(), key(name), "must be positive");
+            }
+        }
+        if raw.eject_max_ms.get_ref() < raw.eject_base_ms.get_ref() {
+            return self.invalid(
+                raw.eject_max_ms.span(),
+                key("eject_max_ms"),
+                "must be at least eject_base_ms",
+            );
+        }
+        for (name, value) in [
+            (
+                "max_connections_per_backend",
+                &raw.max_connections_per_backend,
+            ),
+            ("max_streams_per_backend", &raw.max_streams_per_backend),
+        ] {
+            if *value.get_ref() == 0 {
+                return self.invalid(value.span(), key(name), "must be positive");
+            }
+        }
+        let (mut on_reset, mut on_timeout) = (false, false);
+        for failure in raw.retry_on.get_ref() {
+            match failure.as_str() {
+                "reset" => on_reset = true,
+                "timeout" => on_timeout = true,
+                other => {
+                    return self.invalid(
+                        raw.retry_on.span(),
+                        key("retry_on"),
+                        format!("`{other}` is not one of reset, timeout"),
+                    );
+                }
+            }
+        }
+        if let Some(status) = raw
+            .retry_on_status
+            .get_ref()
+            .iter()
+            .find(|s| !(500..=599).contains(*s) && **s != 429)
+        {
+            return self.invalid(
+                raw.retry_on_status.span(),
+                key("retry_on_status"),
+                format!("{status} is not a 5xx status or 429"),
+            );
+        }
+        let passive = PassiveHealth {
+            eject_after_connect_errors: raw.eject_after_connect_errors,
+            eject_after_failures: raw.eject_after_failures,
+            eject_base: Duration::from_millis(*raw.eject_base_ms.get_ref()),
+            eject_max: Duration::from_millis(*raw.eject_max_ms.get_ref()),
+            max_ejected_percent: *raw.max_ejected_percent.get_ref(),
+        };
+        let limits = Limits {
+            max_connections: *raw.max_connections_per_backend.get_ref(),
+            max_streams: *raw.max_streams_per_backend.get_ref(),
+            queue_size: raw.queue_size,
+            queue_timeout: Duration::from_millis(*raw.queue_timeout_ms.get_ref()),
+        };
+        let retries = Retries {
+            max_retries: raw.max_retries,
+            on_reset,
+            on_timeout,
+            on_status: raw.retry_on_status.get_ref().clone(),
+            budget_percent: *raw.retry_budget_percent.get_ref(),
+            budget_min_per_sec: raw.retry_budget_min_per_sec,
+            max_body_bytes: raw.retry_body_max_bytes,
+        };
+        Ok((passive, limits, retries))
     }
 
     fn pool_tls(

@@ -144,7 +144,14 @@ impl ProxyError {
             | Self::FilterUnavailable { .. }
             | Self::InvalidVerdict { .. }
             | Self::UnknownPool { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream(UpstreamError::Timeout { .. } | UpstreamError::TotalTimeout { .. }) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::Upstream(
+                UpstreamError::NoBackend { .. }
+                | UpstreamError::QueueFull { .. }
+                | UpstreamError::QueueTimeout { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::LoopDetected { .. } => StatusCode::LOOP_DETECTED,
         }
@@ -168,6 +175,10 @@ impl ProxyError {
             Self::UnknownPool { .. } => "unknown-pool",
             Self::Upstream(UpstreamError::Connect { .. }) => "upstream-connect",
             Self::Upstream(UpstreamError::Timeout { .. }) => "upstream-timeout",
+            Self::Upstream(UpstreamError::TotalTimeout { .. }) => "request-timeout",
+            Self::Upstream(UpstreamError::NoBackend { .. }) => "no-usable-backend",
+            Self::Upstream(UpstreamError::QueueFull { .. }) => "upstream-queue-full",
+            Self::Upstream(UpstreamError::QueueTimeout { .. }) => "upstream-queue-timeout",
             Self::Upstream(UpstreamError::Failed { .. }) => "upstream-failed",
             Self::Upstream(UpstreamError::DownstreamBody { .. }) => "bad-request-body",
         }
@@ -189,6 +200,22 @@ impl ProxyError {
                 format!("upstream did not answer within {} ms", after.as_millis())
             }
             Self::Upstream(UpstreamError::Failed { .. }) => "upstream connection failed".to_owned(),
+            Self::Upstream(UpstreamError::NoBackend { .. }) => {
+                "no usable backend: every backend of the pool is ejected or down".to_owned()
+            }
+            Self::Upstream(UpstreamError::QueueFull { .. }) => {
+                "upstream saturated: the queue is full".to_owned()
+            }
+            Self::Upstream(UpstreamError::QueueTimeout { after, .. }) => format!(
+                "upstream saturated: no connection freed up within {} ms",
+                after.as_millis()
+            ),
+            Self::Upstream(UpstreamError::TotalTimeout { after }) => {
+                format!(
+                    "the request did not complete within {} ms",
+                    after.as_millis()
+                )
+            }
             Self::Upstream(UpstreamError::DownstreamBody { .. }) => {
                 "the request body broke off or its framing is invalid".to_owned()
             }
@@ -207,6 +234,13 @@ impl ProxyError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         headers.insert("x-weir-error", HeaderValue::from_static(self.kind()));
+        if let Self::Upstream(e) = self
+            && let Some(wait) = e.retry_after()
+        {
+            // Whole seconds, rounded up: a client told 0 would come straight back.
+            let secs = wait.as_millis().div_ceil(1000).max(1);
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs as u64));
+        }
         response
     }
 }

@@ -8,17 +8,21 @@
 //! be reached is replaced by another before anything of the request was sent.
 
 use std::mem;
+use std::sync::PoisonError;
 
+use bytes::Bytes;
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;
-use http::{HeaderValue, Request, Response, Uri, Version};
+use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
-use crate::upstream::{BackendPool, Connection, OriginClient, ResponseBody, UpstreamBody};
+use crate::upstream::{
+    BackendPool, Connection, OriginClient, ResponseBody, Tried, UpstreamBody, UpstreamError,
+};
 
 /// Where a request goes unless a filter selects a pool.
 #[derive(Clone, Copy)]
@@ -44,17 +48,13 @@ pub(super) enum Target<'a> {
     },
 }
 
-/// An open upstream connection and where it leads.
+/// An open connection to a forward-proxy origin.
 pub(super) struct Connected<'a> {
     conn: Connection,
-    /// `host:port` of the backend or origin, for logs and as a last-resort `Host`.
+    /// `host:port` of the origin, for logs and as a last-resort `Host`.
     pub(super) name: Authority,
-    via: Via<'a>,
-}
-
-enum Via<'a> {
-    Backend(&'a BackendPool, usize),
-    Origin(&'a OriginClient, bool),
+    origins: &'a OriginClient,
+    https: bool,
 }
 
 /// What the request hooks decided.
@@ -85,15 +85,144 @@ pub(super) async fn run(
         Hooked::Respond(response) => return Ok(response),
     };
     let target = choose_backend(state, &mut head, default)?;
-    let connected = connect(target).await?;
-    *upstream = Some(connected.name.clone());
     // The request head stays with the exchange only when a response hook will read it; the
     // upstream write then needs a copy of the header map, because hyper takes ownership of
     // the head it writes.
     let keep_head = chain.runs_on_response();
-    let request = upstream_request(&mut head, keep_head, body, &forwarding, &connected.name);
-    let response = send(connected, request).await?;
+    let response = match target {
+        Target::Pool { pool, affinity } => {
+            let exchange = PoolExchange {
+                pool,
+                key: affinity.as_deref(),
+                forwarding: &forwarding,
+                keep_head,
+            };
+            exchange.send(&mut head, body, upstream).await?
+        }
+        Target::Origin {
+            origins,
+            https,
+            authority,
+        } => {
+            let connected = connect_origin(origins, https, authority).await?;
+            *upstream = Some(connected.name.clone());
+            let body = UpstreamBody::stream(body, None);
+            let request =
+                upstream_request(&mut head, keep_head, body, &forwarding, &connected.name);
+            send(connected, request).await?
+        }
+    };
     response_hooks(chain, keep_head.then_some(head), response).await
+}
+
+/// Phases **connect** and **send** to a pool, with its retries: a backend that cannot be
+/// reached is replaced before anything is sent (any request); an idempotent request whose
+/// connection broke, whose response head was late or whose status the pool retries goes to a
+/// backend not tried yet, if its body was kept (small enough) and the pool's budget allows.
+struct PoolExchange<'a> {
+    pool: &'a BackendPool,
+    key: Option<&'a str>,
+    forwarding: &'a Forwarding,
+    keep_head: bool,
+}
+
+impl PoolExchange<'_> {
+    async fn send(
+        &self,
+        head: &mut RequestView,
+        body: Incoming,
+        upstream: &mut Option<Authority>,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let settings = self.pool.settings();
+        let total = settings.request_timeout;
+        let deadline = total.map(|t| tokio::time::Instant::now() + t);
+        let exchange = self.attempts(head, body, deadline, upstream);
+        match (deadline, total) {
+            (Some(deadline), Some(after)) => tokio::time::timeout_at(deadline, exchange)
+                .await
+                .unwrap_or(Err(UpstreamError::TotalTimeout { after })),
+            _ => exchange.await,
+        }
+        .map_err(ProxyError::from)
+    }
+
+    async fn attempts(
+        &self,
+        head: &mut RequestView,
+        body: Incoming,
+        deadline: Option<tokio::time::Instant>,
+        upstream: &mut Option<Authority>,
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
+        let settings = self.pool.settings();
+        let retries = &settings.retries;
+        let idle = settings.body_idle_timeout;
+        let may_resend = retries.max_retries > 0
+            && is_idempotent(&head.method)
+            && (retries.on_reset || retries.on_timeout || !retries.on_status.is_empty());
+        self.pool.count_request();
+        let mut tried = Tried::default();
+        let mut body = Some(body);
+        let mut kept = None;
+        let mut replay = Bytes::new();
+        loop {
+            let attempt = self.pool.connect(self.key, &mut tried).await?;
+            let name = self.pool.backends()[attempt.index].authority.clone();
+            let upstream_body = match body.take() {
+                Some(body) if may_resend => {
+                    let (body, keep) = UpstreamBody::keep(body, retries.max_body_bytes, idle);
+                    kept = keep;
+                    body
+                }
+                Some(body) => UpstreamBody::stream(body, idle),
+                None => UpstreamBody::replay(mem::take(&mut replay)),
+            };
+            let keep = self.keep_head || may_resend;
+            let request = upstream_request(head, keep, upstream_body, self.forwarding, &name);
+            *upstream = Some(name);
+            let result = self.pool.send(attempt, request, deadline).await;
+            let result = match result {
+                Err(UpstreamError::Timeout { .. })
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) =>
+                {
+                    Err(UpstreamError::TotalTimeout {
+                        after: settings.request_timeout.unwrap_or_default(),
+                    })
+                }
+                other => other,
+            };
+            let wants_retry = may_resend
+                && match &result {
+                    Ok(response) => retries.on_status.contains(&response.status().as_u16()),
+                    Err(UpstreamError::Failed { .. }) => retries.on_reset,
+                    Err(UpstreamError::Timeout { .. }) => retries.on_timeout,
+                    Err(_) => false,
+                };
+            if !wants_retry || tried.len() > retries.max_retries as usize {
+                return result;
+            }
+            // The body goes again only if it was kept whole (no body at all needs nothing).
+            let kept_body = match &kept {
+                None => Some(Bytes::new()),
+                Some(kept) => kept.lock().unwrap_or_else(PoisonError::into_inner).replay(),
+            };
+            let Some(kept_body) = kept_body else {
+                return result;
+            };
+            if !self.pool.try_retry() {
+                return result;
+            }
+            replay = kept_body;
+            tracing::debug!(request.id = %head.id, pool = %self.pool.name(), outcome = ?result.as_ref().map(|r| r.status()), "retrying on another backend");
+        }
+    }
+}
+
+/// Methods a retry may send twice (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 /// Phase **request hooks**: the chain's `on-request` hooks, in order. Also removes the proxy
@@ -164,40 +293,33 @@ pub(super) fn choose_backend<'a>(
     })
 }
 
-/// Phase **connect**: an open connection to the target (pooled or new). A pool tries one other
-/// backend when the first cannot be reached; nothing was sent, so that is safe for any request.
-pub(super) async fn connect(target: Target<'_>) -> Result<Connected<'_>, ProxyError> {
-    Ok(match target {
-        Target::Pool { pool, affinity } => {
-            let (index, conn) = pool.connect(affinity.as_deref()).await?;
-            Connected {
-                conn,
-                name: pool.backends()[index].authority.clone(),
-                via: Via::Backend(pool, index),
-            }
-        }
-        Target::Origin {
-            origins,
-            https,
-            authority,
-        } => Connected {
-            conn: origins.connect(https, &authority).await?,
-            name: authority,
-            via: Via::Origin(origins, https),
-        },
+/// Phase **connect** for a forward-proxy origin: an open connection (pooled or new).
+async fn connect_origin(
+    origins: &OriginClient,
+    https: bool,
+    authority: Authority,
+) -> Result<Connected<'_>, ProxyError> {
+    Ok(Connected {
+        conn: origins.connect(https, &authority).await?,
+        name: authority,
+        origins,
+        https,
     })
 }
 
-/// Phase **send**: writes the request on the connection and waits for the response head.
+/// Phase **send** to a forward-proxy origin: writes the request on the connection and waits
+/// for the response head.
 async fn send(
     connected: Connected<'_>,
     request: Request<UpstreamBody>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
-    let Connected { conn, name, via } = connected;
-    Ok(match via {
-        Via::Backend(pool, index) => pool.send(index, conn, request).await?,
-        Via::Origin(origins, https) => origins.send(https, &name, conn, request).await?,
-    })
+    let Connected {
+        conn,
+        name,
+        origins,
+        https,
+    } = connected;
+    Ok(origins.send(https, &name, conn, request).await?)
 }
 
 /// Phase **response hooks**: the chain's `on-response` hooks in reverse order, when `head` was
@@ -276,7 +398,7 @@ impl Forwarding {
 fn upstream_request(
     head: &mut RequestView,
     keep_head: bool,
-    body: Incoming,
+    body: UpstreamBody,
     forwarding: &Forwarding,
     upstream: &Authority,
 ) -> Request<UpstreamBody> {
@@ -304,7 +426,7 @@ fn upstream_request(
             fields.insert(HOST, value);
         }
     }
-    let mut request = Request::new(UpstreamBody(body));
+    let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = Uri::from(head.path_and_query.clone());
     *request.headers_mut() = fields;

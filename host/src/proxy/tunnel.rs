@@ -68,7 +68,7 @@ pub(super) async fn open(
                         pool: choice.pool.clone(),
                     }
                 })?;
-                let index = pool.select(choice.affinity_key.as_deref(), None);
+                let index = pool.pick(choice.affinity_key.as_deref())?;
                 Target::Backend(pool.backends()[index].authority.clone())
             }
             None => Target::Origin(head.authority.take().unwrap_or(asked)),

@@ -9,7 +9,7 @@
 //! every request while it is open.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,8 @@ struct Idle {
 pub struct ConnPool {
     idle: Mutex<Vec<Idle>>,
     shared_h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+    /// Mirrors whether `shared_h2` holds a connection, read without the lock.
+    h2: AtomicBool,
     max_idle: usize,
     idle_timeout: Duration,
     open: Arc<AtomicUsize>,
@@ -101,6 +103,7 @@ impl ConnPool {
         let pool = Arc::new(Self {
             idle: Mutex::new(Vec::new()),
             shared_h2: Mutex::new(None),
+            h2: AtomicBool::new(false),
             max_idle,
             idle_timeout,
             open: Arc::new(AtomicUsize::new(0)),
@@ -229,7 +232,14 @@ impl ConnPool {
             .shared_h2
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+        self.h2.store(true, Ordering::Relaxed);
         Ok(Sender::H2(sender))
+    }
+
+    /// Whether an HTTP/2 connection is open and shared: requests then take a stream, not a
+    /// connection.
+    pub(crate) fn has_h2(&self) -> bool {
+        self.h2.load(Ordering::Relaxed)
     }
 
     fn shared_h2(&self) -> Option<http2::SendRequest<UpstreamBody>> {
@@ -241,6 +251,7 @@ impl ConnPool {
             Some(sender) if !sender.is_closed() => Some(sender.clone()),
             Some(_) => {
                 *shared = None;
+                self.h2.store(false, Ordering::Relaxed);
                 None
             }
             None => None,
