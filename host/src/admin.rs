@@ -4,6 +4,8 @@
 //! - `GET /plugins` → JSON: config generation and, per plugin, name, path, SHA-256, load time,
 //!   whether loading compiled it, and its counters
 //! - `GET /metrics` → Prometheus text format
+//! - `GET /upstreams` → JSON: per pool, each backend's state (healthy, ejected for how long and
+//!   why, on trial, down), connections, requests in flight; the queue and retries
 //! - `POST /reload` → re-reads the config and reloads; JSON outcome (200 applied, 500 refused)
 //!
 //! Bind it to loopback: it has no authentication.
@@ -69,6 +71,7 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n".to_owned()),
         (&Method::GET, "/plugins") => json(StatusCode::OK, plugins(control)),
         (&Method::GET, "/metrics") => text(StatusCode::OK, metrics(control)),
+        (&Method::GET, "/upstreams") => json(StatusCode::OK, upstreams(control)),
         (&Method::POST, "/reload") => match control.reload_from_source().await {
             Ok(generation) => json(
                 StatusCode::OK,
@@ -113,6 +116,15 @@ fn plugins(control: &Control) -> serde_json::Value {
     serde_json::json!({ "generation": state.generation, "plugins": plugins })
 }
 
+/// Every pool's backends and their state, sorted by pool name.
+fn upstreams(control: &Control) -> serde_json::Value {
+    let state = control.state();
+    let mut pools: Vec<_> = state.pools.values().collect();
+    pools.sort_by(|a, b| a.name().cmp(b.name()));
+    let pools: Vec<serde_json::Value> = pools.iter().map(|p| p.report()).collect();
+    serde_json::json!({ "generation": state.generation, "pools": pools })
+}
+
 fn metrics(control: &Control) -> String {
     let state = control.state();
     let stats = control.stats();
@@ -146,6 +158,10 @@ fn metrics(control: &Control) -> String {
         .filter_map(|p| Some((&*p.name, crate::filters::breaker_of(&p.plugin)?.sample())))
         .collect();
     crate::metrics::render_breakers(&mut out, breakers.into_iter(), label);
+    let mut pools: Vec<&crate::upstream::BackendPool> =
+        state.pools.values().map(|p| &**p).collect();
+    pools.sort_by(|a, b| a.name().cmp(b.name()));
+    crate::upstream::render_pools(pools.into_iter(), &mut out);
     crate::metrics::METRICS.render(&mut out);
     out
 }

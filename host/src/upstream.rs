@@ -20,6 +20,7 @@ mod dns;
 pub mod health;
 mod limits;
 mod origin;
+mod report;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +41,7 @@ pub use dns::{TargetError, TargetResolver};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
 pub use origin::{OriginClient, OriginSettings};
+pub use report::render_pools;
 
 /// Load-balancing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@ mod failures;
 mod forward;
 mod limits;
 mod plugins;
+mod pools;
 mod reload;
 mod reverse_proxy;
 mod support;

@@ -350,3 +350,78 @@ fn unknown_filter_key_is_still_rejected() {
     let err = parse_err(&with_filter("max_edits = 3\n"));
     assert!(err.contains("unknown field `max_edits`"), "{err}");
 }
+
+/// `MINIMAL` with extra keys in its pool.
+fn with_pool_keys(keys: &str) -> String {
+    MINIMAL.replace(
+        "backends = [\"127.0.0.1:9000\"]\n",
+        &format!("backends = [\"127.0.0.1:9000\"]\n{keys}\n"),
+    )
+}
+
+#[test]
+fn pool_resilience_defaults_and_settings() {
+    let pool = &parse_ok(MINIMAL).pools[0];
+    assert_eq!(pool.passive, crate::upstream::PassiveHealth::default());
+    assert_eq!(pool.limits, crate::upstream::Limits::default());
+    assert_eq!(pool.retries, crate::upstream::Retries::default());
+    assert_eq!(pool.body_idle_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(pool.request_timeout, None);
+    let pool = &parse_ok(&with_pool_keys(
+        "eject_after_failures = 0\nmax_connections_per_backend = 8\nqueue_size = 0\nretry_on = [\"reset\", \"timeout\"]\nretry_on_status = [503, 429]\nrequest_timeout_ms = 1500\nbody_idle_timeout_ms = 0",
+    ))
+    .pools[0];
+    assert_eq!(pool.passive.eject_after_failures, 0);
+    assert_eq!(pool.limits.max_connections, 8);
+    assert_eq!(pool.limits.queue_size, 0);
+    assert!(pool.retries.on_reset && pool.retries.on_timeout);
+    assert_eq!(pool.retries.on_status, vec![503, 429]);
+    assert_eq!(pool.request_timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(pool.body_idle_timeout, None);
+}
+
+#[test]
+fn bad_pool_resilience_keys_name_key_and_line() {
+    for (keys, key, says) in [
+        (
+            "max_ejected_percent = 101",
+            "pool[0].max_ejected_percent",
+            "0 to 100",
+        ),
+        (
+            "retry_budget_percent = 200",
+            "pool[0].retry_budget_percent",
+            "0 to 100",
+        ),
+        ("eject_base_ms = 0", "pool[0].eject_base_ms", "positive"),
+        (
+            "eject_max_ms = 5\neject_base_ms = 10",
+            "pool[0].eject_max_ms",
+            "at least eject_base_ms",
+        ),
+        (
+            "max_connections_per_backend = 0",
+            "pool[0].max_connections_per_backend",
+            "positive",
+        ),
+        (
+            "queue_timeout_ms = 0",
+            "pool[0].queue_timeout_ms",
+            "positive",
+        ),
+        (
+            "retry_on = [\"reset\", \"sometimes\"]",
+            "pool[0].retry_on",
+            "`sometimes`",
+        ),
+        ("retry_on_status = [404]", "pool[0].retry_on_status", "404"),
+    ] {
+        let error = parse_err(&with_pool_keys(keys));
+        assert!(error.contains(key), "{keys}: {error}");
+        assert!(error.contains(says), "{keys}: {error}");
+        assert!(
+            error.contains("t.toml:6"),
+            "{keys}: names the line: {error}"
+        );
+    }
+}

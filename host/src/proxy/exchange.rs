@@ -15,7 +15,7 @@ use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::Authority;
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
@@ -161,9 +161,25 @@ impl PoolExchange<'_> {
             && (retries.on_reset || retries.on_timeout || !retries.on_status.is_empty());
         self.pool.count_request();
         let mut tried = Tried::default();
-        let mut body = Some(body);
-        let mut kept = None;
+        // A body whose length is announced and within the cap is read before the first attempt,
+        // so that a retry can always send it again; a longer or unannounced body streams, kept
+        // (up to the cap) as it goes.
         let mut replay = Bytes::new();
+        let mut body = Some(body);
+        let cap = retries.max_body_bytes as u64;
+        if may_resend
+            && let Some(announced) = body
+                .take_if(|b| !b.is_end_stream() && b.size_hint().exact().is_some_and(|n| n <= cap))
+        {
+            replay = UpstreamBody::stream(announced, idle)
+                .collect()
+                .await
+                .map_err(|e| UpstreamError::DownstreamBody {
+                    reason: crate::upstream::error_chain(&e),
+                })?
+                .to_bytes();
+        }
+        let mut kept = None;
         loop {
             let attempt = self.pool.connect(self.key, &mut tried).await?;
             let name = self.pool.backends()[attempt.index].authority.clone();
@@ -174,7 +190,7 @@ impl PoolExchange<'_> {
                     body
                 }
                 Some(body) => UpstreamBody::stream(body, idle),
-                None => UpstreamBody::replay(mem::take(&mut replay)),
+                None => UpstreamBody::replay(replay.clone()),
             };
             let keep = self.keep_head || may_resend;
             let request = upstream_request(head, keep, upstream_body, self.forwarding, &name);
@@ -200,9 +216,9 @@ impl PoolExchange<'_> {
             if !wants_retry || tried.len() > retries.max_retries as usize {
                 return result;
             }
-            // The body goes again only if it was kept whole (no body at all needs nothing).
+            // The body goes again only if it was kept whole (read before, or kept as it went).
             let kept_body = match &kept {
-                None => Some(Bytes::new()),
+                None => Some(replay.clone()),
                 Some(kept) => kept.lock().unwrap_or_else(PoisonError::into_inner).replay(),
             };
             let Some(kept_body) = kept_body else {
