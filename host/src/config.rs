@@ -255,6 +255,8 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             response_timeout_ms: defaults::response_timeout_ms(),
             idle_timeout_ms: defaults::pool_idle_timeout_ms(),
             max_idle_per_backend: defaults::max_idle_per_backend(),
+            protocol: unset("auto"),
+            upgrade_idle_timeout_ms: defaults::upgrade_idle_timeout_ms(),
             tls_ca_file: None,
             tls_client_cert: None,
             tls_client_key: None,

@@ -31,9 +31,9 @@ use crate::tls::UpstreamTls;
 
 pub(crate) use body::UpstreamBody;
 pub use body::{DownstreamBodyError, ResponseBody};
-pub use conn::ConnPool;
+pub use conn::{ConnPool, UpstreamProtocol};
 use conn::{ConnectError, SendError, TlsTarget};
-pub(crate) use conn::{Connection, connect_tcp};
+pub(crate) use conn::{Connection, UpgradeSender, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
 pub use origin::{OriginClient, OriginSettings};
 
@@ -70,6 +70,10 @@ pub struct PoolSettings {
     pub max_idle_per_backend: usize,
     /// TLS towards `https://` backends (present when the pool has one).
     pub tls: Option<UpstreamTls>,
+    /// HTTP version spoken to the backends.
+    pub protocol: UpstreamProtocol,
+    /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
+    pub upgrade_idle_timeout: Duration,
 }
 
 /// Where a backend is and how much traffic it takes.
@@ -187,7 +191,10 @@ impl UpstreamError {
 impl BackendPool {
     /// Creates the pool and one connection pool per backend. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
-        let tls_config = settings.tls.as_ref().map(alpn_config);
+        let tls_config = settings
+            .tls
+            .as_ref()
+            .map(|tls| alpn_config(tls, settings.protocol));
         let backends: Vec<Backend> = settings
             .backends
             .iter()
@@ -197,7 +204,11 @@ impl BackendPool {
                 weight: b.weight,
                 in_flight: AtomicUsize::new(0),
                 down_until_ms: AtomicU64::new(0),
-                conns: ConnPool::new(settings.max_idle_per_backend, settings.idle_timeout),
+                conns: ConnPool::new(
+                    settings.max_idle_per_backend,
+                    settings.idle_timeout,
+                    settings.protocol,
+                ),
                 tls: match (&tls_config, b.https) {
                     (Some(config), true) => tls_target(
                         config,
@@ -343,6 +354,33 @@ impl BackendPool {
         })
     }
 
+    /// A new dedicated HTTP/1.1 connection to backend `index` for one upgrade request (never
+    /// pooled, whatever the pool's protocol).
+    pub(crate) async fn connect_upgrade(
+        &self,
+        index: usize,
+    ) -> Result<UpgradeSender, UpstreamError> {
+        let backend = &self.backends[index];
+        let name = || backend.authority.to_string();
+        if backend.scheme == "https" && backend.tls.is_none() {
+            return Err(UpstreamError::Tls {
+                backend: name(),
+                reason: "no TLS client configuration for this pool".into(),
+            });
+        }
+        let port = port_of(&backend.authority, backend.scheme == "https");
+        let addrs = self
+            .resolver
+            .resolve(backend.authority.host(), port)
+            .await
+            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))?;
+        backend
+            .conns
+            .connect_upgrade(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(name(), e))
+    }
+
     /// Sends `request` (origin-form URI, `Host` set) to backend `index` on `conn` and waits for
     /// the response head, at most the pool's response timeout. If a pooled connection turns
     /// out closed before the request was written, the request goes on a new connection.
@@ -420,7 +458,7 @@ fn fit_to(conn: &Connection, request: &mut Request<UpstreamBody>, name: &Authori
         .and_then(|host| Authority::try_from(host.as_bytes()).ok())
         .unwrap_or_else(|| name.clone());
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    parts.scheme = Some(conn.scheme());
     parts.authority = Some(authority);
     parts.path_and_query = request.uri().path_and_query().cloned();
     if let Ok(uri) = http::Uri::from_parts(parts) {
@@ -472,10 +510,10 @@ fn port_of(authority: &Authority, https: bool) -> u16 {
     authority.port_u16().unwrap_or(if https { 443 } else { 80 })
 }
 
-/// A client configuration offering HTTP/2 and HTTP/1.1 by ALPN.
-fn alpn_config(tls: &UpstreamTls) -> Arc<rustls::ClientConfig> {
+/// A client configuration offering by ALPN what `protocol` allows.
+fn alpn_config(tls: &UpstreamTls, protocol: UpstreamProtocol) -> Arc<rustls::ClientConfig> {
     let mut config = tls.config.clone();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = protocol.alpn();
     Arc::new(config)
 }
 
