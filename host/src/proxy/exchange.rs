@@ -1,6 +1,8 @@
 //! The phases of one exchange after routing, in order: **request hooks → choose backend →
 //! connect → send → response hooks**. Reverse and forward requests run all of them; a CONNECT
-//! tunnel runs the first three and then splices (module `tunnel`).
+//! tunnel runs the first three and then splices (module `tunnel`); an upgrade request
+//! (WebSocket) runs the request hooks and the choice of backend here, then its own connect,
+//! send and response hooks on a dedicated connection before it splices (module `upgrade`).
 //!
 //! The exchange owns the request head ([`RequestView`]) from routing to the upstream write:
 //! filters edit it in place, and the upstream request is made from its parts without turning
@@ -15,6 +17,7 @@ use http::{HeaderValue, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::upgrade::{self, Downstream};
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
@@ -70,13 +73,15 @@ pub(super) enum Hooked {
 }
 
 /// Runs every phase after routing and returns the response to send downstream. `upstream`
-/// receives the backend or origin once connected, for the log line.
+/// receives the backend or origin once connected, for the log line. An upgrade request
+/// (`upgrade` is its downstream side) leaves for module `upgrade` once its backend is chosen.
 pub(super) async fn run(
     state: &ProxyState,
     chain: &FilterChain,
     default: Destination<'_>,
     head: RequestView,
     body: Incoming,
+    upgrade: Option<Downstream>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let forwarding = Forwarding::of(&head, default);
@@ -85,6 +90,11 @@ pub(super) async fn run(
         Hooked::Respond(response) => return Ok(response),
     };
     let target = choose_backend(state, &mut head, default)?;
+    if let Some(downstream) = upgrade {
+        // Boxed: rare, and the request future of every connection would carry its size.
+        let upgrade = upgrade::run(chain, target, head, &forwarding, downstream, upstream);
+        return Box::pin(upgrade).await;
+    }
     let connected = connect(target).await?;
     *upstream = Some(connected.name.clone());
     // The request head stays with the exchange only when a response hook will read it; the
@@ -202,7 +212,7 @@ async fn send(
 
 /// Phase **response hooks**: the chain's `on-response` hooks in reverse order, when `head` was
 /// kept for them; then the response head weir sends downstream.
-async fn response_hooks(
+pub(super) async fn response_hooks(
     chain: &FilterChain,
     head: Option<RequestView>,
     response: Response<ResponseBody>,
@@ -240,7 +250,7 @@ async fn response_hooks(
 
 /// The forwarding fields a request gets, fixed before filters run (they describe the client's
 /// request, not the edited one).
-enum Forwarding {
+pub(super) enum Forwarding {
     /// Reverse proxy: `X-Forwarded-For`, `-Proto`, `-Host` and `Via`.
     Reverse {
         client: std::net::IpAddr,
@@ -271,8 +281,7 @@ impl Forwarding {
 }
 
 /// The request written upstream, made from the head's parts: the method, the parsed target in
-/// origin form (HTTP/2 connections make it absolute), the header map moved (or copied when
-/// `keep_head`), the forwarding fields, and `Host` when the client sent none.
+/// origin form (HTTP/2 connections make it absolute) and the fields of [`upstream_fields`].
 fn upstream_request(
     head: &mut RequestView,
     keep_head: bool,
@@ -280,6 +289,22 @@ fn upstream_request(
     forwarding: &Forwarding,
     upstream: &Authority,
 ) -> Request<UpstreamBody> {
+    let fields = upstream_fields(head, keep_head, forwarding, upstream);
+    let mut request = Request::new(UpstreamBody(body));
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = Uri::from(head.path_and_query.clone());
+    *request.headers_mut() = fields;
+    request
+}
+
+/// The header fields written upstream: the head's map moved (or copied when `keep_head`), the
+/// forwarding fields, and `Host` when the client sent none.
+pub(super) fn upstream_fields(
+    head: &mut RequestView,
+    keep_head: bool,
+    forwarding: &Forwarding,
+    upstream: &Authority,
+) -> http::HeaderMap {
     let mut fields = if keep_head {
         head.headers.clone()
     } else {
@@ -304,11 +329,7 @@ fn upstream_request(
             fields.insert(HOST, value);
         }
     }
-    let mut request = Request::new(UpstreamBody(body));
-    *request.method_mut() = head.method.clone();
-    *request.uri_mut() = Uri::from(head.path_and_query.clone());
-    *request.headers_mut() = fields;
-    request
+    fields
 }
 
 /// The response a filter's `respond` verdict asks for, or why weir refuses to send it.
