@@ -18,6 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{self, Message};
 use weir_tests::guests;
+use weir_tests::tls::{Pki, client_config};
 
 use crate::support::{TIMEOUT, TestWeir, filter, runtime_table};
 
@@ -346,31 +347,28 @@ async fn a_silent_upgraded_connection_is_closed_after_the_idle_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(250));
 }
 
-#[tokio::test]
-async fn rfc_8441_extended_connect_reaches_the_websocket_backend() {
-    let echo = EchoServer::start().await;
-    let toml = reverse_config(echo.addr, "", "", "").replacen(
-        "bind = \"127.0.0.1:0\"\n",
-        "bind = \"127.0.0.1:0\"\nprotocol = \"h2c\"\n",
-        1,
-    );
-    let weir = TestWeir::start(&toml).await;
-    let tcp = TcpStream::connect(weir.addr)
-        .await
-        .expect("connect to weir");
+/// Opens a WebSocket by extended CONNECT (RFC 8441) on an HTTP/2 connection over `io`, to
+/// `base` (`scheme://authority`) + `/chat`, and checks weir's `200`.
+async fn extended_connect<I>(
+    io: I,
+    base: &str,
+) -> WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
             .expect("h2 handshake");
     tokio::spawn(conn);
     // A first request makes sure weir's SETTINGS (with ENABLE_CONNECT_PROTOCOL) arrived.
-    let warm = Request::get(format!("http://{}/", weir.addr))
+    let warm = Request::get(format!("{base}/"))
         .body(Empty::<Bytes>::new())
         .expect("request");
     let _ = tokio::time::timeout(TIMEOUT, sender.send_request(warm))
         .await
         .expect("answer in time");
-    let mut request = Request::connect(format!("http://{}/chat", weir.addr))
+    let mut request = Request::connect(format!("{base}/chat"))
         .header("sec-websocket-version", "13")
         .header("sec-websocket-protocol", "echo")
         .body(Empty::<Bytes>::new())
@@ -388,13 +386,72 @@ async fn rfc_8441_extended_connect_reaches_the_websocket_backend() {
         .await
         .expect("upgraded in time")
         .expect("upgraded");
-    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
-    echo_round(&mut ws, &messages()).await;
-    close(ws).await;
-    let seen = echo.last();
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await
+}
+
+/// What the echo server must have seen of a translated extended CONNECT.
+fn assert_translated(seen: &Handshake) {
     assert_eq!(seen.path, "/chat");
     assert_eq!(seen.headers["upgrade"], "websocket");
     assert_eq!(seen.headers["sec-websocket-version"], "13");
     assert_eq!(seen.headers["sec-websocket-protocol"], "echo");
-    assert_eq!(seen.headers["sec-websocket-key"].len(), 24);
+    assert_eq!(
+        seen.headers["sec-websocket-key"].len(),
+        24,
+        "a generated key"
+    );
+}
+
+#[tokio::test]
+async fn rfc_8441_extended_connect_over_h2c_reaches_the_websocket_backend() {
+    let echo = EchoServer::start().await;
+    let toml = reverse_config(echo.addr, "", "", "").replacen(
+        "bind = \"127.0.0.1:0\"\n",
+        "bind = \"127.0.0.1:0\"\nprotocol = \"h2c\"\n",
+        1,
+    );
+    let weir = TestWeir::start(&toml).await;
+    let tcp = TcpStream::connect(weir.addr)
+        .await
+        .expect("connect to weir");
+    let mut ws = extended_connect(tcp, &format!("http://{}", weir.addr)).await;
+    echo_round(&mut ws, &messages()).await;
+    close(ws).await;
+    assert_translated(&echo.last());
+}
+
+#[tokio::test]
+async fn rfc_8441_extended_connect_over_tls_h2_reaches_the_websocket_backend() {
+    let echo = EchoServer::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new(dir.path(), "ws");
+    let cert = pki.server("weir", &["app.test"]);
+    let table = format!(
+        "[listener.tls]\ncertificates = [{{ cert = {:?}, key = {:?} }}]\n",
+        cert.cert.display().to_string(),
+        cert.key.display().to_string()
+    );
+    let toml = reverse_config(echo.addr, "", "", "").replacen(
+        "bind = \"127.0.0.1:0\"\n",
+        &format!("bind = \"127.0.0.1:0\"\n{table}"),
+        1,
+    );
+    let weir = TestWeir::start(&toml).await;
+    let tcp = TcpStream::connect(weir.addr)
+        .await
+        .expect("connect to weir");
+    let name = rustls::pki_types::ServerName::try_from("app.test").expect("name");
+    let config = client_config(pki.roots(), &["h2"], None);
+    let tls = tokio::time::timeout(
+        TIMEOUT,
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let mut ws = extended_connect(tls, "https://app.test").await;
+    echo_round(&mut ws, &messages()).await;
+    close(ws).await;
+    assert_translated(&echo.last());
 }

@@ -152,8 +152,8 @@ pub(super) async fn run(
     )
     .await?;
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switched && let Some(key) = &key {
-        check_accept(key, response.headers(), &connected.name)?;
+    if switched {
+        check_switch(key.as_ref(), response.headers(), &connected.name)?;
     }
     let upstream_upgrade = switched.then(|| hyper::upgrade::on(&mut response));
     let mut answer = exchange::response_hooks(
@@ -301,20 +301,33 @@ fn accept_for(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
 }
 
-/// Refuses a `101` whose `Sec-WebSocket-Accept` does not answer the key weir sent.
-fn check_accept(
-    key: &HeaderValue,
+/// Refuses a `101` that switched to anything but WebSocket (the client is told it got one),
+/// or whose `Sec-WebSocket-Accept` does not answer the key weir sent (`key`, for an extended
+/// CONNECT; an HTTP/1.1 client checks its own key).
+fn check_switch(
+    key: Option<&HeaderValue>,
     headers: &HeaderMap,
     name: &Authority,
 ) -> Result<(), ProxyError> {
+    let refuse = |reason: &str| {
+        Err(UpstreamError::Failed {
+            backend: name.to_string(),
+            reason: reason.to_owned(),
+        }
+        .into())
+    };
+    let websocket = headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(WEBSOCKET));
+    if !websocket {
+        return refuse("the upstream switched to a protocol other than websocket");
+    }
+    let Some(key) = key else { return Ok(()) };
     let expected = accept_for(key.as_bytes());
     match headers.get(SEC_WEBSOCKET_ACCEPT) {
         Some(got) if got.as_bytes() == expected.as_bytes() => Ok(()),
-        _ => Err(UpstreamError::Failed {
-            backend: name.to_string(),
-            reason: "the upgrade answer's Sec-WebSocket-Accept does not match the key".into(),
-        }
-        .into()),
+        _ => refuse("the upgrade answer's Sec-WebSocket-Accept does not match the key"),
     }
 }
 
@@ -412,16 +425,21 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_or_missing_accept_is_refused() {
+    fn a_switch_to_another_protocol_or_a_wrong_accept_is_refused() {
         let key = new_key();
         assert_eq!(key.len(), 24, "16 bytes in base64");
         let name: Authority = "b.test:80".parse().unwrap();
         let mut headers = HeaderMap::new();
-        assert!(check_accept(&key, &headers, &name).is_err());
+        headers.insert(UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(check_switch(None, &headers, &name).is_ok());
+        assert!(check_switch(Some(&key), &headers, &name).is_err());
         headers.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_static("nope"));
-        assert!(check_accept(&key, &headers, &name).is_err());
+        assert!(check_switch(Some(&key), &headers, &name).is_err());
         let right = accept_for(key.as_bytes());
         headers.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&right).unwrap());
-        assert!(check_accept(&key, &headers, &name).is_ok());
+        assert!(check_switch(Some(&key), &headers, &name).is_ok());
+        headers.insert(UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(check_switch(Some(&key), &headers, &name).is_err());
+        assert!(check_switch(None, &headers, &name).is_err());
     }
 }
