@@ -1,5 +1,6 @@
-//! HTTP/2 with prior knowledge to a cleartext backend (pool `protocol = "h2"`): a real
-//! HTTP/2-only hyper server sees HTTP/2 requests, all on one shared connection.
+//! The pool key `protocol`: HTTP/2 with prior knowledge to a cleartext backend (`h2`), where a
+//! real HTTP/2-only hyper server sees HTTP/2 requests, all on one shared connection; and what
+//! ALPN offers to `https://` backends.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,6 +13,9 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
+
+use weir_tests::Backend;
+use weir_tests::tls::{Pki, server_config};
 
 use crate::support::{TestWeir, runtime_table};
 
@@ -111,4 +115,26 @@ async fn an_auto_pool_speaks_http1_to_a_cleartext_backend() {
     let response = weir.get("app.test", "/").await;
     assert_eq!(response.status, StatusCode::BAD_GATEWAY);
     assert!(backend.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn protocol_limits_what_alpn_offers_to_https_backends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new(dir.path(), "alpn");
+    let cert = pki.server("origin", &["localhost"]);
+    // The backend offers h2 and http/1.1; the pool's protocol decides what weir offers.
+    let origin = Backend::start_tls("origin", server_config(&cert)).await;
+    for (protocol, expected) in [("http1", Version::HTTP_11), ("h2", Version::HTTP_2)] {
+        let toml = format!(
+            "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\n[[pool]]\nname = \"secure\"\nbackends = [\"https://localhost:{}\"]\nprotocol = \"{protocol}\"\ntls_ca_file = {:?}\n[[route]]\npool = \"secure\"\n",
+            runtime_table(),
+            origin.addr().port(),
+            pki.ca_file("alpn").display().to_string()
+        );
+        let weir = TestWeir::start(&toml).await;
+        let got = weir.get("app.test", "/alpn").await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+        assert_eq!(origin.last().version, expected, "protocol = {protocol}");
+        weir.stop().await;
+    }
 }

@@ -17,8 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{self, Message};
-use weir_tests::guests;
 use weir_tests::tls::{Pki, client_config};
+use weir_tests::{Backend, guests};
 
 use crate::support::{TIMEOUT, TestWeir, filter, runtime_table};
 
@@ -290,6 +290,29 @@ async fn a_route_with_no_match_refuses_the_upgrade_before_any_backend() {
         other => panic!("expected a refusal, got {:?}", other.map(|(_, r)| r)),
     }
     assert_eq!(echo.connections(), 0);
+}
+
+#[tokio::test]
+async fn an_h2c_upgrade_request_is_forwarded_as_a_plain_request() {
+    let backend = Backend::start("plain").await;
+    let weir = TestWeir::start(&reverse_config(backend.addr(), "", "", "")).await;
+    let request = weir
+        .request("GET", "app.test", "/h2c")
+        .header("connection", "Upgrade, HTTP2-Settings")
+        .header("upgrade", "h2c")
+        .header("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA")
+        .body(http_body_util::Full::default())
+        .expect("request");
+    let response = weir.send(request).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let seen = backend.last();
+    assert_eq!(seen.version, http::Version::HTTP_11);
+    for field in ["upgrade", "connection", "http2-settings"] {
+        assert!(
+            !seen.headers.contains_key(field),
+            "{field} reached the backend"
+        );
+    }
 }
 
 #[tokio::test]

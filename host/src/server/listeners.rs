@@ -234,7 +234,7 @@ async fn accept_loop(
 }
 
 /// Serves one connection: the TLS handshake (within the header timeout) on an HTTPS listener,
-/// then HTTP with upgrades (CONNECT tunnels), until it ends or the listener drains.
+/// then HTTP with upgrades (CONNECT tunnels, WebSockets), until it ends or the listener drains.
 async fn serve(
     listener: Arc<ListenerConfig>,
     drain: Drain,

@@ -229,9 +229,8 @@ impl ConnPool {
     }
 
     /// Opens a dedicated HTTP/1.1 connection for one upgrade request, whatever the pool's
-    /// protocol (RFC 8441 has no HTTP/2 counterpart of `101` towards a backend, and an HTTP/2
-    /// connection cannot be handed over): TCP, TLS offering only `http/1.1`, then the
-    /// handshake, with the connection task ready to give the stream up after a `101`. Never
+    /// protocol (a shared HTTP/2 connection cannot be handed over, and backends are not assumed
+    /// to support RFC 8441): TCP, TLS offering only `http/1.1`, then the handshake, with the connection task ready to give the stream up after a `101`. Never
     /// pooled; counted as open until it is upgraded or closed.
     pub(crate) async fn connect_upgrade(
         &self,
