@@ -375,6 +375,29 @@ async fn relay(relay: Relay, downstream: OnUpgrade, upstream: OnUpgrade, drain: 
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_half_closed_side_still_receives_what_the_other_sends() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut client_far) = tokio::io::duplex(64);
+        let (upstream, mut upstream_far) = tokio::io::duplex(64);
+        let task = tokio::spawn(splice(client, upstream, Duration::from_secs(5)));
+        client_far.write_all(b"last words").await.unwrap();
+        client_far.shutdown().await.unwrap();
+        let mut heard = Vec::new();
+        upstream_far.read_to_end(&mut heard).await.unwrap();
+        assert_eq!(
+            heard, b"last words",
+            "the client's end of stream reached the upstream"
+        );
+        upstream_far.write_all(b"reply").await.unwrap();
+        let mut reply = [0u8; 5];
+        client_far.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"reply");
+        drop(upstream_far);
+        let done = task.await.unwrap();
+        assert_eq!((done.up, done.down, done.end), (10, 5, "closed"));
+    }
+
     #[test]
     fn accept_matches_the_rfc_6455_example() {
         // RFC 6455 §1.3.
