@@ -370,6 +370,25 @@ async fn a_silent_upgraded_connection_is_closed_after_the_idle_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(250));
 }
 
+#[tokio::test]
+async fn shutdown_closes_open_websockets_after_the_grace_period() {
+    let echo = EchoServer::start().await;
+    let grace = "[server]\nshutdown_grace_ms = 200\n";
+    let weir = TestWeir::start(&reverse_config(echo.addr, "", grace, "")).await;
+    let mut ws = connect_ws(weir.addr, "/chat").await;
+    echo_round(&mut ws, &[Message::text("still here")]).await;
+    let started = tokio::time::Instant::now();
+    weir.stop().await;
+    let ended = tokio::time::timeout(TIMEOUT, ws.next())
+        .await
+        .expect("the WebSocket ends after the grace period, not never");
+    assert!(
+        !matches!(ended, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+        "{ended:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
 /// Opens a WebSocket by extended CONNECT (RFC 8441) on an HTTP/2 connection over `io`, to
 /// `base` (`scheme://authority`) + `/chat`, and checks weir's `200`.
 async fn extended_connect<I>(
