@@ -497,3 +497,21 @@ async fn rfc_8441_extended_connect_over_tls_h2_reaches_the_websocket_backend() {
     close(ws).await;
     assert_translated(&echo.last());
 }
+
+#[tokio::test]
+async fn rfc_8441_extended_connect_through_a_forward_listener_reaches_the_origin() {
+    let echo = EchoServer::start().await;
+    let toml = format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\nprotocol = \"h2c\"\n[listener.forward]\nallow_private_targets = true\n",
+        runtime_table()
+    );
+    let weir = TestWeir::start(&toml).await;
+    let tcp = TcpStream::connect(weir.addr)
+        .await
+        .expect("connect to weir");
+    // :scheme and :authority name the origin, as an HTTP/2 client of a proxy sends them.
+    let mut ws = extended_connect(tcp, &format!("http://{}", echo.addr)).await;
+    echo_round(&mut ws, &messages()).await;
+    close(ws).await;
+    assert_translated(&echo.last());
+}
