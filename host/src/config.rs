@@ -275,6 +275,8 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             retry_body_max_bytes: defaults::retry_body_max_bytes(),
             body_idle_timeout_ms: defaults::body_idle_timeout_ms(),
             request_timeout_ms: 0,
+            protocol: unset("auto"),
+            upgrade_idle_timeout_ms: defaults::upgrade_idle_timeout_ms(),
             tls_ca_file: None,
             tls_client_cert: None,
             tls_client_key: None,

@@ -1,5 +1,5 @@
 //! Process-wide traffic counters for the admin endpoint's `/metrics`: responses by status class,
-//! TLS handshakes by outcome, CONNECT tunnels, log lines dropped. Plain relaxed atomics, so
+//! TLS handshakes by outcome, CONNECT tunnels and upgraded connections, log lines dropped. Plain relaxed atomics, so
 //! recording costs a few nanoseconds on the data path; they count for the whole process, across
 //! reloads. Also the text of per-filter circuit-breaker metrics, whose counters live with each
 //! breaker.
@@ -88,10 +88,10 @@ impl Metrics {
             );
         }
         let (opened, closed) = (get(&self.tunnels_opened), get(&self.tunnels_closed));
-        out.push_str("# HELP weir_tunnels_opened_total CONNECT tunnels opened.\n# TYPE weir_tunnels_opened_total counter\n");
+        out.push_str("# HELP weir_tunnels_opened_total CONNECT tunnels and upgraded connections (WebSocket) opened.\n# TYPE weir_tunnels_opened_total counter\n");
         let _ = writeln!(out, "weir_tunnels_opened_total {opened}");
         out.push_str(
-            "# HELP weir_tunnels_open CONNECT tunnels open now.\n# TYPE weir_tunnels_open gauge\n",
+            "# HELP weir_tunnels_open CONNECT tunnels and upgraded connections open now.\n# TYPE weir_tunnels_open gauge\n",
         );
         let _ = writeln!(out, "weir_tunnels_open {}", opened.saturating_sub(closed));
         out.push_str("# HELP weir_tunnel_bytes_total Bytes carried by closed tunnels, by direction.\n# TYPE weir_tunnel_bytes_total counter\n");

@@ -2,7 +2,8 @@
 //! pool, run the response hooks before the response head goes downstream, and stream bodies in
 //! both directions without buffering them. On a forward-proxy listener the same steps run with
 //! the listener's chain and the origin the client named (module `forward`), and CONNECT opens a
-//! tunnel (module `tunnel`).
+//! tunnel (module `tunnel`). A WebSocket upgrade, over HTTP/1.1 or by HTTP/2 extended CONNECT,
+//! is routed and filtered like any request and then spliced (module `upgrade`).
 //!
 //! Depends on `filters`, `runtime` and `upstream`; never on `server` or `config`.
 
@@ -12,6 +13,7 @@ mod forward;
 mod headers;
 mod route;
 mod tunnel;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -167,7 +169,7 @@ async fn serve(
     state: &ProxyState,
     conn: &ConnInfo,
     id: RequestId,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     headers::check_host(&request)?;
@@ -176,13 +178,18 @@ async fn serve(
         return Err(ProxyError::LoopDetected { hops });
     }
     let forward = state.forward.get(&conn.listener);
+    // Before the CONNECT check: an extended CONNECT for WebSocket is a GET from here on.
+    let origin_idle = forward.map_or(upgrade::REVERSE_ORIGIN_IDLE, |proxy| {
+        proxy.policy.tunnel_idle_timeout
+    });
+    let upgrade = upgrade::detect(&mut request, &conn.drain, origin_idle)?;
     if request.method() == http::Method::CONNECT {
         let proxy = forward.ok_or(ProxyError::ConnectNotAllowed)?;
         // Boxed: every connection keeps room for this future while idle (hyper holds one
         // request future per connection), and the tunnel path is rare and large.
         return Box::pin(tunnel::open(state, proxy, conn, id, request, upstream)).await;
     }
-    let (chain, destination, head, body) = match forward {
+    let (chain, destination, mut head, body) = match forward {
         Some(proxy) => {
             let (head, body) = forward::request_head(conn, id, request)?;
             (
@@ -202,7 +209,11 @@ async fn serve(
             (&route.chain, Destination::Pool(&route.pool), head, body)
         }
     };
-    exchange::run(state, chain, destination, head, body, upstream).await
+    if upgrade.is_some() {
+        // The hop-by-hop stripping removed them; filters see the upgrade as it goes upstream.
+        upgrade::mark(&mut head.headers);
+    }
+    exchange::run(state, chain, destination, head, body, upgrade, upstream).await
 }
 
 fn full(body: Bytes) -> ProxyBody {

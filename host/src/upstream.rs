@@ -34,9 +34,9 @@ use crate::tls::UpstreamTls;
 
 pub(crate) use body::UpstreamBody;
 pub use body::{BodyTimeout, BoxError, DownstreamBodyError, ResponseBody};
-pub use conn::ConnPool;
+pub use conn::{ConnPool, UpstreamProtocol};
 use conn::{ConnectError, SendError, TlsTarget};
-pub(crate) use conn::{Connection, connect_tcp};
+pub(crate) use conn::{Connection, UpgradeSender, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
@@ -86,6 +86,10 @@ pub struct PoolSettings {
     /// Longest time for a whole request, from the queue to the response body's end (none: no
     /// limit).
     pub request_timeout: Option<Duration>,
+    /// HTTP version spoken to the backends.
+    pub protocol: UpstreamProtocol,
+    /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
+    pub upgrade_idle_timeout: Duration,
 }
 
 /// Where a backend is and how much traffic it takes.
@@ -249,7 +253,10 @@ impl UpstreamError {
 impl BackendPool {
     /// Creates the pool and one connection pool per backend. Needs a tokio runtime.
     pub fn new(settings: PoolSettings) -> Self {
-        let tls_config = settings.tls.as_ref().map(alpn_config);
+        let tls_config = settings
+            .tls
+            .as_ref()
+            .map(|tls| alpn_config(tls, settings.protocol));
         let backends: Vec<Arc<Backend>> = settings
             .backends
             .iter()
@@ -261,7 +268,11 @@ impl BackendPool {
                     in_flight: AtomicUsize::new(0),
                     health: Health::default(),
                     slots: limits::Slots::new(&settings.limits),
-                    conns: ConnPool::new(settings.max_idle_per_backend, settings.idle_timeout),
+                    conns: ConnPool::new(
+                        settings.max_idle_per_backend,
+                        settings.idle_timeout,
+                        settings.protocol,
+                    ),
                     tls: match (&tls_config, b.https) {
                         (Some(config), true) => tls_target(
                             config,
@@ -425,6 +436,42 @@ impl BackendPool {
         key: Option<&str>,
         tried: &mut Tried,
     ) -> Result<Attempt, UpstreamError> {
+        match self.connect_with(key, tried, false).await? {
+            (index, Opened::Pooled(conn), lease) => Ok(Attempt { index, conn, lease }),
+            (index, Opened::Upgrade(_), _) => Err(self.mismatch(index)),
+        }
+    }
+
+    /// Phase **connect** for an upgrade (WebSocket): like [`connect`](Self::connect), but on a
+    /// new dedicated HTTP/1.1 connection. The lease holds the backend's connection slot for as
+    /// long as the upgraded connection lives.
+    pub(crate) async fn connect_for_upgrade(
+        &self,
+        key: Option<&str>,
+    ) -> Result<(usize, UpgradeSender, Lease), UpstreamError> {
+        let mut tried = Tried::default();
+        match self.connect_with(key, &mut tried, true).await? {
+            (index, Opened::Upgrade(sender), lease) => Ok((index, sender, lease)),
+            (index, Opened::Pooled(_), _) => Err(self.mismatch(index)),
+        }
+    }
+
+    /// `connect_with` opened the other kind of connection than asked (it never does).
+    fn mismatch(&self, index: usize) -> UpstreamError {
+        UpstreamError::Failed {
+            backend: self.backends[index].authority.to_string(),
+            reason: "internal: the wrong kind of connection was opened".into(),
+        }
+    }
+
+    /// Chooses, waits for a slot and opens a connection (a dedicated one for an upgrade),
+    /// trying other backends after connect errors.
+    async fn connect_with(
+        &self,
+        key: Option<&str>,
+        tried: &mut Tried,
+        upgrade: bool,
+    ) -> Result<(usize, Opened, Lease), UpstreamError> {
         let mut last_error = None;
         loop {
             let now = self.now_ms();
@@ -457,8 +504,13 @@ impl BackendPool {
                 }
             };
             let lease = Lease::new(claim, permit);
-            match self.connect_to(index).await {
-                Ok(conn) => return Ok(Attempt { index, conn, lease }),
+            let opened = if upgrade {
+                self.connect_upgrade(index).await.map(Opened::Upgrade)
+            } else {
+                self.connect_to(index).await.map(Opened::Pooled)
+            };
+            match opened {
+                Ok(opened) => return Ok((index, opened, lease)),
                 Err(e) => {
                     if matches!(e, UpstreamError::Connect { .. }) {
                         self.record(index, health::Outcome::ConnectError);
@@ -525,6 +577,30 @@ impl BackendPool {
             Err(e) => Err(ConnectError::Tcp(e.to_string())),
         };
         connected.map_err(|e| connect_error(name(), e))
+    }
+
+    /// A new dedicated HTTP/1.1 connection to backend `index` for one upgrade request (never
+    /// pooled, whatever the pool's protocol).
+    async fn connect_upgrade(&self, index: usize) -> Result<UpgradeSender, UpstreamError> {
+        let backend = &self.backends[index];
+        let name = || backend.authority.to_string();
+        if backend.scheme == "https" && backend.tls.is_none() {
+            return Err(UpstreamError::Tls {
+                backend: name(),
+                reason: "no TLS client configuration for this pool".into(),
+            });
+        }
+        let port = port_of(&backend.authority, backend.scheme == "https");
+        let addrs = self
+            .resolver
+            .resolve(backend.authority.host(), port)
+            .await
+            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))?;
+        backend
+            .conns
+            .connect_upgrade(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(name(), e))
     }
 
     /// Phase **send** for a pool: writes `request` (origin-form URI, `Host` set) on the
@@ -610,6 +686,12 @@ fn response_outcome(response: &Response<ResponseBody>) -> Option<health::Outcome
 pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A connection opened by `connect_with`.
+enum Opened {
+    Pooled(Connection),
+    Upgrade(UpgradeSender),
 }
 
 /// Backends already tried for one request.
@@ -739,7 +821,7 @@ fn fit_to(conn: &Connection, request: &mut Request<UpstreamBody>, name: &Authori
         .and_then(|host| Authority::try_from(host.as_bytes()).ok())
         .unwrap_or_else(|| name.clone());
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    parts.scheme = Some(conn.scheme());
     parts.authority = Some(authority);
     parts.path_and_query = request.uri().path_and_query().cloned();
     if let Ok(uri) = http::Uri::from_parts(parts) {
@@ -791,10 +873,10 @@ fn port_of(authority: &Authority, https: bool) -> u16 {
     authority.port_u16().unwrap_or(if https { 443 } else { 80 })
 }
 
-/// A client configuration offering HTTP/2 and HTTP/1.1 by ALPN.
-fn alpn_config(tls: &UpstreamTls) -> Arc<rustls::ClientConfig> {
+/// A client configuration offering by ALPN what `protocol` allows.
+fn alpn_config(tls: &UpstreamTls, protocol: UpstreamProtocol) -> Arc<rustls::ClientConfig> {
     let mut config = tls.config.clone();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = protocol.alpn();
     Arc::new(config)
 }
 

@@ -158,3 +158,8 @@ pub(crate) fn connect_ports() -> Vec<u16> {
 pub(crate) fn tunnel_idle_timeout_ms() -> u64 {
     300_000
 }
+/// As long as a tunnel's: a WebSocket that sends nothing for five minutes has no keep-alive
+/// pings and is most likely gone.
+pub(crate) fn upgrade_idle_timeout_ms() -> u64 {
+    300_000
+}

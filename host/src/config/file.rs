@@ -272,6 +272,14 @@ pub struct Pool {
     /// Longest time for a whole request, queue to last body byte, in ms (0: none). Default: 0.
     #[serde(default)]
     pub request_timeout_ms: u64,
+    /// `auto` (HTTP/1.1 on cleartext, ALPN on TLS), `h2` (HTTP/2 only: prior knowledge on
+    /// cleartext) or `http1`. Default: auto.
+    #[serde(default = "spanned_default::protocol")]
+    pub protocol: Spanned<String>,
+    /// An upgraded connection (WebSocket) with no bytes either way for this long is closed,
+    /// in ms. Default: 300000.
+    #[serde(default = "defaults::upgrade_idle_timeout_ms")]
+    pub upgrade_idle_timeout_ms: u64,
     /// CA bundle for `https://` backends. Default: the system's trust store.
     #[serde(default)]
     pub tls_ca_file: Option<Spanned<PathBuf>>,

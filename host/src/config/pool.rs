@@ -8,7 +8,7 @@ use http::uri::Authority;
 
 use super::{ConfigError, PoolConfig, Validator, file};
 use crate::tls::{self, UpstreamTlsFiles};
-use crate::upstream::{BackendAddr, Balance, Limits, PassiveHealth, Retries};
+use crate::upstream::{BackendAddr, Balance, Limits, PassiveHealth, Retries, UpstreamProtocol};
 
 impl Validator<'_> {
     pub(super) fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
@@ -55,11 +55,24 @@ impl Validator<'_> {
                 );
             }
         };
+        let protocol = match raw.protocol.get_ref().as_str() {
+            "auto" => UpstreamProtocol::Auto,
+            "h2" => UpstreamProtocol::H2,
+            "http1" => UpstreamProtocol::Http1,
+            other => {
+                return self.invalid(
+                    raw.protocol.span(),
+                    key("protocol"),
+                    format!("`{other}` is not one of auto, h2, http1"),
+                );
+            }
+        };
         self.positive(
             &key,
             &[
                 ("connect_timeout_ms", raw.connect_timeout_ms),
                 ("response_timeout_ms", raw.response_timeout_ms),
+                ("upgrade_idle_timeout_ms", raw.upgrade_idle_timeout_ms),
             ],
         )?;
         let tls = self.pool_tls(i, raw, backends.iter().any(|b| b.https))?;
@@ -80,6 +93,8 @@ impl Validator<'_> {
             retries,
             body_idle_timeout: optional(raw.body_idle_timeout_ms),
             request_timeout: optional(raw.request_timeout_ms),
+            protocol,
+            upgrade_idle_timeout: Duration::from_millis(raw.upgrade_idle_timeout_ms),
         })
     }
 

@@ -136,6 +136,41 @@ fn malformed_backend_entries_say_what_is_expected() {
 }
 
 #[test]
+fn pool_protocol_defaults_to_auto_and_names_its_line_when_unknown() {
+    let config = parse_ok(MINIMAL);
+    assert_eq!(
+        config.pools[0].protocol,
+        crate::upstream::UpstreamProtocol::Auto
+    );
+    assert_eq!(
+        config.pools[0].upgrade_idle_timeout,
+        Duration::from_millis(defaults::upgrade_idle_timeout_ms())
+    );
+    for (value, expected) in [
+        ("h2", crate::upstream::UpstreamProtocol::H2),
+        ("http1", crate::upstream::UpstreamProtocol::Http1),
+    ] {
+        let text = MINIMAL.replace(
+            "name = \"main\"\n",
+            &format!("name = \"main\"\nprotocol = \"{value}\"\n"),
+        );
+        assert_eq!(parse_ok(&text).pools[0].protocol, expected);
+    }
+    let text = MINIMAL.replace("name = \"main\"\n", "name = \"main\"\nprotocol = \"h2c\"\n");
+    let err = parse_err(&text);
+    assert!(err.contains("t.toml:5"), "{err}");
+    assert!(
+        err.contains("`pool[0].protocol`: `h2c` is not one of auto, h2, http1"),
+        "{err}"
+    );
+    let text = MINIMAL.replace(
+        "name = \"main\"\n",
+        "name = \"main\"\nupgrade_idle_timeout_ms = 0\n",
+    );
+    assert!(parse_err(&text).contains("`pool[0].upgrade_idle_timeout_ms`: must be positive"));
+}
+
+#[test]
 fn duplicate_names_are_rejected() {
     let text = format!("{MINIMAL}[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:1\"]\n");
     assert!(parse_err(&text).contains("duplicate pool name `main`"));

@@ -1,6 +1,8 @@
 //! The phases of one exchange after routing, in order: **request hooks → choose backend →
 //! connect → send → response hooks**. Reverse and forward requests run all of them; a CONNECT
-//! tunnel runs the first three and then splices (module `tunnel`).
+//! tunnel runs the first three and then splices (module `tunnel`); an upgrade request
+//! (WebSocket) runs the request hooks and the choice of backend here, then its own connect,
+//! send and response hooks on a dedicated connection before it splices (module `upgrade`).
 //!
 //! The exchange owns the request head ([`RequestView`]) from routing to the upstream write:
 //! filters edit it in place, and the upstream request is made from its parts without turning
@@ -17,6 +19,7 @@ use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 
+use super::upgrade::{self, Downstream};
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
@@ -70,13 +73,15 @@ pub(super) enum Hooked {
 }
 
 /// Runs every phase after routing and returns the response to send downstream. `upstream`
-/// receives the backend or origin once connected, for the log line.
+/// receives the backend or origin once connected, for the log line. An upgrade request
+/// (`upgrade` is its downstream side) leaves for module `upgrade` once its backend is chosen.
 pub(super) async fn run(
     state: &ProxyState,
     chain: &FilterChain,
     default: Destination<'_>,
     head: RequestView,
     body: Incoming,
+    upgrade: Option<Downstream>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let forwarding = Forwarding::of(&head, default);
@@ -85,6 +90,11 @@ pub(super) async fn run(
         Hooked::Respond(response) => return Ok(response),
     };
     let target = choose_backend(state, &mut head, default)?;
+    if let Some(downstream) = upgrade {
+        // Boxed: rare, and the request future of every connection would carry its size.
+        let upgrade = upgrade::run(chain, target, head, &forwarding, downstream, upstream);
+        return Box::pin(upgrade).await;
+    }
     // The request head stays with the exchange only when a response hook will read it; the
     // upstream write then needs a copy of the header map, because hyper takes ownership of
     // the head it writes.
@@ -180,8 +190,17 @@ impl PoolExchange<'_> {
                 .to_bytes();
         }
         let mut kept = None;
+        let mut previous = None;
         loop {
-            let attempt = self.pool.connect(self.key, &mut tried).await?;
+            let attempt = match (
+                self.pool.connect(self.key, &mut tried).await,
+                previous.take(),
+            ) {
+                (Ok(attempt), _) => attempt,
+                // No backend left to retry on: the last failure is the answer.
+                (Err(UpstreamError::NoBackend { .. }), Some(previous)) => return previous,
+                (Err(e), _) => return Err(e),
+            };
             let name = self.pool.backends()[attempt.index].authority.clone();
             let upstream_body = match body.take() {
                 Some(body) if may_resend => {
@@ -229,6 +248,7 @@ impl PoolExchange<'_> {
             }
             replay = kept_body;
             tracing::debug!(request.id = %head.id, pool = %self.pool.name(), outcome = ?result.as_ref().map(|r| r.status()), "retrying on another backend");
+            previous = Some(result);
         }
     }
 }
@@ -340,7 +360,7 @@ async fn send(
 
 /// Phase **response hooks**: the chain's `on-response` hooks in reverse order, when `head` was
 /// kept for them; then the response head weir sends downstream.
-async fn response_hooks(
+pub(super) async fn response_hooks(
     chain: &FilterChain,
     head: Option<RequestView>,
     response: Response<ResponseBody>,
@@ -378,7 +398,7 @@ async fn response_hooks(
 
 /// The forwarding fields a request gets, fixed before filters run (they describe the client's
 /// request, not the edited one).
-enum Forwarding {
+pub(super) enum Forwarding {
     /// Reverse proxy: `X-Forwarded-For`, `-Proto`, `-Host` and `Via`.
     Reverse {
         client: std::net::IpAddr,
@@ -409,8 +429,7 @@ impl Forwarding {
 }
 
 /// The request written upstream, made from the head's parts: the method, the parsed target in
-/// origin form (HTTP/2 connections make it absolute), the header map moved (or copied when
-/// `keep_head`), the forwarding fields, and `Host` when the client sent none.
+/// origin form (HTTP/2 connections make it absolute) and the fields of [`upstream_fields`].
 fn upstream_request(
     head: &mut RequestView,
     keep_head: bool,
@@ -418,6 +437,22 @@ fn upstream_request(
     forwarding: &Forwarding,
     upstream: &Authority,
 ) -> Request<UpstreamBody> {
+    let fields = upstream_fields(head, keep_head, forwarding, upstream);
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = Uri::from(head.path_and_query.clone());
+    *request.headers_mut() = fields;
+    request
+}
+
+/// The header fields written upstream: the head's map moved (or copied when `keep_head`), the
+/// forwarding fields, and `Host` when the client sent none.
+pub(super) fn upstream_fields(
+    head: &mut RequestView,
+    keep_head: bool,
+    forwarding: &Forwarding,
+    upstream: &Authority,
+) -> http::HeaderMap {
     let mut fields = if keep_head {
         head.headers.clone()
     } else {
@@ -442,11 +477,7 @@ fn upstream_request(
             fields.insert(HOST, value);
         }
     }
-    let mut request = Request::new(body);
-    *request.method_mut() = head.method.clone();
-    *request.uri_mut() = Uri::from(head.path_and_query.clone());
-    *request.headers_mut() = fields;
-    request
+    fields
 }
 
 /// The response a filter's `respond` verdict asks for, or why weir refuses to send it.

@@ -165,15 +165,18 @@ async fn connect(
     })
 }
 
-/// How a tunnel ended.
-struct Spliced {
-    up: u64,
-    down: u64,
-    end: &'static str,
+/// How a tunnel (or an upgraded connection) ended.
+pub(super) struct Spliced {
+    /// Bytes from the client.
+    pub(super) up: u64,
+    /// Bytes from the upstream.
+    pub(super) down: u64,
+    /// `closed`, `error`, `idle` or `shutdown`.
+    pub(super) end: &'static str,
 }
 
 /// Copies both ways until both sides have closed, an error, or `idle` without a byte.
-async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
+pub(super) async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,

@@ -234,7 +234,7 @@ async fn accept_loop(
 }
 
 /// Serves one connection: the TLS handshake (within the header timeout) on an HTTPS listener,
-/// then HTTP with upgrades (CONNECT tunnels), until it ends or the listener drains.
+/// then HTTP with upgrades (CONNECT tunnels, WebSockets), until it ends or the listener drains.
 async fn serve(
     listener: Arc<ListenerConfig>,
     drain: Drain,
@@ -321,10 +321,13 @@ fn connection_builder(
         .timer(TokioTimer::new())
         .header_read_timeout(listener.header_timeout)
         .keep_alive(true);
+    // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL, so HTTP/2 clients may open WebSockets by
+    // extended CONNECT (h2 over TLS and h2c alike).
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        .enable_connect_protocol();
     if listener.tls.is_some() {
         return match alpn {
             Some("h2") => builder.http2_only(),

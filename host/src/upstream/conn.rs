@@ -2,18 +2,24 @@
 //! proxy) on hyper's connection-level API, and their pool.
 //!
 //! Connecting is a step of its own: TCP to the first address that answers, TLS with ALPN when
-//! the destination is `https`, then the HTTP/1.1 or HTTP/2 handshake. Only then is the request
+//! the destination is `https`, then the HTTP/1.1 or HTTP/2 handshake. Which HTTP version is
+//! spoken follows the destination's [`UpstreamProtocol`]: HTTP/2 is chosen by ALPN on TLS, and
+//! by configuration alone (prior knowledge, RFC 9113 §3.3) on cleartext. Only then is the request
 //! handed over, so a connect failure is known before anything was sent and is always safe to
 //! retry elsewhere, without a copy of the request. HTTP/1.1 connections wait in an idle list
 //! (newest first, bounded, closed after `idle_timeout`); one HTTP/2 connection is shared by
-//! every request while it is open.
+//! every request while it is open. An upgrade request (WebSocket) gets a dedicated HTTP/1.1
+//! connection of its own ([`ConnPool::connect_upgrade`]), never pooled: after a `101` it stops
+//! being HTTP at all.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body_util::Empty;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
@@ -26,11 +32,39 @@ use super::body::{ResponseBody, UpstreamBody};
 /// How to speak TLS to a destination.
 #[derive(Clone, Debug)]
 pub(crate) struct TlsTarget {
-    /// Client configuration with ALPN `h2`, `http/1.1`.
+    /// Client configuration with the destination's ALPN list (see [`UpstreamProtocol::alpn`]).
     pub(crate) config: Arc<ClientConfig>,
     /// SNI and the name the certificate must carry.
     pub(crate) server_name: ServerName<'static>,
 }
+
+/// Which HTTP version weir speaks to a destination (the pool key `protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 on cleartext; on TLS, whatever ALPN picks of `h2` and `http/1.1`.
+    #[default]
+    Auto,
+    /// HTTP/2 only: prior knowledge on cleartext (h2c), ALPN offering only `h2` on TLS.
+    H2,
+    /// HTTP/1.1 only (ALPN offers only `http/1.1`).
+    Http1,
+}
+
+impl UpstreamProtocol {
+    /// The ALPN protocols offered on TLS, in order of preference.
+    pub(crate) fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Self::H2 => vec![b"h2".to_vec()],
+            Self::Http1 => vec![b"http/1.1".to_vec()],
+        }
+    }
+}
+
+/// The sending half of a dedicated HTTP/1.1 connection opened for one upgrade request. Its
+/// connection task runs with upgrades enabled, so a `101` response hands the byte stream over
+/// (`hyper::upgrade::on`).
+pub(crate) type UpgradeSender = http1::SendRequest<Empty<Bytes>>;
 
 /// Why no connection could be made. Nothing of the request was sent.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +83,8 @@ pub(crate) enum ConnectError {
 /// The HTTP side of an open connection.
 enum Sender {
     H1(http1::SendRequest<UpstreamBody>),
-    H2(http2::SendRequest<UpstreamBody>),
+    /// The shared connection, and whether it runs over TLS (`:scheme` is then `https`).
+    H2(http2::SendRequest<UpstreamBody>, bool),
 }
 
 /// An HTTP/1.1 connection waiting for its next request.
@@ -61,9 +96,11 @@ struct Idle {
 /// Connections to one destination.
 pub struct ConnPool {
     idle: Mutex<Vec<Idle>>,
-    shared_h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
+    /// The shared HTTP/2 connection, and whether it runs over TLS.
+    shared_h2: Mutex<Option<(http2::SendRequest<UpstreamBody>, bool)>>,
     /// Mirrors whether `shared_h2` holds a connection, read without the lock.
     h2: AtomicBool,
+    protocol: UpstreamProtocol,
     max_idle: usize,
     idle_timeout: Duration,
     open: Arc<AtomicUsize>,
@@ -98,12 +135,18 @@ pub(crate) enum SendError {
 }
 
 impl ConnPool {
-    /// An empty pool; a task closes connections idle for longer than `idle_timeout`.
-    pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Self> {
+    /// An empty pool speaking `protocol`; a task closes connections idle for longer than
+    /// `idle_timeout`.
+    pub(crate) fn new(
+        max_idle: usize,
+        idle_timeout: Duration,
+        protocol: UpstreamProtocol,
+    ) -> Arc<Self> {
         let pool = Arc::new(Self {
             idle: Mutex::new(Vec::new()),
             shared_h2: Mutex::new(None),
             h2: AtomicBool::new(false),
+            protocol,
             max_idle,
             idle_timeout,
             open: Arc::new(AtomicUsize::new(0)),
@@ -127,9 +170,9 @@ impl ConnPool {
     /// A pooled connection, if one is open: the shared HTTP/2 connection, else the newest idle
     /// HTTP/1.1 one. Closed and expired connections found on the way are dropped.
     pub(crate) fn checkout(self: &Arc<Self>) -> Option<Connection> {
-        if let Some(sender) = self.shared_h2() {
+        if let Some((sender, tls)) = self.shared_h2() {
             return Some(Connection {
-                sender: Sender::H2(sender),
+                sender: Sender::H2(sender, tls),
                 pool: self.clone(),
                 reused: true,
             });
@@ -153,7 +196,8 @@ impl ConnPool {
     }
 
     /// Opens a new connection: TCP to the first of `addrs` that answers within `timeout`, then
-    /// TLS when `tls` is given, then the HTTP handshake (HTTP/2 when ALPN chose it).
+    /// TLS when `tls` is given, then the HTTP handshake: HTTP/2 when the pool's protocol is
+    /// `H2` (prior knowledge on cleartext) or ALPN chose it, else HTTP/1.1.
     pub(crate) async fn connect(
         self: &Arc<Self>,
         addrs: &[SocketAddr],
@@ -162,22 +206,19 @@ impl ConnPool {
     ) -> Result<Connection, ConnectError> {
         let tcp = connect_tcp(addrs, timeout).await?;
         let sender = match tls {
+            None if self.protocol == UpstreamProtocol::H2 => self.handshake_h2(tcp, false).await?,
             None => self.handshake_h1(tcp).await?,
             Some(tls) => {
-                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                let handshake = connector.connect(tls.server_name.clone(), tcp);
-                let stream = match tokio::time::timeout(timeout, handshake).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => return Err(ConnectError::Tls(tls_reason(&e))),
-                    Err(_) => {
-                        return Err(ConnectError::Tls(format!(
-                            "no TLS handshake within {} ms",
-                            timeout.as_millis()
-                        )));
-                    }
+                let stream = tls_handshake(tls.config.clone(), tls, tcp, timeout).await?;
+                let h2 = match self.protocol {
+                    UpstreamProtocol::Auto => stream.get_ref().1.alpn_protocol() == Some(b"h2"),
+                    // An `h2` destination that negotiated no ALPN still gets HTTP/2: the
+                    // operator said it speaks nothing else.
+                    UpstreamProtocol::H2 => true,
+                    UpstreamProtocol::Http1 => false,
                 };
-                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    self.handshake_h2(stream).await?
+                if h2 {
+                    self.handshake_h2(stream, true).await?
                 } else {
                     self.handshake_h1(stream).await?
                 }
@@ -188,6 +229,30 @@ impl ConnPool {
             pool: self.clone(),
             reused: false,
         })
+    }
+
+    /// Opens a dedicated HTTP/1.1 connection for one upgrade request, whatever the pool's
+    /// protocol (a shared HTTP/2 connection cannot be handed over, and backends are not assumed
+    /// to support RFC 8441): TCP, TLS offering only `http/1.1`, then the handshake, with the connection task ready to give the stream up after a `101`. Never
+    /// pooled; counted as open until it is upgraded or closed.
+    pub(crate) async fn connect_upgrade(
+        &self,
+        addrs: &[SocketAddr],
+        tls: Option<&TlsTarget>,
+        timeout: Duration,
+    ) -> Result<UpgradeSender, ConnectError> {
+        let tcp = connect_tcp(addrs, timeout).await?;
+        match tls {
+            None => self.handshake_upgrade(tcp).await,
+            Some(tls) => {
+                // Rare (one per upgrade), so a config copy per connection is fine; the session
+                // cache inside is shared.
+                let mut config = (*tls.config).clone();
+                config.alpn_protocols = UpstreamProtocol::Http1.alpn();
+                let stream = tls_handshake(Arc::new(config), tls, tcp, timeout).await?;
+                self.handshake_upgrade(stream).await
+            }
+        }
     }
 
     /// Puts an HTTP/1.1 connection whose response was read to the end back in the idle list.
@@ -218,7 +283,19 @@ impl ConnPool {
         Ok(Sender::H1(sender))
     }
 
-    async fn handshake_h2<S>(&self, io: S) -> Result<Sender, ConnectError>
+    async fn handshake_upgrade<S>(&self, io: S) -> Result<UpgradeSender, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        self.drive(connection.with_upgrades());
+        Ok(sender)
+    }
+
+    async fn handshake_h2<S>(&self, io: S, tls: bool) -> Result<Sender, ConnectError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -231,9 +308,9 @@ impl ConnPool {
         *self
             .shared_h2
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
+            .unwrap_or_else(PoisonError::into_inner) = Some((sender.clone(), tls));
         self.h2.store(true, Ordering::Relaxed);
-        Ok(Sender::H2(sender))
+        Ok(Sender::H2(sender, tls))
     }
 
     /// Whether an HTTP/2 connection is open and shared: requests then take a stream, not a
@@ -242,13 +319,13 @@ impl ConnPool {
         self.h2.load(Ordering::Relaxed)
     }
 
-    fn shared_h2(&self) -> Option<http2::SendRequest<UpstreamBody>> {
+    fn shared_h2(&self) -> Option<(http2::SendRequest<UpstreamBody>, bool)> {
         let mut shared = self
             .shared_h2
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match shared.as_ref() {
-            Some(sender) if !sender.is_closed() => Some(sender.clone()),
+            Some((sender, tls)) if !sender.is_closed() => Some((sender.clone(), *tls)),
             Some(_) => {
                 *shared = None;
                 self.h2.store(false, Ordering::Relaxed);
@@ -300,7 +377,7 @@ impl Connection {
                     },
                 }
             }
-            Sender::H2(mut sender) => match sender.try_send_request(request).await {
+            Sender::H2(mut sender, _) => match sender.try_send_request(request).await {
                 Ok(response) => Ok(response.map(ResponseBody::unpooled)),
                 Err(mut e) => match e.take_message() {
                     Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
@@ -312,7 +389,15 @@ impl Connection {
 
     /// Whether the connection speaks HTTP/2 (the request then needs an absolute URI).
     pub(crate) fn is_h2(&self) -> bool {
-        matches!(self.sender, Sender::H2(_))
+        matches!(self.sender, Sender::H2(..))
+    }
+
+    /// The `:scheme` of requests on an HTTP/2 connection: `https` over TLS, `http` for h2c.
+    pub(crate) fn scheme(&self) -> http::uri::Scheme {
+        match self.sender {
+            Sender::H2(_, false) => http::uri::Scheme::HTTP,
+            _ => http::uri::Scheme::HTTPS,
+        }
     }
 }
 
@@ -344,6 +429,26 @@ pub(crate) async fn connect_tcp(
         }
     }
     Err(ConnectError::Tcp(last))
+}
+
+/// The TLS handshake on `tcp` with `config` (its ALPN list decides what is offered), within
+/// `timeout`.
+async fn tls_handshake(
+    config: Arc<ClientConfig>,
+    tls: &TlsTarget,
+    tcp: TcpStream,
+    timeout: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let handshake = connector.connect(tls.server_name.clone(), tcp);
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(ConnectError::Tls(tls_reason(&e))),
+        Err(_) => Err(ConnectError::Tls(format!(
+            "no TLS handshake within {} ms",
+            timeout.as_millis()
+        ))),
+    }
 }
 
 /// rustls's reason for a failed handshake ("invalid peer certificate: UnknownIssuer").

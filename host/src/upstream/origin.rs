@@ -10,7 +10,7 @@ use http::uri::Authority;
 use http::{Request, Response};
 use rustls::pki_types::ServerName;
 
-use super::conn::{ConnPool, Connection, TlsTarget};
+use super::conn::{ConnPool, Connection, TlsTarget, UpgradeSender, UpstreamProtocol};
 use super::dns::TargetResolver;
 use super::{ResponseBody, UpstreamBody, UpstreamError, alpn_config, connect_error, port_of};
 use crate::tls::{UpstreamTlsFiles, client_config};
@@ -64,7 +64,9 @@ impl OriginClient {
         .ok();
         Self {
             resolver: TargetResolver::new(settings.allow_private_targets),
-            tls: tls.as_ref().map(alpn_config),
+            tls: tls
+                .as_ref()
+                .map(|tls| alpn_config(tls, UpstreamProtocol::Auto)),
             settings,
             pools: Mutex::new(HashMap::new()),
         }
@@ -116,25 +118,31 @@ impl OriginClient {
         .await
     }
 
+    /// A new dedicated HTTP/1.1 connection to `authority` for one upgrade request, resolved
+    /// under the target policy like any other; never pooled.
+    pub(crate) async fn connect_upgrade(
+        &self,
+        https: bool,
+        authority: &Authority,
+    ) -> Result<UpgradeSender, UpstreamError> {
+        let tls = self.tls_target(https, authority)?;
+        let addrs = self
+            .resolver
+            .resolve(authority.host(), port_of(authority, https))
+            .await?;
+        self.pool(https, authority)
+            .connect_upgrade(&addrs, tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(authority.to_string(), e))
+    }
+
     async fn connect_new(
         &self,
         pool: &Arc<ConnPool>,
         https: bool,
         authority: &Authority,
     ) -> Result<Connection, UpstreamError> {
-        let tls = match (https, &self.tls) {
-            (false, _) => None,
-            (true, Some(config)) => Some(TlsTarget {
-                config: config.clone(),
-                server_name: server_name(authority)?,
-            }),
-            (true, None) => {
-                return Err(UpstreamError::Tls {
-                    backend: authority.to_string(),
-                    reason: "no system trust store to verify the origin".into(),
-                });
-            }
-        };
+        let tls = self.tls_target(https, authority)?;
         // The policy applies to every address the name resolves to (IP literals included).
         let addrs = self
             .resolver
@@ -143,6 +151,24 @@ impl OriginClient {
         pool.connect(&addrs, tls.as_ref(), self.settings.connect_timeout)
             .await
             .map_err(|e| connect_error(authority.to_string(), e))
+    }
+
+    fn tls_target(
+        &self,
+        https: bool,
+        authority: &Authority,
+    ) -> Result<Option<TlsTarget>, UpstreamError> {
+        match (https, &self.tls) {
+            (false, _) => Ok(None),
+            (true, Some(config)) => Ok(Some(TlsTarget {
+                config: config.clone(),
+                server_name: server_name(authority)?,
+            })),
+            (true, None) => Err(UpstreamError::Tls {
+                backend: authority.to_string(),
+                reason: "no system trust store to verify the origin".into(),
+            }),
+        }
     }
 
     fn pool(&self, https: bool, authority: &Authority) -> Arc<ConnPool> {
@@ -159,6 +185,7 @@ impl OriginClient {
         let pool = ConnPool::new(
             self.settings.max_idle_per_origin,
             self.settings.idle_timeout,
+            UpstreamProtocol::Auto,
         );
         pools.insert((https, authority.clone()), pool.clone());
         pool
