@@ -20,9 +20,10 @@ mod dns;
 pub mod health;
 mod limits;
 mod origin;
+mod probe;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -40,6 +41,7 @@ pub use dns::{TargetError, TargetResolver};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
 pub use origin::{OriginClient, OriginSettings};
+pub use probe::ProbeCounts;
 
 /// Load-balancing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +116,8 @@ pub struct Backend {
     conns: Arc<ConnPool>,
     /// TLS towards it, for `https://` backends.
     tls: Option<TlsTarget>,
+    /// Active health checks sent to it.
+    probes: ProbeCounts,
 }
 
 impl Backend {
@@ -138,6 +142,8 @@ pub struct BackendPool {
     next: AtomicUsize,
     resolver: TargetResolver,
     started: Instant,
+    /// Whether `start_checks` ran: a pool has one checker at most.
+    checks_started: AtomicBool,
 }
 
 impl std::fmt::Debug for BackendPool {
@@ -268,6 +274,7 @@ impl BackendPool {
                         ),
                         _ => None,
                     },
+                    probes: ProbeCounts::default(),
                 })
             })
             .collect();
@@ -282,6 +289,7 @@ impl BackendPool {
             // pool's backends are the operator's own, so every range is allowed.
             resolver: TargetResolver::new(true),
             started: Instant::now(),
+            checks_started: AtomicBool::new(false),
             settings,
         }
     }
