@@ -8,6 +8,7 @@ mod demo;
 mod edits;
 mod failures;
 mod forward;
+mod health_checks;
 mod limits;
 mod plugins;
 mod reload;
