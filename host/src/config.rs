@@ -282,6 +282,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             tls_client_key: None,
             tls_server_name: None,
             danger_accept_invalid_upstream_certs: false,
+            health_check: None,
         });
     }
     let mut names = Vec::new();

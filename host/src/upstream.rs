@@ -20,10 +20,11 @@ mod dns;
 pub mod health;
 mod limits;
 mod origin;
+mod probe;
 mod report;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -41,6 +42,7 @@ pub use dns::{TargetError, TargetResolver};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
 pub use origin::{OriginClient, OriginSettings};
+pub use probe::ProbeCounts;
 pub use report::render_pools;
 
 /// Load-balancing policy.
@@ -120,6 +122,8 @@ pub struct Backend {
     conns: Arc<ConnPool>,
     /// TLS towards it, for `https://` backends.
     tls: Option<TlsTarget>,
+    /// Active health checks sent to it.
+    probes: ProbeCounts,
 }
 
 impl Backend {
@@ -144,6 +148,8 @@ pub struct BackendPool {
     next: AtomicUsize,
     resolver: TargetResolver,
     started: Instant,
+    /// Whether `start_checks` ran: a pool has one checker at most.
+    checks_started: AtomicBool,
 }
 
 impl std::fmt::Debug for BackendPool {
@@ -281,6 +287,7 @@ impl BackendPool {
                         ),
                         _ => None,
                     },
+                    probes: ProbeCounts::default(),
                 })
             })
             .collect();
@@ -295,6 +302,7 @@ impl BackendPool {
             // pool's backends are the operator's own, so every range is allowed.
             resolver: TargetResolver::new(true),
             started: Instant::now(),
+            checks_started: AtomicBool::new(false),
             settings,
         }
     }

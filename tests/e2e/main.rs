@@ -9,6 +9,7 @@ mod edits;
 mod failures;
 mod forward;
 mod h2c_upstream;
+mod health_checks;
 mod limits;
 mod plugins;
 mod pools;

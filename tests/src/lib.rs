@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -64,6 +64,40 @@ pub enum Behaviour {
     Delay(Duration),
     /// 200 with a body of this many bytes, produced in 64 KiB chunks as the client reads.
     Stream(u64),
+    /// Like `Echo`, except that requests for the switch's path get its current status.
+    Health(HealthSwitch),
+}
+
+/// The status a `Behaviour::Health` backend answers on its health path, changed at run time.
+#[derive(Clone, Debug)]
+pub struct HealthSwitch {
+    path: &'static str,
+    status: Arc<AtomicU16>,
+}
+
+impl HealthSwitch {
+    /// A switch for `path`, answering 200 until `set`.
+    pub fn new(path: &'static str) -> Self {
+        Self {
+            path,
+            status: Arc::new(AtomicU16::new(200)),
+        }
+    }
+
+    /// Answers `status` on the health path from now on.
+    pub fn set(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
+    }
+
+    fn answer(&self, name: &str) -> Response<BackendBody> {
+        let status = StatusCode::from_u16(self.status.load(Ordering::Relaxed))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Response::builder()
+            .status(status)
+            .header("x-backend", name)
+            .body(Full::new(Bytes::from(format!("{name} health {status}"))).boxed())
+            .expect("static response is valid")
+    }
 }
 
 type BackendBody = BoxBody<Bytes, Infallible>;
@@ -170,6 +204,16 @@ impl Backend {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// How many requests for `path` arrived.
+    pub fn count_path(&self, path: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+
     /// How many requests arrived.
     pub fn count(&self) -> usize {
         self.seen
@@ -223,6 +267,8 @@ impl Backend {
                 echo(name, &path)
             }
             Behaviour::Stream(total) => stream(*total),
+            Behaviour::Health(switch) if path == switch.path => switch.answer(name),
+            Behaviour::Health(_) => echo(name, &path),
         }
     }
 }

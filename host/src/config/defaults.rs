@@ -81,6 +81,26 @@ pub(crate) fn retry_body_max_bytes() -> usize {
 pub(crate) fn body_idle_timeout_ms() -> u64 {
     60_000
 }
+pub(crate) fn health_check_method() -> String {
+    "GET".to_owned()
+}
+pub(crate) fn health_check_expect() -> String {
+    "200-399".to_owned()
+}
+pub(crate) fn health_check_interval_ms() -> u64 {
+    5_000
+}
+pub(crate) fn health_check_timeout_ms() -> u64 {
+    2_000
+}
+/// Two good probes: one lucky answer does not bring a flapping backend back.
+pub(crate) fn health_check_healthy_threshold() -> u32 {
+    2
+}
+/// Three failed probes: one lost packet does not take a backend out.
+pub(crate) fn health_check_unhealthy_threshold() -> u32 {
+    3
+}
 pub(crate) fn failure() -> String {
     "fail-closed".to_owned()
 }

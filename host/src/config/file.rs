@@ -296,6 +296,52 @@ pub struct Pool {
     /// production: anyone on the path can impersonate the backend.
     #[serde(default)]
     pub danger_accept_invalid_upstream_certs: bool,
+    /// `[pool.health_check]`: active health checks of every backend. Default: none.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// `[pool.health_check]` (after its `[[pool]]`), or `health_check = { ... }` inline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Path and query of the probe request (origin-form, e.g. "/healthz").
+    pub path: Spanned<String>,
+    /// `GET` or `HEAD`. Default: GET.
+    #[serde(default = "spanned_default::health_check_method")]
+    pub method: Spanned<String>,
+    /// `Host` of the probe request. Default: the backend's `host:port`.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Healthy statuses: numbers (`204`) or inclusive ranges (`"200-399"`). Default: 200-399.
+    #[serde(default = "spanned_default::health_check_expect")]
+    pub expect: Spanned<Vec<Spanned<ExpectedStatus>>>,
+    /// Time between probes of one backend, in ms. Default: 5000.
+    #[serde(default = "spanned_default::health_check_interval_ms")]
+    pub interval_ms: Spanned<u64>,
+    /// Time allowed for connect and response head, in ms; less than `interval_ms`.
+    /// Default: 2000.
+    #[serde(default = "spanned_default::health_check_timeout_ms")]
+    pub timeout_ms: Spanned<u64>,
+    /// Good probes in a row that bring a down backend back. Default: 2.
+    #[serde(default = "spanned_default::health_check_healthy_threshold")]
+    pub healthy_threshold: Spanned<u32>,
+    /// Failed probes in a row that mark a backend down. Default: 3.
+    #[serde(default = "spanned_default::health_check_unhealthy_threshold")]
+    pub unhealthy_threshold: Spanned<u32>,
+}
+
+/// One entry of `expect`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a status (200) or a range of statuses (\"200-399\")"
+)]
+pub enum ExpectedStatus {
+    /// `204`.
+    Code(i64),
+    /// `"200-399"` or `"204"`.
+    Text(String),
 }
 
 /// A backend entry.
@@ -452,6 +498,26 @@ mod spanned_default {
     }
     pub(super) fn retry_budget_percent() -> Spanned<u32> {
         unset(defaults::retry_budget_percent())
+    }
+    pub(super) fn health_check_method() -> Spanned<String> {
+        unset(defaults::health_check_method())
+    }
+    pub(super) fn health_check_expect() -> Spanned<Vec<Spanned<super::ExpectedStatus>>> {
+        unset(vec![unset(super::ExpectedStatus::Text(
+            defaults::health_check_expect(),
+        ))])
+    }
+    pub(super) fn health_check_interval_ms() -> Spanned<u64> {
+        unset(defaults::health_check_interval_ms())
+    }
+    pub(super) fn health_check_timeout_ms() -> Spanned<u64> {
+        unset(defaults::health_check_timeout_ms())
+    }
+    pub(super) fn health_check_healthy_threshold() -> Spanned<u32> {
+        unset(defaults::health_check_healthy_threshold())
+    }
+    pub(super) fn health_check_unhealthy_threshold() -> Spanned<u32> {
+        unset(defaults::health_check_unhealthy_threshold())
     }
     pub(super) fn failure() -> Spanned<String> {
         unset(defaults::failure())

@@ -1,5 +1,5 @@
 //! Validation of `[[pool]]`: backends (`host:port`, `http://…`, `https://…`), balancing,
-//! timeouts, and the TLS settings for `https://` backends.
+//! timeouts, the TLS settings for `https://` backends, and `[pool.health_check]`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,12 @@ use http::uri::Authority;
 
 use super::{ConfigError, PoolConfig, Validator, file};
 use crate::tls::{self, UpstreamTlsFiles};
-use crate::upstream::{BackendAddr, Balance, Limits, PassiveHealth, Retries, UpstreamProtocol};
+use crate::upstream::{
+    BackendAddr, Balance, HealthCheck, Limits, PassiveHealth, Retries, UpstreamProtocol,
+};
+
+/// The longest `interval_ms` of a health check: a day.
+const MAX_HEALTH_CHECK_INTERVAL_MS: u64 = 86_400_000;
 
 impl Validator<'_> {
     pub(super) fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
@@ -77,6 +82,10 @@ impl Validator<'_> {
         )?;
         let tls = self.pool_tls(i, raw, backends.iter().any(|b| b.https))?;
         let (passive, limits, retries) = self.pool_resilience(i, raw)?;
+        let health_check = match &raw.health_check {
+            Some(table) => Some(self.health_check(i, table)?),
+            None => None,
+        };
         let optional = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
         Ok(PoolConfig {
             name: Arc::from(raw.name.get_ref().as_str()),
@@ -88,7 +97,7 @@ impl Validator<'_> {
             max_idle_per_backend: raw.max_idle_per_backend,
             tls,
             passive,
-            health_check: None,
+            health_check,
             limits,
             retries,
             body_idle_timeout: optional(raw.body_idle_timeout_ms),
@@ -189,6 +198,118 @@ impl Validator<'_> {
             max_body_bytes: raw.retry_body_max_bytes,
         };
         Ok((passive, limits, retries))
+    }
+
+    /// `[pool.health_check]` of `[[pool]]` number `i`.
+    fn health_check(&self, i: usize, raw: &file::HealthCheck) -> Result<HealthCheck, ConfigError> {
+        let key = |k: &str| format!("pool[{i}].health_check.{k}");
+        let path = raw.path.get_ref();
+        let path = match probe_path(path) {
+            Some(parsed) => parsed,
+            None => {
+                return self.invalid(
+                    raw.path.span(),
+                    key("path"),
+                    format!("`{path}` is not an origin-form path and query such as \"/healthz\""),
+                );
+            }
+        };
+        let method = match raw.method.get_ref().as_str() {
+            "GET" => http::Method::GET,
+            "HEAD" => http::Method::HEAD,
+            other => {
+                return self.invalid(
+                    raw.method.span(),
+                    key("method"),
+                    format!("`{other}` is not one of GET, HEAD"),
+                );
+            }
+        };
+        let host = match &raw.host {
+            Some(host) if probe_host(host.get_ref()).is_none() => {
+                return self.invalid(
+                    host.span(),
+                    key("host"),
+                    format!("`{}` is not host[:port]", host.get_ref()),
+                );
+            }
+            Some(host) => Some(host.get_ref().clone()),
+            None => None,
+        };
+        if raw.expect.get_ref().is_empty() {
+            return self.invalid(
+                raw.expect.span(),
+                key("expect"),
+                "needs at least one status or range",
+            );
+        }
+        let mut expect = Vec::with_capacity(raw.expect.get_ref().len());
+        for (j, status) in raw.expect.get_ref().iter().enumerate() {
+            match status_range(status.get_ref()) {
+                Some(range) => expect.push(range),
+                None => {
+                    return self.invalid(
+                        status.span(),
+                        format!("pool[{i}].health_check.expect[{j}]"),
+                        "is not a status (100-599) or a range of statuses such as \"200-399\"",
+                    );
+                }
+            }
+        }
+        self.health_check_times(i, raw)?;
+        for (name, value) in [
+            ("healthy_threshold", &raw.healthy_threshold),
+            ("unhealthy_threshold", &raw.unhealthy_threshold),
+        ] {
+            if *value.get_ref() == 0 {
+                return self.invalid(value.span(), key(name), "must be at least 1");
+            }
+        }
+        Ok(HealthCheck {
+            method,
+            path,
+            host,
+            expect,
+            interval: Duration::from_millis(*raw.interval_ms.get_ref()),
+            timeout: Duration::from_millis(*raw.timeout_ms.get_ref()),
+            healthy_threshold: *raw.healthy_threshold.get_ref(),
+            unhealthy_threshold: *raw.unhealthy_threshold.get_ref(),
+        })
+    }
+
+    /// `interval_ms` is 1 ms to a day; `timeout_ms` is positive and shorter than the interval,
+    /// so that probes of one backend never overlap.
+    fn health_check_times(&self, i: usize, raw: &file::HealthCheck) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("pool[{i}].health_check.{k}");
+        let (interval, timeout) = (&raw.interval_ms, &raw.timeout_ms);
+        if !(1..=MAX_HEALTH_CHECK_INTERVAL_MS).contains(interval.get_ref()) {
+            return self.invalid(
+                interval.span(),
+                key("interval_ms"),
+                format!("must be 1 to {MAX_HEALTH_CHECK_INTERVAL_MS} (a day)"),
+            );
+        }
+        if *timeout.get_ref() == 0 {
+            return self.invalid(timeout.span(), key("timeout_ms"), "must be positive");
+        }
+        if timeout.get_ref() >= interval.get_ref() {
+            // When the timeout was left at its default, the interval is the line to look at.
+            let span = if timeout.span().is_empty() {
+                interval.span()
+            } else {
+                timeout.span()
+            };
+            return self.invalid(
+                span,
+                key("timeout_ms"),
+                format!(
+                    "must be less than interval_ms ({} ms); it is {} ms",
+                    interval.get_ref(),
+                    timeout.get_ref()
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn pool_tls(
@@ -328,3 +449,48 @@ fn backend_addr(addr: &str, weight: u32) -> Option<BackendAddr> {
         weight,
     })
 }
+
+/// A probe's request target: origin-form (`/path[?query]`), no fragment, only the characters
+/// a request line may carry.
+fn probe_path(path: &str) -> Option<http::uri::PathAndQuery> {
+    if !path.starts_with('/') || path.contains('#') {
+        return None;
+    }
+    let parsed = path.parse::<http::uri::PathAndQuery>().ok()?;
+    // `http` accepts a few bytes a request line may not carry; compare to be sure.
+    (parsed.as_str() == path).then_some(parsed)
+}
+
+/// A probe's `Host`: `host[:port]`, without user info.
+fn probe_host(host: &str) -> Option<Authority> {
+    if host.is_empty() || host.contains(['@', '/', '?', '#']) {
+        return None;
+    }
+    let authority = host.parse::<Authority>().ok()?;
+    // `Authority` keeps a port it cannot read ("app:http"); a `Host` must not carry one.
+    let has_port = authority.as_str().len() > authority.host().len();
+    (!has_port || authority.port_u16().is_some()).then_some(authority)
+}
+
+/// One `expect` entry as an inclusive range of statuses within 100-599.
+fn status_range(status: &file::ExpectedStatus) -> Option<(u16, u16)> {
+    let code = |n: i64| u16::try_from(n).ok().filter(|n| (100..=599).contains(n));
+    let text = |t: &str| {
+        let t = t.trim();
+        (t.len() == 3 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<i64>().ok())
+            .flatten()
+            .and_then(code)
+    };
+    let (low, high) = match status {
+        file::ExpectedStatus::Code(n) => (code(*n)?, code(*n)?),
+        file::ExpectedStatus::Text(t) => match t.split_once('-') {
+            Some((low, high)) => (text(low)?, text(high)?),
+            None => (text(t)?, text(t)?),
+        },
+    };
+    (low <= high).then_some((low, high))
+}
+
+#[cfg(test)]
+mod tests;

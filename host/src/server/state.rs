@@ -31,7 +31,12 @@ pub async fn build_state(
                 .and_then(|state| state.pools.get(&settings.name))
                 .filter(|pool| pool.settings() == settings)
                 .cloned();
-            let pool = kept.unwrap_or_else(|| Arc::new(BackendPool::new(settings.clone())));
+            // Only a new pool starts health checks: a kept one has its checker already.
+            let pool = kept.unwrap_or_else(|| {
+                let pool = Arc::new(BackendPool::new(settings.clone()));
+                pool.start_checks();
+                pool
+            });
             (settings.name.clone(), pool)
         })
         .collect();

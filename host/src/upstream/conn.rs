@@ -313,6 +313,11 @@ impl ConnPool {
         Ok(Sender::H2(sender, tls))
     }
 
+    /// The HTTP version this destination is spoken to with.
+    pub(crate) fn protocol(&self) -> UpstreamProtocol {
+        self.protocol
+    }
+
     /// Whether an HTTP/2 connection is open and shared: requests then take a stream, not a
     /// connection.
     pub(crate) fn has_h2(&self) -> bool {

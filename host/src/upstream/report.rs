@@ -30,6 +30,8 @@ impl BackendPool {
                     "connect_errors_in_a_row": connect_errors,
                     "failures_in_a_row": failures,
                     "ejections_total": b.health.ejections_total(),
+                    "probes_total": b.probes.sent(),
+                    "probes_failed_total": b.probes.failed(),
                 });
                 if let State::Ejected { until_ms, reason } = state {
                     entry["ejected_for_ms"] = until_ms.saturating_sub(now).into();
@@ -126,6 +128,24 @@ pub fn render_pools<'a>(pools: impl Iterator<Item = &'a BackendPool> + Clone, ou
                 pool.name(),
                 b.authority,
                 b.health.ejections_total()
+            );
+        }
+    }
+    family(
+        out,
+        "weir_upstream_probes_total",
+        "counter",
+        "Active health-check probes of the backend, by result (ok, failed).",
+    );
+    for pool in pools.clone() {
+        for b in &pool.backends {
+            let (sent, failed) = (b.probes.sent(), b.probes.failed());
+            let _ = writeln!(
+                out,
+                "weir_upstream_probes_total{{pool=\"{0}\",backend=\"{1}\",result=\"ok\"}} {2}\nweir_upstream_probes_total{{pool=\"{0}\",backend=\"{1}\",result=\"failed\"}} {failed}",
+                pool.name(),
+                b.authority,
+                sent.saturating_sub(failed)
             );
         }
     }
