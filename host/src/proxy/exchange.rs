@@ -166,7 +166,10 @@ impl PoolExchange<'_> {
         let settings = self.pool.settings();
         let retries = &settings.retries;
         let idle = settings.body_idle_timeout;
+        // A retry needs the head again (a copy of the header map) and another backend to go to:
+        // a pool of one never pays for the copy.
         let may_resend = retries.max_retries > 0
+            && self.pool.backends().len() > 1
             && is_idempotent(&head.method)
             && (retries.on_reset || retries.on_timeout || !retries.on_status.is_empty());
         self.pool.count_request();
