@@ -133,10 +133,12 @@ pub async fn handle(
     // For the log; shares the parsed target's bytes, no copy.
     let target = request.uri().path_and_query().cloned();
     let mut upstream = None;
+    let mut failure = "-";
     let response = match serve(&state, &conn, id, request, &mut upstream).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(request.id = %id, error = %error, side = error.side().as_str(), "request failed");
+            failure = error.kind();
             error.to_response().map(full)
         }
     };
@@ -150,6 +152,8 @@ pub async fn handle(
         "http.path" = target.as_ref().map_or("/", |t| t.path()),
         "http.status" = response.status().as_u16(),
         "upstream.addr" = upstream.as_ref().map_or("-", Authority::as_str),
+        // The `x-weir-error` kind when weir answered with an error itself.
+        error = failure,
         generation = state.generation,
         duration_us = started.elapsed().as_micros() as u64,
         },

@@ -769,6 +769,13 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// The backend's `host:port`, for logs.
+    pub(crate) fn backend_name(&self) -> &str {
+        self.claim.backend.authority.as_str()
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.claim.backend.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -561,3 +561,43 @@ async fn the_admin_endpoint_and_metrics_show_backend_state_queue_and_retries() {
         assert!(metrics.contains(&line), "missing {line}\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_request_body_that_stalls_is_answered_400_after_the_idle_timeout() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&pool_config(
+        &[backend.addr()],
+        "body_idle_timeout_ms = 300",
+    ))
+    .await;
+    let mut client = TcpStream::connect(weir.addr)
+        .await
+        .expect("connect to weir");
+    client
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nhost: app.test\r\ncontent-length: 100\r\n\r\n0123456789",
+        )
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(TIMEOUT, async {
+        let mut chunk = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match client.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "weir answered in time");
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 400"), "{text}");
+    assert!(text.contains("x-weir-error: bad-request-body"), "{text}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}

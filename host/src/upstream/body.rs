@@ -327,6 +327,11 @@ impl Body for ResponseBody {
                 } else {
                     BodyTimeout::Idle(idle)
                 };
+                tracing::warn!(
+                    upstream.addr = this.lease.as_ref().map_or("-", |l| l.backend_name()),
+                    reason = %error,
+                    "upstream response body cut"
+                );
                 return Poll::Ready(Some(Err(error.into())));
             }
         };
