@@ -74,10 +74,37 @@ pub struct ListenerConfig {
     pub header_timeout: Duration,
     /// Connection limit.
     pub max_connections: u32,
+    /// What one client and one request may take.
+    pub limits: ListenerLimits,
     /// Reverse proxy or forward proxy.
     pub mode: ListenerMode,
     /// TLS, when the listener speaks HTTPS (certificates already loaded and checked).
     pub tls: Option<crate::tls::ListenerTls>,
+}
+
+/// A listener's bounds on its clients: sizes answered with 4xx, and timeouts that close the
+/// connections of clients that stall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Concurrent connections from one client address (none: no limit).
+    pub max_connections_per_client: Option<u32>,
+    /// Largest request head, in bytes (431).
+    pub max_header_bytes: usize,
+    /// Most header fields in a request head (431).
+    pub max_header_count: usize,
+    /// Longest request target, in bytes (414).
+    pub max_uri_bytes: usize,
+    /// Longest method token, in bytes (400).
+    pub max_method_bytes: usize,
+    /// Largest request body (413), unless the route sets its own.
+    pub max_body_bytes: Option<u64>,
+    /// A connection that sends no byte for this long after it opened (or after its TLS
+    /// handshake) is closed.
+    pub first_byte_timeout: Duration,
+    /// A write the client does not take within this long closes the connection.
+    pub send_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
 }
 
 /// What a listener is for.
@@ -127,6 +154,8 @@ pub struct RouteConfig {
     pub filters: Vec<Arc<str>>,
     /// Default pool (exists in `pools`).
     pub pool: Arc<str>,
+    /// Largest request body on this route (none: the listener's limit).
+    pub max_body_bytes: Option<u64>,
 }
 
 /// A config error, naming where it is.
@@ -238,6 +267,15 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
         protocol: unset("auto"),
         header_timeout_ms: defaults::header_timeout_ms(),
         max_connections: defaults::max_connections(),
+        max_connections_per_client: 0,
+        max_header_bytes: Spanned::new(0..0, defaults::max_header_bytes()),
+        max_header_count: Spanned::new(0..0, defaults::listener_max_header_count()),
+        max_uri_bytes: Spanned::new(0..0, defaults::max_uri_bytes()),
+        max_method_bytes: Spanned::new(0..0, defaults::max_method_bytes()),
+        max_body_bytes: 0,
+        first_byte_timeout_ms: Spanned::new(0..0, defaults::first_byte_timeout_ms()),
+        send_timeout_ms: Spanned::new(0..0, defaults::send_timeout_ms()),
+        h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
         mode: unset(if mode.upstream.is_some() {
             "reverse"
         } else {
@@ -328,6 +366,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             path_prefix: unset("/"),
             filters: names,
             pool: unset("default"),
+            max_body_bytes: 0,
         });
     } else if let Some(listener) = raw.listener.first_mut() {
         let mut forward: file::Forward = table_defaults("", "listener.forward")?;
@@ -631,6 +670,7 @@ impl Validator<'_> {
             path_prefix: prefix.clone(),
             filters: chain,
             pool: Arc::from(raw.pool.get_ref().as_str()),
+            max_body_bytes: (raw.max_body_bytes > 0).then_some(raw.max_body_bytes),
         })
     }
 

@@ -3,6 +3,7 @@
 
 mod control;
 mod file_watch;
+mod guard;
 mod listeners;
 mod state;
 

@@ -199,6 +199,13 @@ pub enum UpstreamError {
         /// Cause.
         reason: String,
     },
+    /// The request body went past the route's limit while it streamed (the upstream
+    /// connection is closed, never reused).
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// No backend of the pool may receive traffic: every one is ejected or down.
     #[error("no usable backend in pool {pool}: every backend is ejected or down")]
     NoBackend {
@@ -850,6 +857,7 @@ fn send_error(name: &Authority, error: SendError) -> UpstreamError {
         SendError::NotSent(_, e) | SendError::Failed(e) => e,
     };
     match find_source::<DownstreamBodyError>(&error) {
+        Some(DownstreamBodyError::TooLarge(limit)) => UpstreamError::BodyTooLarge { limit: *limit },
         Some(body) => UpstreamError::DownstreamBody {
             reason: error_chain(body),
         },

@@ -2,6 +2,7 @@
 //! loopback, real backends, real plugins built from `plugins/` and `tests/guests/`.
 
 mod busy_plugin;
+mod client_limits;
 mod config_errors;
 mod conformance;
 mod demo;

@@ -18,6 +18,27 @@ pub(crate) fn header_timeout_ms() -> u64 {
 pub(crate) fn max_connections() -> u32 {
     10_000
 }
+pub(crate) fn max_header_bytes() -> u64 {
+    32 * 1024
+}
+pub(crate) fn listener_max_header_count() -> u64 {
+    100
+}
+pub(crate) fn max_uri_bytes() -> u64 {
+    8 * 1024
+}
+pub(crate) fn max_method_bytes() -> u64 {
+    32
+}
+pub(crate) fn first_byte_timeout_ms() -> u64 {
+    10_000
+}
+pub(crate) fn send_timeout_ms() -> u64 {
+    60_000
+}
+pub(crate) fn h2_max_concurrent_streams() -> u64 {
+    256
+}
 pub(crate) fn balance() -> String {
     "round-robin".to_owned()
 }

@@ -119,6 +119,34 @@ pub struct Listener {
     /// Concurrent connections accepted at most. Default: 10000.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+    /// Concurrent connections from one client address (0: no limit). Default: 0.
+    #[serde(default)]
+    pub max_connections_per_client: u32,
+    /// Largest request head (request line and fields), in bytes. Default: 32768.
+    #[serde(default = "spanned_default::max_header_bytes")]
+    pub max_header_bytes: Spanned<u64>,
+    /// Most header fields in a request head. Default: 100.
+    #[serde(default = "spanned_default::listener_max_header_count")]
+    pub max_header_count: Spanned<u64>,
+    /// Longest request target, in bytes. Default: 8192.
+    #[serde(default = "spanned_default::max_uri_bytes")]
+    pub max_uri_bytes: Spanned<u64>,
+    /// Longest method token, in bytes. Default: 32.
+    #[serde(default = "spanned_default::max_method_bytes")]
+    pub max_method_bytes: Spanned<u64>,
+    /// Largest request body, in bytes (0: no limit); a route may set its own. Default: 0.
+    #[serde(default)]
+    pub max_body_bytes: u64,
+    /// A connection that sends no byte (after its TLS handshake) is closed after this, in ms.
+    /// Default: 10000.
+    #[serde(default = "spanned_default::first_byte_timeout_ms")]
+    pub first_byte_timeout_ms: Spanned<u64>,
+    /// A write to a client that does not read is abandoned after this, in ms. Default: 60000.
+    #[serde(default = "spanned_default::send_timeout_ms")]
+    pub send_timeout_ms: Spanned<u64>,
+    /// Concurrent HTTP/2 streams per connection. Default: 256.
+    #[serde(default = "spanned_default::h2_max_concurrent_streams")]
+    pub h2_max_concurrent_streams: Spanned<u64>,
     /// `reverse` (routes and pools) or `forward` (a proxy that clients are configured to use).
     /// Default: reverse.
     #[serde(default = "spanned_default::mode")]
@@ -446,6 +474,9 @@ pub struct Route {
     pub filters: Vec<Spanned<String>>,
     /// Pool that serves the route unless a filter selects another.
     pub pool: Spanned<String>,
+    /// Largest request body on this route, in bytes (0: the listener's). Default: 0.
+    #[serde(default)]
+    pub max_body_bytes: u64,
 }
 
 /// Defaults for spanned keys: an empty span marks a value the file did not set.
@@ -459,6 +490,27 @@ mod spanned_default {
     }
     pub(super) fn protocol() -> Spanned<String> {
         unset(defaults::protocol())
+    }
+    pub(super) fn max_header_bytes() -> Spanned<u64> {
+        unset(defaults::max_header_bytes())
+    }
+    pub(super) fn listener_max_header_count() -> Spanned<u64> {
+        unset(defaults::listener_max_header_count())
+    }
+    pub(super) fn max_uri_bytes() -> Spanned<u64> {
+        unset(defaults::max_uri_bytes())
+    }
+    pub(super) fn max_method_bytes() -> Spanned<u64> {
+        unset(defaults::max_method_bytes())
+    }
+    pub(super) fn first_byte_timeout_ms() -> Spanned<u64> {
+        unset(defaults::first_byte_timeout_ms())
+    }
+    pub(super) fn send_timeout_ms() -> Spanned<u64> {
+        unset(defaults::send_timeout_ms())
+    }
+    pub(super) fn h2_max_concurrent_streams() -> Spanned<u64> {
+        unset(defaults::h2_max_concurrent_streams())
     }
     pub(super) fn mode() -> Spanned<String> {
         unset("reverse".to_owned())

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{ConfigError, ForwardConfig, ListenerConfig, ListenerMode, Protocol, Validator, file};
+use super::{
+    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Protocol, Validator,
+    file,
+};
 use crate::proxy::ForwardPolicy;
 use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
 use crate::upstream::OriginSettings;
@@ -76,14 +79,73 @@ impl Validator<'_> {
             None => None,
             Some(tls) => Some(self.listener_tls(i, tls, protocol)?),
         };
+        let limits = self.listener_limits(i, raw)?;
         Ok(ListenerConfig {
             name: raw.name.clone().unwrap_or_else(|| bind.to_string()),
             bind,
             protocol,
             header_timeout: Duration::from_millis(raw.header_timeout_ms),
             max_connections: raw.max_connections,
+            limits,
             mode,
             tls,
+        })
+    }
+
+    /// The size limits and timeouts of `[[listener]]` number `i`.
+    fn listener_limits(
+        &self,
+        i: usize,
+        raw: &file::Listener,
+    ) -> Result<ListenerLimits, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].{k}");
+        let ranged = |value: &Spanned<u64>, name: &str, low: u64, high: u64| {
+            let v = *value.get_ref();
+            if (low..=high).contains(&v) {
+                Ok(v)
+            } else {
+                self.invalid(
+                    value.span(),
+                    key(name),
+                    format!("must be between {low} and {high}"),
+                )
+            }
+        };
+        let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let day = 86_400_000;
+        Ok(ListenerLimits {
+            max_connections_per_client: (raw.max_connections_per_client > 0)
+                .then_some(raw.max_connections_per_client),
+            // hyper reads a head into a buffer of at least 8 KiB.
+            max_header_bytes: as_usize(ranged(
+                &raw.max_header_bytes,
+                "max_header_bytes",
+                8192,
+                16 << 20,
+            )?),
+            max_header_count: as_usize(ranged(&raw.max_header_count, "max_header_count", 1, 8192)?),
+            max_uri_bytes: as_usize(ranged(&raw.max_uri_bytes, "max_uri_bytes", 16, 16 << 20)?),
+            max_method_bytes: as_usize(ranged(&raw.max_method_bytes, "max_method_bytes", 3, 1024)?),
+            max_body_bytes: (raw.max_body_bytes > 0).then_some(raw.max_body_bytes),
+            first_byte_timeout: Duration::from_millis(ranged(
+                &raw.first_byte_timeout_ms,
+                "first_byte_timeout_ms",
+                1,
+                day,
+            )?),
+            send_timeout: Duration::from_millis(ranged(
+                &raw.send_timeout_ms,
+                "send_timeout_ms",
+                1,
+                day,
+            )?),
+            h2_max_concurrent_streams: u32::try_from(ranged(
+                &raw.h2_max_concurrent_streams,
+                "h2_max_concurrent_streams",
+                1,
+                65_536,
+            )?)
+            .unwrap_or(u32::MAX),
         })
     }
 

@@ -68,6 +68,18 @@ pub enum ProxyError {
         /// The name it gave.
         pool: String,
     },
+    /// The request target is longer than the listener allows.
+    #[error("the request target is longer than {limit} bytes")]
+    UriTooLong {
+        /// The listener's `max_uri_bytes`.
+        limit: usize,
+    },
+    /// The request body is (announced) larger than the route allows.
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The route's or listener's `max_body_bytes`.
+        limit: u64,
+    },
     /// The upstream exchange failed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -108,6 +120,9 @@ impl ProxyError {
             | Self::ConnectNotAllowed
             | Self::NotAbsolute
             | Self::PortRefused { .. }
+            | Self::UriTooLong { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::Upstream(UpstreamError::BodyTooLarge { .. })
             | Self::Upstream(UpstreamError::DownstreamBody { .. })
             | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
                 Side::Downstream
@@ -135,6 +150,10 @@ impl ProxyError {
             | Self::NotAbsolute
             | Self::Upstream(UpstreamError::DownstreamBody { .. }) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::BodyTooLarge { .. } | Self::Upstream(UpstreamError::BodyTooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::ConnectNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PortRefused { .. }
             | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
@@ -162,6 +181,10 @@ impl ProxyError {
         match self {
             Self::Downstream(_) => "bad-request",
             Self::NoRoute => "no-route",
+            Self::UriTooLong { .. } => "uri-too-long",
+            Self::BodyTooLarge { .. } | Self::Upstream(UpstreamError::BodyTooLarge { .. }) => {
+                "body-too-large"
+            }
             Self::ConnectNotAllowed => "connect-not-allowed",
             Self::LoopDetected { .. } => "loop-detected",
             Self::NotAbsolute => "not-absolute",

@@ -27,6 +27,12 @@ use crate::upstream::{
     BackendPool, Connection, OriginClient, ResponseBody, Tried, UpstreamBody, UpstreamError,
 };
 
+/// The downstream request body and the most of it the route allows.
+pub(super) struct RequestBody {
+    pub(super) body: Incoming,
+    pub(super) max_body: Option<u64>,
+}
+
 /// Where a request goes unless a filter selects a pool.
 #[derive(Clone, Copy)]
 pub(super) enum Destination<'a> {
@@ -80,7 +86,7 @@ pub(super) async fn run(
     chain: &FilterChain,
     default: Destination<'_>,
     head: RequestView,
-    body: Incoming,
+    body: RequestBody,
     upgrade: Option<Downstream>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -116,7 +122,7 @@ pub(super) async fn run(
         } => {
             let connected = connect_origin(origins, https, authority).await?;
             *upstream = Some(connected.name.clone());
-            let body = UpstreamBody::stream(body, None);
+            let body = UpstreamBody::stream(body.body, None, body.max_body);
             let request =
                 upstream_request(&mut head, keep_head, body, &forwarding, &connected.name);
             send(connected, request).await?
@@ -140,7 +146,7 @@ impl PoolExchange<'_> {
     async fn send(
         &self,
         head: &mut RequestView,
-        body: Incoming,
+        body: RequestBody,
         upstream: &mut Option<Authority>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let settings = self.pool.settings();
@@ -159,7 +165,7 @@ impl PoolExchange<'_> {
     async fn attempts(
         &self,
         head: &mut RequestView,
-        body: Incoming,
+        body: RequestBody,
         deadline: Option<tokio::time::Instant>,
         upstream: &mut Option<Authority>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
@@ -178,13 +184,14 @@ impl PoolExchange<'_> {
         // so that a retry can always send it again; a longer or unannounced body streams, kept
         // (up to the cap) as it goes.
         let mut replay = Bytes::new();
+        let RequestBody { body, max_body } = body;
         let mut body = Some(body);
         let cap = retries.max_body_bytes as u64;
         if may_resend
             && let Some(announced) = body
                 .take_if(|b| !b.is_end_stream() && b.size_hint().exact().is_some_and(|n| n <= cap))
         {
-            replay = UpstreamBody::stream(announced, idle)
+            replay = UpstreamBody::stream(announced, idle, max_body)
                 .collect()
                 .await
                 .map_err(|e| UpstreamError::DownstreamBody {
@@ -207,11 +214,12 @@ impl PoolExchange<'_> {
             let name = self.pool.backends()[attempt.index].authority.clone();
             let upstream_body = match body.take() {
                 Some(body) if may_resend => {
-                    let (body, keep) = UpstreamBody::keep(body, retries.max_body_bytes, idle);
+                    let (body, keep) =
+                        UpstreamBody::keep(body, retries.max_body_bytes, idle, max_body);
                     kept = keep;
                     body
                 }
-                Some(body) => UpstreamBody::stream(body, idle),
+                Some(body) => UpstreamBody::stream(body, idle, max_body),
                 None => UpstreamBody::replay(replay.clone()),
             };
             let keep = self.keep_head || may_resend;

@@ -60,6 +60,8 @@ pub struct Route {
     pub chain: FilterChain,
     /// Default pool.
     pub pool: Arc<BackendPool>,
+    /// Largest request body (none: the listener's limit).
+    pub max_body_bytes: Option<u64>,
 }
 
 /// Picks the route for a request: routes with a matching host beat host-less routes, exact hosts

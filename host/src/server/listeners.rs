@@ -2,8 +2,9 @@
 //! changes a reload makes (start new addresses, retune kept ones, drain removed ones) without
 //! dropping a connection.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,10 +19,11 @@ use tokio::task::JoinSet;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::metrics::METRICS;
-use crate::proxy::{self, ConnInfo, Drain, ProxyState};
+use crate::proxy::{self, ConnInfo, Drain, ProxyState, RequestLimits};
 use crate::tls::TlsFacts;
 
 use super::StartError;
+use super::guard::Guarded;
 
 /// A bound socket not yet serving.
 pub(super) struct Bound {
@@ -177,6 +179,44 @@ fn retune(slot: &Slot, current: &ListenerConfig, next: &ListenerConfig) {
     slot.settings.store(Arc::new(next));
 }
 
+/// Open connections per client address, for `max_connections_per_client`.
+#[derive(Debug, Default)]
+struct PerClient(Mutex<HashMap<IpAddr, u32>>);
+
+impl PerClient {
+    /// A slot for one more connection from `ip`, unless it already holds `limit`.
+    fn admit(self: &Arc<Self>, ip: IpAddr, limit: u32) -> Option<ClientSlot> {
+        let mut open = lock(&self.0);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in its client's count, given back when dropped.
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.clients.0);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -191,6 +231,7 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let name = settings.load().name.clone();
+    let per_client = Arc::new(PerClient::default());
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => permit,
@@ -213,8 +254,20 @@ async fn accept_loop(
             }
         };
         let listener = settings.load_full();
+        let client_slot = match listener.limits.max_connections_per_client {
+            None => None,
+            Some(limit) => match per_client.admit(peer.ip(), limit) {
+                Some(slot) => Some(slot),
+                None => {
+                    // Closed at once: the client already holds its share of this listener.
+                    tracing::debug!(listener = %name, client.addr = %peer, limit, "connection refused: max_connections_per_client");
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
         let drain = Drain::new(stopped.clone(), grace);
-        tokio::spawn(serve(
+        let connection = serve(
             listener,
             drain,
             graceful.watcher(),
@@ -222,7 +275,11 @@ async fn accept_loop(
             peer,
             state.clone(),
             permit,
-        ));
+        );
+        tokio::spawn(async move {
+            connection.await;
+            drop(client_slot);
+        });
     }
     drop(socket);
     if tokio::time::timeout(grace, graceful.shutdown())
@@ -246,6 +303,12 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let name: Arc<str> = Arc::from(listener.name.as_str());
+    let limits = &listener.limits;
+    let request_limits = RequestLimits {
+        max_uri_bytes: limits.max_uri_bytes,
+        max_method_bytes: limits.max_method_bytes,
+        max_body_bytes: limits.max_body_bytes,
+    };
     let Some(tls) = listener.tls.clone() else {
         let conn = ConnInfo {
             client: peer,
@@ -253,9 +316,11 @@ async fn serve(
             listener: name,
             tls: None,
             drain,
+            limits: request_limits,
         };
         let builder = connection_builder(&listener, None);
-        serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
+        let io = Guarded::new(stream, limits.first_byte_timeout, limits.send_timeout);
+        serve_http(&builder, watcher, TokioIo::new(io), conn, state).await;
         drop(permit);
         return;
     };
@@ -283,8 +348,12 @@ async fn serve(
         listener: name,
         tls: Some(Arc::new(facts)),
         drain,
+        limits: request_limits,
     };
-    serve_http(&builder, watcher, TokioIo::new(stream), conn, state).await;
+    // The first-byte timer starts after the handshake: a client that completes it and then
+    // sends nothing is closed too.
+    let io = Guarded::new(stream, limits.first_byte_timeout, limits.send_timeout);
+    serve_http(&builder, watcher, TokioIo::new(io), conn, state).await;
     drop(permit);
 }
 
@@ -316,17 +385,28 @@ fn connection_builder(
     alpn: Option<&str>,
 ) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    let limits = &listener.limits;
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(listener.header_timeout)
+        // Past either, hyper answers 431 and closes the connection. The head must fit in the
+        // read buffer, which hyper keeps at 8 KiB at least.
+        .max_headers(limits.max_header_count)
+        .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL, so HTTP/2 clients may open WebSockets by
     // extended CONNECT (h2 over TLS and h2c alike).
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // Rapid-reset defence (CVE-2023-44487): streams a client opens and resets before
+        // they are served, and streams weir had to reset, are bounded; past them the
+        // connection is closed with GOAWAY.
+        .max_pending_accept_reset_streams(Some(20))
+        .max_local_error_reset_streams(Some(1024))
         .enable_connect_protocol();
     if listener.tls.is_some() {
         return match alpn {

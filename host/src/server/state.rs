@@ -83,6 +83,7 @@ pub async fn build_state(
             path_prefix: route.path_prefix.clone(),
             chain: chain_of(&route.filters),
             pool,
+            max_body_bytes: route.max_body_bytes,
         });
     }
     let plugins = config

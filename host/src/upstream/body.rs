@@ -27,6 +27,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct UpstreamBody {
     source: Source,
     timer: Timer,
+    /// The most bytes the body may carry, and how many it carried so far.
+    limit: Option<u64>,
+    seen: u64,
 }
 
 #[derive(Debug)]
@@ -73,14 +76,20 @@ pub enum DownstreamBodyError {
     /// No byte of the body arrived for this long.
     #[error("the downstream request body sent nothing for {} ms", .0.as_millis())]
     Idle(Duration),
+    /// The body went past the route's limit.
+    #[error("the downstream request body is larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 impl UpstreamBody {
-    /// Streams `body` through; a gap longer than `idle` between its frames fails it.
-    pub(crate) fn stream(body: Incoming, idle: Option<Duration>) -> Self {
+    /// Streams `body` through; a gap longer than `idle` between its frames, or more than
+    /// `limit` bytes, fails it.
+    pub(crate) fn stream(body: Incoming, idle: Option<Duration>, limit: Option<u64>) -> Self {
         Self {
             source: Source::Stream(body),
             timer: Timer::new(idle, None),
+            limit,
+            seen: 0,
         }
     }
 
@@ -90,6 +99,7 @@ impl UpstreamBody {
         body: Incoming,
         cap: usize,
         idle: Option<Duration>,
+        limit: Option<u64>,
     ) -> (Self, Option<Arc<Mutex<Kept>>>) {
         if body.is_end_stream() {
             return (Self::replay(Bytes::new()), None);
@@ -101,6 +111,8 @@ impl UpstreamBody {
         let body = Self {
             source: Source::Keep(body, kept.clone()),
             timer: Timer::new(idle, None),
+            limit,
+            seen: 0,
         };
         (body, Some(kept))
     }
@@ -110,6 +122,8 @@ impl UpstreamBody {
         Self {
             source: Source::Replay((!bytes.is_empty()).then_some(bytes)),
             timer: Timer::new(None, None),
+            limit: None,
+            seen: 0,
         }
     }
 }
@@ -138,6 +152,12 @@ impl Body for UpstreamBody {
             }
         };
         this.timer.frame_arrived();
+        if let (Some(limit), Some(Ok(frame))) = (this.limit, &frame) {
+            this.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if this.seen > limit {
+                return Poll::Ready(Some(Err(DownstreamBodyError::TooLarge(limit))));
+            }
+        }
         if let Some(kept) = kept {
             let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
             match &frame {
