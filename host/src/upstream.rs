@@ -7,20 +7,23 @@
 //! down and one other backend is tried, which is always safe because nothing was sent yet.
 //! Then `send` writes the request on that connection and waits for the response head.
 //!
-//! Balancing: `round-robin` follows a smooth weighted schedule (weights 5,1,1 give a,a,b,a,c,a,a
-//! rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks the backend with
-//! the fewest requests in flight. A request with an affinity key (from a filter's
-//! `select-backend`) uses rendezvous hashing instead, so a key keeps its backend while the pool
-//! is unchanged and only the keys of a removed backend move.
+//! Balancing (`balance`): `round-robin` follows a smooth weighted schedule (weights 5,1,1 give
+//! a,a,b,a,c,a,a rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks
+//! the lowest in-flight count per weight; `p2c` draws two backends by weight and takes the
+//! less loaded; `consistent-hash` maps a key (`hash_key`) to a backend on a weighted Maglev
+//! table. A request with an affinity key from a filter's `select-backend` uses that table on
+//! any pool, so a key keeps its backend while the pool is unchanged. Without a key, a
+//! `consistent-hash` pool falls back to round robin.
 
 mod balance;
 mod body;
 mod conn;
 mod dns;
+mod hash;
 mod origin;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -35,6 +38,7 @@ pub use conn::ConnPool;
 use conn::{ConnectError, SendError, TlsTarget};
 pub(crate) use conn::{Connection, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
+pub use hash::{HashKey, KeyHash};
 pub use origin::{OriginClient, OriginSettings};
 
 /// How long a backend that refused a connection is skipped.
@@ -47,8 +51,12 @@ pub enum Balance {
     RoundRobin,
     /// Weighted random.
     Random,
-    /// Fewest requests in flight.
+    /// Fewest requests in flight per weight; ties broken at random by weight.
     LeastRequests,
+    /// Power of two random choices: two backends drawn by weight, the less loaded one wins.
+    P2c,
+    /// Weighted Maglev consistent hashing on the pool's `hash_key`.
+    ConsistentHash,
 }
 
 /// Settings for one pool.
@@ -60,6 +68,8 @@ pub struct PoolSettings {
     pub backends: Vec<BackendAddr>,
     /// Policy.
     pub balance: Balance,
+    /// Where `consistent-hash` takes each request's key from (only with that policy).
+    pub hash_key: Option<HashKey>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Response-head timeout.
@@ -113,6 +123,9 @@ pub struct BackendPool {
     backends: Vec<Backend>,
     schedule: Vec<usize>,
     next: AtomicUsize,
+    /// The consistent-hash table, built when the first keyed request comes (at once for a
+    /// `consistent-hash` pool).
+    maglev: OnceLock<balance::Maglev>,
     resolver: TargetResolver,
     started: Instant,
 }
@@ -209,15 +222,35 @@ impl BackendPool {
             })
             .collect();
         let weights: Vec<u32> = backends.iter().map(|b| b.weight).collect();
-        Self {
+        let pool = Self {
             schedule: balance::smooth_schedule(&weights),
             backends,
             next: AtomicUsize::new(0),
+            maglev: OnceLock::new(),
             // Backend names resolve through the same cached resolver as the forward proxy; a
             // pool's backends are the operator's own, so every range is allowed.
             resolver: TargetResolver::new(true),
             started: Instant::now(),
             settings,
+        };
+        if pool.settings.balance == Balance::ConsistentHash {
+            pool.maglev();
+        }
+        pool
+    }
+
+    /// The hash key of a request to this pool: the filter's affinity key if it gave one, else
+    /// the pool's `hash_key` read from the request head (`None` if absent or unset).
+    pub fn key_of(
+        &self,
+        affinity_key: Option<&str>,
+        headers: &http::HeaderMap,
+        client: std::net::SocketAddr,
+    ) -> Option<KeyHash> {
+        match (affinity_key, &self.settings.hash_key) {
+            (Some(key), _) => Some(KeyHash::of(key.as_bytes())),
+            (None, Some(source)) => source.of_request(headers, client),
+            (None, None) => None,
         }
     }
 
@@ -236,45 +269,48 @@ impl BackendPool {
         &self.backends
     }
 
-    /// Chooses a backend, skipping ones marked down unless all are, and never `exclude`.
-    pub(crate) fn select(&self, affinity_key: Option<&str>, exclude: Option<usize>) -> usize {
+    /// Chooses a backend, skipping ones marked down unless all are, and never `exclude`. A
+    /// request with a `key` goes by the consistent-hash table whatever the policy; one without
+    /// follows the policy (round robin for `consistent-hash`).
+    pub fn select(&self, key: Option<KeyHash>, exclude: Option<usize>) -> usize {
         let now = self.now_ms();
         let eligible = |i: usize| Some(i) != exclude;
         // Backends marked down are skipped, unless every eligible backend is down.
         let skip_down = (0..self.backends.len()).any(|i| eligible(i) && self.is_up(i, now));
         let candidate = |i: usize| eligible(i) && (!skip_down || self.is_up(i, now));
-        if let Some(key) = affinity_key {
-            let candidates: Vec<usize> =
-                (0..self.backends.len()).filter(|&i| candidate(i)).collect();
-            return balance::rendezvous(key, &candidates, |i| {
-                (self.backends[i].authority.as_str(), self.backends[i].weight)
-            });
-        }
         let first = (0..self.backends.len())
             .find(|&i| candidate(i))
             .unwrap_or(0);
-        match self.settings.balance {
-            Balance::RoundRobin => {
-                // Walk the schedule until an eligible backend comes up.
-                for _ in 0..self.schedule.len() {
-                    let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len();
-                    let i = self.schedule[slot];
-                    if candidate(i) {
-                        return i;
-                    }
-                }
-                first
-            }
-            Balance::Random => {
-                let candidates: Vec<usize> =
-                    (0..self.backends.len()).filter(|&i| candidate(i)).collect();
-                balance::weighted_random(&candidates, |i| self.backends[i].weight)
-            }
-            Balance::LeastRequests => (0..self.backends.len())
-                .filter(|&i| candidate(i))
-                .min_by_key(|&i| self.backends[i].in_flight.load(Ordering::Relaxed))
-                .unwrap_or(first),
+        self.choose(key, candidate).unwrap_or(first)
+    }
+
+    /// The policy's choice among the backends for which `usable` holds.
+    fn choose(&self, key: Option<KeyHash>, usable: impl Fn(usize) -> bool) -> Option<usize> {
+        let n = self.backends.len();
+        let weight = |i: usize| self.backends[i].weight;
+        let in_flight = |i: usize| self.backends[i].in_flight.load(Ordering::Relaxed);
+        if let Some(key) = key {
+            return self.maglev().pick(key, usable);
         }
+        match self.settings.balance {
+            Balance::RoundRobin | Balance::ConsistentHash => {
+                balance::round_robin(&self.schedule, &self.next, usable)
+            }
+            Balance::Random => balance::weighted_random(n, weight, usable, None),
+            Balance::LeastRequests => balance::least_requests(n, weight, in_flight, usable),
+            Balance::P2c => balance::p2c(n, weight, in_flight, usable),
+        }
+    }
+
+    fn maglev(&self) -> &balance::Maglev {
+        self.maglev.get_or_init(|| {
+            let backends: Vec<(&str, u32)> = self
+                .backends
+                .iter()
+                .map(|b| (b.authority.as_str(), b.weight))
+                .collect();
+            balance::Maglev::new(&backends)
+        })
     }
 
     /// Chooses a backend and returns an open connection to it. A backend that cannot be
@@ -282,13 +318,13 @@ impl BackendPool {
     /// safe for every request.
     pub(crate) async fn connect(
         &self,
-        affinity_key: Option<&str>,
+        key: Option<KeyHash>,
     ) -> Result<(usize, Connection), UpstreamError> {
-        let first = self.select(affinity_key, None);
+        let first = self.select(key, None);
         match self.connect_to(first).await {
             Ok(conn) => Ok((first, conn)),
             Err(e) if e.is_retry_safe() && self.backends.len() > 1 => {
-                let second = self.select(affinity_key, Some(first));
+                let second = self.select(key, Some(first));
                 let conn = self.connect_to(second).await?;
                 Ok((second, conn))
             }

@@ -1,5 +1,5 @@
-//! Validation of `[[pool]]`: backends (`host:port`, `http://…`, `https://…`), balancing,
-//! timeouts, and the TLS settings for `https://` backends.
+//! Validation of `[[pool]]`: backends (`host:port`, `http://…`, `https://…`), balancing and
+//! its `hash_key`, timeouts, and the TLS settings for `https://` backends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use http::uri::Authority;
 
 use super::{ConfigError, PoolConfig, Validator, file};
 use crate::tls::{self, UpstreamTlsFiles};
-use crate::upstream::{BackendAddr, Balance};
+use crate::upstream::{BackendAddr, Balance, HashKey};
 
 impl Validator<'_> {
     pub(super) fn pool(&self, i: usize, raw: &file::Pool) -> Result<PoolConfig, ConfigError> {
@@ -47,14 +47,19 @@ impl Validator<'_> {
             "round-robin" => Balance::RoundRobin,
             "random" => Balance::Random,
             "least-requests" => Balance::LeastRequests,
+            "p2c" => Balance::P2c,
+            "consistent-hash" => Balance::ConsistentHash,
             other => {
                 return self.invalid(
                     raw.balance.span(),
                     key("balance"),
-                    format!("`{other}` is not one of round-robin, random, least-requests"),
+                    format!(
+                        "`{other}` is not one of round-robin, random, least-requests, p2c, consistent-hash"
+                    ),
                 );
             }
         };
+        let hash_key = self.hash_key(i, raw, balance)?;
         self.positive(
             &key,
             &[
@@ -67,12 +72,41 @@ impl Validator<'_> {
             name: Arc::from(raw.name.get_ref().as_str()),
             backends,
             balance,
+            hash_key,
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             response_timeout: Duration::from_millis(raw.response_timeout_ms),
             idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
             max_idle_per_backend: raw.max_idle_per_backend,
             tls,
         })
+    }
+
+    /// `hash_key`: required by `consistent-hash` and refused elsewhere (a filter's affinity
+    /// key hashes on any pool, so a key source on another policy would be a silent no-op).
+    fn hash_key(
+        &self,
+        i: usize,
+        raw: &file::Pool,
+        balance: Balance,
+    ) -> Result<Option<HashKey>, ConfigError> {
+        let key = format!("pool[{i}].hash_key");
+        match (&raw.hash_key, balance) {
+            (None, Balance::ConsistentHash) => self.invalid(
+                raw.balance.span(),
+                key,
+                "balance = \"consistent-hash\" needs a hash_key: client-addr, header:<name> or cookie:<name>",
+            ),
+            (None, _) => Ok(None),
+            (Some(text), Balance::ConsistentHash) => match HashKey::parse(text.get_ref()) {
+                Ok(source) => Ok(Some(source)),
+                Err(reason) => self.invalid(text.span(), key, reason),
+            },
+            (Some(text), _) => self.invalid(
+                text.span(),
+                key,
+                "only applies with balance = \"consistent-hash\"",
+            ),
+        }
     }
 
     fn pool_tls(

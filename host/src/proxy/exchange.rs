@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
-use crate::upstream::{BackendPool, Connection, OriginClient, ResponseBody, UpstreamBody};
+use crate::upstream::{BackendPool, Connection, KeyHash, OriginClient, ResponseBody, UpstreamBody};
 
 /// Where a request goes unless a filter selects a pool.
 #[derive(Clone, Copy)]
@@ -31,10 +31,10 @@ pub(super) enum Destination<'a> {
 
 /// Where a request goes, decided.
 pub(super) enum Target<'a> {
-    /// A backend of a pool, chosen at connect time (with an affinity key, if a filter gave one).
+    /// A backend of a pool, chosen at connect time (by the request's hash key, if it has one).
     Pool {
         pool: &'a BackendPool,
-        affinity: Option<String>,
+        key: Option<KeyHash>,
     },
     /// An origin of the forward proxy.
     Origin {
@@ -135,7 +135,9 @@ pub(super) async fn request_hooks(
 }
 
 /// Phase **choose backend**: the pool a filter selected, else the route's pool or the
-/// request's origin. The backend within a pool is chosen when connecting.
+/// request's origin. The backend within a pool is chosen when connecting, by the request's
+/// hash key: the filter's affinity key, else the pool's `hash_key` read from the head (hashed
+/// in place, nothing copied).
 pub(super) fn choose_backend<'a>(
     state: &'a ProxyState,
     head: &mut RequestView,
@@ -148,13 +150,13 @@ pub(super) fn choose_backend<'a>(
             .ok_or(ProxyError::UnknownPool { pool })?;
         return Ok(Target::Pool {
             pool: found,
-            affinity: affinity_key,
+            key: found.key_of(affinity_key.as_deref(), &head.headers, head.client),
         });
     }
     Ok(match default {
         Destination::Pool(pool) => Target::Pool {
             pool,
-            affinity: None,
+            key: pool.key_of(None, &head.headers, head.client),
         },
         Destination::Origin(origins) => Target::Origin {
             origins,
@@ -168,8 +170,8 @@ pub(super) fn choose_backend<'a>(
 /// backend when the first cannot be reached; nothing was sent, so that is safe for any request.
 pub(super) async fn connect(target: Target<'_>) -> Result<Connected<'_>, ProxyError> {
     Ok(match target {
-        Target::Pool { pool, affinity } => {
-            let (index, conn) = pool.connect(affinity.as_deref()).await?;
+        Target::Pool { pool, key } => {
+            let (index, conn) = pool.connect(key).await?;
             Connected {
                 conn,
                 name: pool.backends()[index].authority.clone(),
