@@ -249,7 +249,13 @@ impl BackendPool {
     ) -> Option<KeyHash> {
         match (affinity_key, &self.settings.hash_key) {
             (Some(key), _) => Some(KeyHash::of(key.as_bytes())),
-            (None, Some(source)) => source.of_request(headers, client),
+            (None, Some(source)) => {
+                let key = source.of_request(headers, client);
+                if key.is_none() {
+                    tracing::debug!(pool = %self.settings.name, hash_key = %source, "request has no hash key; round robin");
+                }
+                key
+            }
             (None, None) => None,
         }
     }
