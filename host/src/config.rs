@@ -289,6 +289,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             name: unset("default"),
             backends: vec![Spanned::new(0..0, file::Backend::Addr(upstream.clone()))],
             balance: unset("round-robin"),
+            hash_key: None,
             connect_timeout_ms: defaults::connect_timeout_ms(),
             response_timeout_ms: defaults::response_timeout_ms(),
             idle_timeout_ms: defaults::pool_idle_timeout_ms(),

@@ -1,30 +1,34 @@
-//! Upstream pools and the forward proxy's origins: backends, load balancing, passive health,
-//! weir's own connection pools on hyper's connection-level API, and the distinct errors the
-//! proxy maps to 400, 502 and 504.
+//! Upstream pools and the forward proxy's origins: backends, load balancing, health (passive
+//! and active), limits with a queue, retries with a budget, weir's own connection pools on
+//! hyper's connection-level API, and the distinct errors the proxy maps to 4xx and 5xx.
 //!
-//! An upstream exchange is two steps. `BackendPool::connect` chooses a backend and hands back
-//! an open connection (a pooled one, or a new one); a backend that cannot be reached is marked
-//! down and one other backend is tried, which is always safe because nothing was sent yet.
-//! Then `send` writes the request on that connection and waits for the response head.
+//! An upstream exchange is two steps. `BackendPool::connect` chooses a healthy backend, takes
+//! one of its slots (waiting in the pool's queue when all are busy) and hands back an open
+//! connection (a pooled one, or a new one); a backend that cannot be reached counts against its
+//! health and another is tried, which is always safe because nothing was sent yet. Then `send`
+//! writes the request on that connection and waits for the response head.
 //!
-//! Balancing: `round-robin` follows a smooth weighted schedule (weights 5,1,1 give a,a,b,a,c,a,a
-//! rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks the backend with
-//! the fewest requests in flight. A request with an affinity key (from a filter's
-//! `select-backend`) uses rendezvous hashing instead, so a key keeps its backend while the pool
-//! is unchanged and only the keys of a removed backend move.
+//! Balancing (`balance`): `round-robin` follows a smooth weighted schedule (weights 5,1,1 give
+//! a,a,b,a,c,a,a rather than a,a,a,a,a,b,c); `random` picks by weight; `least-requests` picks
+//! the lowest in-flight count per weight; `p2c` draws two backends by weight and takes the
+//! less loaded; `consistent-hash` maps a key (`hash_key`) to a backend on a weighted Maglev
+//! table. A request with an affinity key from a filter's `select-backend` uses that table on
+//! any pool, so a key keeps its backend while the pool is unchanged. Without a key, a
+//! `consistent-hash` pool falls back to round robin.
 
 mod balance;
 mod body;
 mod conn;
 mod dns;
+mod hash;
 pub mod health;
 mod limits;
 mod origin;
 mod probe;
 mod report;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
@@ -39,6 +43,7 @@ pub use conn::{ConnPool, UpstreamProtocol};
 use conn::{ConnectError, SendError, TlsTarget};
 pub(crate) use conn::{Connection, UpgradeSender, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
+pub use hash::{HashKey, KeyHash};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
 pub use origin::{OriginClient, OriginSettings};
@@ -52,8 +57,12 @@ pub enum Balance {
     RoundRobin,
     /// Weighted random.
     Random,
-    /// Fewest requests in flight.
+    /// Fewest requests in flight per weight; ties broken at random by weight.
     LeastRequests,
+    /// Power of two random choices: two backends drawn by weight, the less loaded one wins.
+    P2c,
+    /// Weighted Maglev consistent hashing on the pool's `hash_key`.
+    ConsistentHash,
 }
 
 /// Settings for one pool.
@@ -65,6 +74,8 @@ pub struct PoolSettings {
     pub backends: Vec<BackendAddr>,
     /// Policy.
     pub balance: Balance,
+    /// Where `consistent-hash` takes each request's key from (only with that policy).
+    pub hash_key: Option<HashKey>,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Response-head timeout.
@@ -92,6 +103,32 @@ pub struct PoolSettings {
     pub protocol: UpstreamProtocol,
     /// An upgraded connection (WebSocket) with no bytes either way for this long is closed.
     pub upgrade_idle_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// A pool of `backends` with every other setting at the config's default (a config test
+    /// keeps the two equal).
+    pub fn new(name: &str, backends: Vec<BackendAddr>) -> Self {
+        Self {
+            name: Arc::from(name),
+            backends,
+            balance: Balance::RoundRobin,
+            hash_key: None,
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            max_idle_per_backend: 64,
+            tls: None,
+            passive: PassiveHealth::default(),
+            health_check: None,
+            limits: Limits::default(),
+            retries: Retries::default(),
+            body_idle_timeout: Some(Duration::from_secs(60)),
+            request_timeout: None,
+            protocol: UpstreamProtocol::default(),
+            upgrade_idle_timeout: Duration::from_secs(300),
+        }
+    }
 }
 
 /// Where a backend is and how much traffic it takes.
@@ -146,6 +183,8 @@ pub struct BackendPool {
     budget: limits::RetryBudget,
     schedule: Vec<usize>,
     next: AtomicUsize,
+    /// The consistent-hash table, built on the first request with a key.
+    maglev: OnceLock<balance::Maglev>,
     resolver: TargetResolver,
     started: Instant,
     /// Whether `start_checks` ran: a pool has one checker at most.
@@ -299,7 +338,7 @@ impl BackendPool {
             })
             .collect();
         let weights: Vec<u32> = backends.iter().map(|b| b.weight).collect();
-        Self {
+        let pool = Self {
             schedule: balance::smooth_schedule(&weights),
             backends,
             queue: limits::Queue::new(&settings.limits),
@@ -310,7 +349,33 @@ impl BackendPool {
             resolver: TargetResolver::new(true),
             started: Instant::now(),
             checks_started: AtomicBool::new(false),
+            maglev: OnceLock::new(),
             settings,
+        };
+        if pool.settings.balance == Balance::ConsistentHash {
+            pool.maglev();
+        }
+        pool
+    }
+
+    /// The hash key of a request to this pool: the filter's affinity key if it gave one, else
+    /// the pool's `hash_key` read from the request head (`None` if absent or unset).
+    pub fn key_of(
+        &self,
+        affinity_key: Option<&str>,
+        headers: &http::HeaderMap,
+        client: std::net::SocketAddr,
+    ) -> Option<KeyHash> {
+        match (affinity_key, &self.settings.hash_key) {
+            (Some(key), _) => Some(KeyHash::of(key.as_bytes())),
+            (None, Some(source)) => {
+                let key = source.of_request(headers, client);
+                if key.is_none() {
+                    tracing::debug!(pool = %self.settings.name, hash_key = %source, "request has no hash key; round robin");
+                }
+                key
+            }
+            (None, None) => None,
         }
     }
 
@@ -349,51 +414,42 @@ impl BackendPool {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Chooses a backend among those `usable` says may be chosen, by the pool's policy (or by
-    /// the key's hash).
+    /// The policy's choice among the backends for which `usable` holds.
     pub(crate) fn select(
         &self,
-        affinity_key: Option<&str>,
+        key: Option<KeyHash>,
         usable: impl Fn(usize) -> bool,
     ) -> Option<usize> {
-        let candidate = |i: usize| usable(i);
-        let first = (0..self.backends.len()).find(|&i| candidate(i))?;
-        if let Some(key) = affinity_key {
-            let candidates: Vec<usize> =
-                (0..self.backends.len()).filter(|&i| candidate(i)).collect();
-            return Some(balance::rendezvous(key, &candidates, |i| {
-                (self.backends[i].authority.as_str(), self.backends[i].weight)
-            }));
+        let n = self.backends.len();
+        let weight = |i: usize| self.backends[i].weight;
+        let in_flight = |i: usize| self.backends[i].in_flight.load(Ordering::Relaxed);
+        if let Some(key) = key {
+            return self.maglev().pick(key, usable);
         }
-        Some(match self.settings.balance {
-            Balance::RoundRobin => {
-                // Walk the schedule until an eligible backend comes up.
-                let mut chosen = first;
-                for _ in 0..self.schedule.len() {
-                    let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len();
-                    let i = self.schedule[slot];
-                    if candidate(i) {
-                        chosen = i;
-                        break;
-                    }
-                }
-                chosen
+        match self.settings.balance {
+            Balance::RoundRobin | Balance::ConsistentHash => {
+                balance::round_robin(&self.schedule, &self.next, usable)
             }
-            Balance::Random => {
-                let candidates: Vec<usize> =
-                    (0..self.backends.len()).filter(|&i| candidate(i)).collect();
-                balance::weighted_random(&candidates, |i| self.backends[i].weight)
-            }
-            Balance::LeastRequests => (0..self.backends.len())
-                .filter(|&i| candidate(i))
-                .min_by_key(|&i| self.backends[i].in_flight.load(Ordering::Relaxed))
-                .unwrap_or(first),
+            Balance::Random => balance::weighted_random(n, weight, usable, None),
+            Balance::LeastRequests => balance::least_requests(n, weight, in_flight, usable),
+            Balance::P2c => balance::p2c(n, weight, in_flight, usable),
+        }
+    }
+
+    fn maglev(&self) -> &balance::Maglev {
+        self.maglev.get_or_init(|| {
+            let backends: Vec<(&str, u32)> = self
+                .backends
+                .iter()
+                .map(|b| (b.authority.as_str(), b.weight))
+                .collect();
+            balance::Maglev::new(&backends)
         })
     }
 
     /// Chooses a healthy backend not tried yet and claims it: without a key, one with a free
     /// slot if there is one. `None` when no backend may be chosen.
-    fn choose(&self, key: Option<&str>, tried: &Tried, now_ms: u64) -> Option<(usize, bool)> {
+    fn choose(&self, key: Option<KeyHash>, tried: &Tried, now_ms: u64) -> Option<(usize, bool)> {
         let mut refused = Tried::default();
         // Each pass either claims a backend or rules one out.
         for _ in 0..=self.backends.len() {
@@ -424,9 +480,9 @@ impl BackendPool {
         None
     }
 
-    /// A healthy backend for a tunnel (which holds no slot): the pool's choice, or why there is
-    /// none.
-    pub(crate) fn pick(&self, key: Option<&str>) -> Result<usize, UpstreamError> {
+    /// A healthy backend by the pool's policy (or the key's hash), without claiming a slot (a
+    /// tunnel holds none): the pool's choice, or why there is none.
+    pub fn pick(&self, key: Option<KeyHash>) -> Result<usize, UpstreamError> {
         let now = self.now_ms();
         self.select(key, |i| self.backends[i].health.selectable(now))
             .ok_or_else(|| self.no_backend(now))
@@ -448,7 +504,7 @@ impl BackendPool {
     /// the pool's retries and budget: nothing was sent, so this is safe for every request.
     pub(crate) async fn connect(
         &self,
-        key: Option<&str>,
+        key: Option<KeyHash>,
         tried: &mut Tried,
     ) -> Result<Attempt, UpstreamError> {
         match self.connect_with(key, tried, false).await? {
@@ -462,7 +518,7 @@ impl BackendPool {
     /// long as the upgraded connection lives.
     pub(crate) async fn connect_for_upgrade(
         &self,
-        key: Option<&str>,
+        key: Option<KeyHash>,
     ) -> Result<(usize, UpgradeSender, Lease), UpstreamError> {
         let mut tried = Tried::default();
         match self.connect_with(key, &mut tried, true).await? {
@@ -483,7 +539,7 @@ impl BackendPool {
     /// trying other backends after connect errors.
     async fn connect_with(
         &self,
-        key: Option<&str>,
+        key: Option<KeyHash>,
         tried: &mut Tried,
         upgrade: bool,
     ) -> Result<(usize, Opened, Lease), UpstreamError> {

@@ -234,9 +234,14 @@ pub struct Pool {
     pub name: Spanned<String>,
     /// Backends: `"host:port"` strings or `{ addr, weight }` tables.
     pub backends: Vec<Spanned<Backend>>,
-    /// `round-robin`, `random` or `least-requests`. Default: round-robin.
+    /// `round-robin`, `random`, `least-requests`, `p2c` or `consistent-hash`. Default:
+    /// round-robin.
     #[serde(default = "spanned_default::balance")]
     pub balance: Spanned<String>,
+    /// With `consistent-hash` (and only then): `client-addr`, `header:<name>` or
+    /// `cookie:<name>`. Default: none.
+    #[serde(default)]
+    pub hash_key: Option<Spanned<String>>,
     /// TCP connect timeout, in ms. Default: 3000.
     #[serde(default = "defaults::connect_timeout_ms")]
     pub connect_timeout_ms: u64,

@@ -1,5 +1,6 @@
-//! Validation of `[[pool]]`: backends (`host:port`, `http://…`, `https://…`), balancing,
-//! timeouts, the TLS settings for `https://` backends, and `[pool.health_check]`.
+//! Validation of `[[pool]]`: backends (`host:port`, `http://…`, `https://…`), balancing and
+//! its `hash_key`, timeouts, health, limits and retries, the TLS settings for `https://`
+//! backends, and `[pool.health_check]`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use http::uri::Authority;
 use super::{ConfigError, PoolConfig, Validator, file};
 use crate::tls::{self, UpstreamTlsFiles};
 use crate::upstream::{
-    BackendAddr, Balance, HealthCheck, Limits, PassiveHealth, Retries, UpstreamProtocol,
+    BackendAddr, Balance, HashKey, HealthCheck, Limits, PassiveHealth, Retries, UpstreamProtocol,
 };
 
 /// The longest `interval_ms` of a health check: a day.
@@ -52,11 +53,15 @@ impl Validator<'_> {
             "round-robin" => Balance::RoundRobin,
             "random" => Balance::Random,
             "least-requests" => Balance::LeastRequests,
+            "p2c" => Balance::P2c,
+            "consistent-hash" => Balance::ConsistentHash,
             other => {
                 return self.invalid(
                     raw.balance.span(),
                     key("balance"),
-                    format!("`{other}` is not one of round-robin, random, least-requests"),
+                    format!(
+                        "`{other}` is not one of round-robin, random, least-requests, p2c, consistent-hash"
+                    ),
                 );
             }
         };
@@ -72,6 +77,7 @@ impl Validator<'_> {
                 );
             }
         };
+        let hash_key = self.hash_key(i, raw, balance)?;
         self.positive(
             &key,
             &[
@@ -91,6 +97,7 @@ impl Validator<'_> {
             name: Arc::from(raw.name.get_ref().as_str()),
             backends,
             balance,
+            hash_key,
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             response_timeout: Duration::from_millis(raw.response_timeout_ms),
             idle_timeout: Duration::from_millis(raw.idle_timeout_ms),
@@ -310,6 +317,34 @@ impl Validator<'_> {
             );
         }
         Ok(())
+    }
+
+    /// `hash_key`: required by `consistent-hash` and refused elsewhere (a filter's affinity
+    /// key hashes on any pool, so a key source on another policy would be a silent no-op).
+    fn hash_key(
+        &self,
+        i: usize,
+        raw: &file::Pool,
+        balance: Balance,
+    ) -> Result<Option<HashKey>, ConfigError> {
+        let key = format!("pool[{i}].hash_key");
+        match (&raw.hash_key, balance) {
+            (None, Balance::ConsistentHash) => self.invalid(
+                raw.balance.span(),
+                key,
+                "balance = \"consistent-hash\" needs a hash_key: client-addr, header:<name> or cookie:<name>",
+            ),
+            (None, _) => Ok(None),
+            (Some(text), Balance::ConsistentHash) => match HashKey::parse(text.get_ref()) {
+                Ok(source) => Ok(Some(source)),
+                Err(reason) => self.invalid(text.span(), key, reason),
+            },
+            (Some(text), _) => self.invalid(
+                text.span(),
+                key,
+                "only applies with balance = \"consistent-hash\"",
+            ),
+        }
     }
 
     fn pool_tls(

@@ -460,3 +460,80 @@ fn bad_pool_resilience_keys_name_key_and_line() {
         );
     }
 }
+
+#[test]
+fn every_balance_policy_parses_and_hash_key_goes_with_consistent_hash() {
+    use crate::upstream::{Balance, HashKey};
+    for (name, want) in [
+        ("round-robin", Balance::RoundRobin),
+        ("random", Balance::Random),
+        ("least-requests", Balance::LeastRequests),
+        ("p2c", Balance::P2c),
+    ] {
+        let config = parse_ok(&with_pool_keys(&format!("balance = \"{name}\"\n")));
+        assert_eq!(config.pools[0].balance, want);
+        assert_eq!(config.pools[0].hash_key, None);
+    }
+    let config = parse_ok(&with_pool_keys(
+        "balance = \"consistent-hash\"\nhash_key = \"cookie:sid\"\n",
+    ));
+    assert_eq!(config.pools[0].balance, Balance::ConsistentHash);
+    assert_eq!(
+        config.pools[0].hash_key,
+        Some(HashKey::Cookie("sid".into()))
+    );
+}
+
+#[test]
+fn unknown_balance_is_rejected_with_line_and_choices() {
+    let err = parse_err(&with_pool_keys("balance = \"fastest\"\n"));
+    assert!(
+        err.starts_with("t.toml:6: `pool[0].balance`: `fastest` is not one of round-robin, random, least-requests, p2c, consistent-hash"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_hash_key_is_rejected_naming_the_key() {
+    let bad = parse_err(&with_pool_keys(
+        "balance = \"consistent-hash\"\nhash_key = \"header:x user\"\n",
+    ));
+    assert!(
+        bad.starts_with("t.toml:7: `pool[0].hash_key`: `x user` is not a valid header name"),
+        "{bad}"
+    );
+    let unknown = parse_err(&with_pool_keys(
+        "balance = \"consistent-hash\"\nhash_key = \"source-ip\"\n",
+    ));
+    assert!(
+        unknown.contains(
+            "`pool[0].hash_key`: `source-ip` is not one of client-addr, header:<name>, cookie:<name>"
+        ),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn consistent_hash_needs_a_hash_key_and_only_it_takes_one() {
+    let missing = parse_err(&with_pool_keys("balance = \"consistent-hash\"\n"));
+    assert!(
+        missing.starts_with(
+            "t.toml:6: `pool[0].hash_key`: balance = \"consistent-hash\" needs a hash_key"
+        ),
+        "{missing}"
+    );
+    let stray = parse_err(&with_pool_keys("hash_key = \"client-addr\"\n"));
+    assert!(
+        stray.starts_with(
+            "t.toml:6: `pool[0].hash_key`: only applies with balance = \"consistent-hash\""
+        ),
+        "{stray}"
+    );
+}
+
+#[test]
+fn pool_settings_new_uses_the_config_defaults() {
+    let parsed = parse_ok(MINIMAL).pools.remove(0);
+    let built = crate::upstream::PoolSettings::new("main", parsed.backends.clone());
+    assert_eq!(built, parsed);
+}

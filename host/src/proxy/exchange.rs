@@ -24,7 +24,8 @@ use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
-    BackendPool, Connection, OriginClient, ResponseBody, Tried, UpstreamBody, UpstreamError,
+    BackendPool, Connection, KeyHash, OriginClient, ResponseBody, Tried, UpstreamBody,
+    UpstreamError,
 };
 
 /// The downstream request body and the most of it the route allows.
@@ -44,10 +45,10 @@ pub(super) enum Destination<'a> {
 
 /// Where a request goes, decided.
 pub(super) enum Target<'a> {
-    /// A backend of a pool, chosen at connect time (with an affinity key, if a filter gave one).
+    /// A backend of a pool, chosen at connect time (by the request's hash key, if it has one).
     Pool {
         pool: &'a BackendPool,
-        affinity: Option<String>,
+        key: Option<KeyHash>,
     },
     /// An origin of the forward proxy.
     Origin {
@@ -106,10 +107,10 @@ pub(super) async fn run(
     // the head it writes.
     let keep_head = chain.runs_on_response();
     let response = match target {
-        Target::Pool { pool, affinity } => {
+        Target::Pool { pool, key } => {
             let exchange = PoolExchange {
                 pool,
-                key: affinity.as_deref(),
+                key,
                 forwarding: &forwarding,
                 keep_head,
             };
@@ -137,7 +138,7 @@ pub(super) async fn run(
 /// backend not tried yet, if its body was kept (small enough) and the pool's budget allows.
 struct PoolExchange<'a> {
     pool: &'a BackendPool,
-    key: Option<&'a str>,
+    key: Option<KeyHash>,
     forwarding: &'a Forwarding,
     keep_head: bool,
 }
@@ -311,7 +312,9 @@ pub(super) async fn request_hooks(
 }
 
 /// Phase **choose backend**: the pool a filter selected, else the route's pool or the
-/// request's origin. The backend within a pool is chosen when connecting.
+/// request's origin. The backend within a pool is chosen when connecting, by the request's
+/// hash key: the filter's affinity key, else the pool's `hash_key` read from the head (hashed
+/// in place, nothing copied).
 pub(super) fn choose_backend<'a>(
     state: &'a ProxyState,
     head: &mut RequestView,
@@ -324,13 +327,13 @@ pub(super) fn choose_backend<'a>(
             .ok_or(ProxyError::UnknownPool { pool })?;
         return Ok(Target::Pool {
             pool: found,
-            affinity: affinity_key,
+            key: found.key_of(affinity_key.as_deref(), &head.headers, head.client),
         });
     }
     Ok(match default {
         Destination::Pool(pool) => Target::Pool {
             pool,
-            affinity: None,
+            key: pool.key_of(None, &head.headers, head.client),
         },
         Destination::Origin(origins) => Target::Origin {
             origins,

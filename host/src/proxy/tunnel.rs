@@ -68,7 +68,8 @@ pub(super) async fn open(
                         pool: choice.pool.clone(),
                     }
                 })?;
-                let index = pool.pick(choice.affinity_key.as_deref())?;
+                let key = pool.key_of(choice.affinity_key.as_deref(), &head.headers, head.client);
+                let index = pool.pick(key)?;
                 Target::Backend(pool.backends()[index].authority.clone())
             }
             None => Target::Origin(head.authority.take().unwrap_or(asked)),

@@ -287,7 +287,7 @@ mod tests {
     use weir_tests::{Behaviour, HealthSwitch, closed_port};
 
     use super::*;
-    use crate::upstream::{BackendAddr, Balance, PoolSettings};
+    use crate::upstream::{BackendAddr, PoolSettings};
 
     fn check(expect: Vec<(u16, u16)>) -> HealthCheck {
         HealthCheck {
@@ -304,27 +304,19 @@ mod tests {
 
     /// A pool of one backend at `addr`, with no checker running.
     fn pool_of(addr: SocketAddr) -> BackendPool {
+        let backends = vec![BackendAddr {
+            authority: addr.to_string().parse().unwrap(),
+            https: false,
+            weight: 1,
+        }];
         BackendPool::new(PoolSettings {
-            name: Arc::from("p"),
-            backends: vec![BackendAddr {
-                authority: addr.to_string().parse().unwrap(),
-                https: false,
-                weight: 1,
-            }],
-            balance: Balance::RoundRobin,
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
             max_idle_per_backend: 8,
-            tls: None,
-            passive: Default::default(),
-            health_check: None,
-            limits: Default::default(),
-            retries: Default::default(),
             body_idle_timeout: None,
-            request_timeout: None,
-            protocol: Default::default(),
             upgrade_idle_timeout: Duration::from_secs(1),
+            ..PoolSettings::new("p", backends)
         })
     }
 
