@@ -264,8 +264,8 @@ fn escape(bytes: &[u8], separators: EncodedSeparators) -> Result<String, PathErr
         }
         i += 1;
     }
-    // Every byte pushed is ASCII.
-    Ok(out.into_iter().map(char::from).collect())
+    // Every byte pushed is ASCII, so this never fails.
+    String::from_utf8(out).map_err(|_| PathError::InvalidEscape)
 }
 
 /// Rule 5 (RFC 3986 §5.2.4, plus merged empty segments) over a path starting with `/`.
