@@ -460,3 +460,25 @@ fn bad_pool_resilience_keys_name_key_and_line() {
         );
     }
 }
+
+#[test]
+fn path_encoded_separators_defaults_to_reject_and_names_a_bad_value() {
+    use crate::runtime::EncodedSeparators;
+    assert_eq!(
+        parse_ok(MINIMAL).path_encoded_separators,
+        EncodedSeparators::Reject
+    );
+    let keep = format!("[server]\npath_encoded_separators = \"keep\"\n{MINIMAL}");
+    assert_eq!(
+        parse_ok(&keep).path_encoded_separators,
+        EncodedSeparators::Keep
+    );
+    let err = parse_err(&format!(
+        "[server]\npath_encoded_separators = \"decode\"\n{MINIMAL}"
+    ));
+    assert!(
+        err.contains("t.toml:2")
+            && err.contains("`server.path_encoded_separators`: `decode` is not reject or keep"),
+        "{err}"
+    );
+}
