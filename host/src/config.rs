@@ -635,6 +635,28 @@ impl Validator<'_> {
                 "must start with `/`",
             );
         }
+        // Request paths are normalised before matching, so a prefix in any other spelling
+        // would never match. `keep` accepts every spelling either setting can produce.
+        match weir_rules::path::normalise(prefix, EncodedSeparators::Keep) {
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Ok(std::borrow::Cow::Owned(normal)) => {
+                return self.invalid(
+                    raw.path_prefix.span(),
+                    key("path_prefix"),
+                    format!(
+                        "`{prefix}` is not a normalised path (request paths are normalised \
+                         before matching): write `{normal}`"
+                    ),
+                );
+            }
+            Err(error) => {
+                return self.invalid(
+                    raw.path_prefix.span(),
+                    key("path_prefix"),
+                    error.to_string(),
+                );
+            }
+        }
         let host = match &raw.host {
             None => None,
             Some(host) => Some(HostMatch::parse(host.get_ref()).ok_or(()).or_else(|()| {

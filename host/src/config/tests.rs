@@ -482,3 +482,24 @@ fn path_encoded_separators_defaults_to_reject_and_names_a_bad_value() {
         "{err}"
     );
 }
+
+#[test]
+fn a_path_prefix_in_another_spelling_than_the_normalised_one_is_rejected() {
+    for (prefix, hint) in [
+        ("/a/../b", "write `/b`"),
+        ("//api", "write `/api`"),
+        ("/%61pi", "write `/api`"),
+        ("/api/%zz", "not followed by two hex digits"),
+    ] {
+        let err = parse_err(&MINIMAL.replace(
+            "[[route]]\n",
+            &format!("[[route]]\npath_prefix = {prefix:?}\n"),
+        ));
+        assert!(
+            err.contains("`route[0].path_prefix`") && err.contains(hint),
+            "{prefix}: {err}"
+        );
+    }
+    let ok = MINIMAL.replace("[[route]]\n", "[[route]]\npath_prefix = \"/api;v=1/\"\n");
+    assert_eq!(parse_ok(&ok).routes[0].path_prefix, "/api;v=1/");
+}
