@@ -80,6 +80,7 @@ fn request() -> RequestView {
         scheme: "http",
         authority: None,
         path_and_query: PathAndQuery::from_static("/old/page/42?a=1&b=2"),
+        path_context: None,
         version: Version::HTTP_11,
         headers,
         client: "127.0.0.1:40000".parse().expect("address"),

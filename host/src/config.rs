@@ -22,7 +22,7 @@ use toml::Spanned;
 use crate::filters::{Failure, FailurePolicy};
 use crate::proxy::ForwardPolicy;
 use crate::proxy::HostMatch;
-use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits};
+use crate::runtime::{EncodedSeparators, EngineSettings, FilterSettings, Isolation, PluginLimits};
 use crate::upstream::{OriginSettings, PoolSettings};
 
 /// A validated config.
@@ -40,6 +40,9 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// File watching for reloads, if on (only used with a config file).
     pub watch: Option<crate::server::WatchSettings>,
+    /// What an encoded `/`, a backslash or an encoded control character in a request path
+    /// does (`[server] path_encoded_separators`).
+    pub path_encoded_separators: EncodedSeparators,
     /// Listeners.
     pub listeners: Vec<ListenerConfig>,
     /// Upstream pools.
@@ -486,11 +489,28 @@ impl Validator<'_> {
                 interval: Duration::from_millis(raw.server.watch_interval_ms.max(10)),
                 debounce: Duration::from_millis(raw.server.watch_debounce_ms),
             }),
+            path_encoded_separators: self.path_encoded_separators(&raw.server)?,
             listeners,
             pools,
             filters,
             routes,
         })
+    }
+
+    fn path_encoded_separators(
+        &self,
+        raw: &file::Server,
+    ) -> Result<EncodedSeparators, ConfigError> {
+        let setting = &raw.path_encoded_separators;
+        match setting.get_ref().as_str() {
+            "reject" => Ok(EncodedSeparators::Reject),
+            "keep" => Ok(EncodedSeparators::Keep),
+            other => self.invalid(
+                setting.span(),
+                "server.path_encoded_separators".into(),
+                format!("`{other}` is not reject or keep"),
+            ),
+        }
     }
 
     fn runtime(&self, raw: &file::Runtime) -> Result<EngineSettings, ConfigError> {
@@ -654,6 +674,28 @@ impl Validator<'_> {
                 key("path_prefix"),
                 "must start with `/`",
             );
+        }
+        // Request paths are normalised before matching, so a prefix in any other spelling
+        // would never match. `keep` accepts every spelling either setting can produce.
+        match weir_rules::path::normalise(prefix, EncodedSeparators::Keep) {
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Ok(std::borrow::Cow::Owned(normal)) => {
+                return self.invalid(
+                    raw.path_prefix.span(),
+                    key("path_prefix"),
+                    format!(
+                        "`{prefix}` is not a normalised path (request paths are normalised \
+                         before matching): write `{normal}`"
+                    ),
+                );
+            }
+            Err(error) => {
+                return self.invalid(
+                    raw.path_prefix.span(),
+                    key("path_prefix"),
+                    error.to_string(),
+                );
+            }
         }
         let host = match &raw.host {
             None => None,

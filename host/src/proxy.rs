@@ -11,6 +11,7 @@ mod error;
 mod exchange;
 mod forward;
 mod headers;
+mod path;
 mod route;
 mod tunnel;
 mod upgrade;
@@ -27,7 +28,7 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::{Body as _, Incoming};
 
 use crate::filters::{self, RequestMeta};
-use crate::runtime::RequestId;
+use crate::runtime::{PathContext, RequestId};
 use crate::tls::TlsFacts;
 use crate::upstream::{BackendPool, BoxError};
 use exchange::Destination;
@@ -52,6 +53,9 @@ pub struct ProxyState {
     pub plugins: Vec<LoadedPlugin>,
     /// Forward-proxy listeners, by listener name.
     pub forward: HashMap<Arc<str>, ForwardProxy>,
+    /// The path context of forward-proxy requests: what an encoded `/`, a backslash or an
+    /// encoded control character in a path does (the server setting), no prefix.
+    pub paths: Arc<crate::runtime::PathContext>,
 }
 
 /// A plugin of the state, with what the admin endpoint shows about it.
@@ -217,9 +221,11 @@ async fn serve(
         // request future per connection), and the tunnel path is rare and large.
         return Box::pin(tunnel::open(state, proxy, conn, id, request, upstream)).await;
     }
+    path::normalise(&mut request, state.paths.separators)?;
     let (chain, destination, mut head, body, max_body) = match forward {
         Some(proxy) => {
-            let (head, body) = forward::request_head(conn, id, request)?;
+            let (mut head, body) = forward::request_head(conn, id, request)?;
+            PathContext::attach(&mut head.path_context, &state.paths);
             (
                 &proxy.chain,
                 Destination::Origin(&proxy.origins),
@@ -234,7 +240,8 @@ async fn serve(
                 .ok_or(ProxyError::NoRoute)?;
             let (mut parts, body) = request.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
-            let head = filters::request_head(parts, &conn.meta(conn.scheme, id));
+            let mut head = filters::request_head(parts, &conn.meta(conn.scheme, id));
+            PathContext::attach(&mut head.path_context, &route.paths);
             let max_body = route.max_body_bytes.or(conn.limits.max_body_bytes);
             (
                 &route.chain,

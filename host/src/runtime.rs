@@ -11,6 +11,7 @@ mod cookie;
 mod fields;
 mod imports;
 mod journal;
+mod path;
 mod plugin;
 mod request;
 mod response;
@@ -29,6 +30,8 @@ pub use bindings::{Decision, EditError, Header, LocalResponse};
 pub use budget::PluginLimits;
 pub use cache::{CacheOutcome, ContentHash};
 pub use journal::{Journal, JournalEntry};
+pub use path::{EncodedSeparators, PathContext};
+pub(crate) use path::{RawTarget, normalise_target};
 pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE};
 pub use request::{BackendChoice, RequestId, RequestView};
 

@@ -21,6 +21,7 @@
 
 pub mod cookie;
 pub mod journal;
+pub mod path;
 pub mod validate;
 
 use std::fmt;

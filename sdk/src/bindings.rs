@@ -137,6 +137,10 @@ impl RequestBackend for HostRequest {
         self.0.path()
     }
 
+    fn raw_path(&self) -> String {
+        self.0.raw_path()
+    }
+
     fn query(&self) -> Option<String> {
         self.0.query()
     }

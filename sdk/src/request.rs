@@ -64,6 +64,7 @@ pub(crate) trait RequestBackend: fmt::Debug {
     fn scheme(&self) -> String;
     fn authority(&self) -> Option<String>;
     fn path(&self) -> String;
+    fn raw_path(&self) -> String;
     fn query(&self) -> Option<String>;
     fn version(&self) -> HttpVersion;
     fn header(&self, name: &str) -> Option<Vec<u8>>;
@@ -143,6 +144,23 @@ impl Request {
     /// ```
     pub fn path(&self) -> String {
         self.backend().path()
+    }
+
+    /// The path exactly as the client sent it, before weir normalised it and before any
+    /// filter's `set-path`. [`path`](Self::path) is what routes matched and what the upstream
+    /// gets: decide on that one; use this one for logs or rules about the original spelling.
+    /// A plugin that calls it needs a weir that provides `raw-path` (weir refuses to load it
+    /// otherwise, naming the function).
+    ///
+    /// ```
+    /// # use weir_sdk::testing::TestRequest;
+    /// let req = TestRequest::get("/admin/x").raw_path("/public/%2e%2e/admin//x").build();
+    /// assert_eq!(req.path(), "/admin/x");
+    /// assert_eq!(req.raw_path(), "/public/%2e%2e/admin//x");
+    /// assert_eq!(TestRequest::get("/a").build().raw_path(), "/a");
+    /// ```
+    pub fn raw_path(&self) -> String {
+        self.backend().raw_path()
     }
 
     /// The query string without the leading `?`, if present.

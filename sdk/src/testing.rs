@@ -9,7 +9,9 @@
 //! - hop-by-hop fields (`connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`,
 //!   `transfer-encoding`, `upgrade`) and `content-length` are [`Forbidden`](crate::EditError);
 //!   so is `host` on a request (use [`Request::set_authority`]);
-//! - a path must start with `/` and contain no whitespace, control characters, `?` or `#`;
+//! - a path must start with `/` and contain no whitespace, control characters, `?` or `#`, and
+//!   is normalised as weir normalises request paths (`weir_rules::path`, encoded separators
+//!   refused); the kit knows no route, so unlike weir it cannot refuse a path that leaves one;
 //! - cookie names must be tokens, cookie values cookie-octets, optionally quoted
 //!   (RFC 6265 §4.1.1);
 //! - pool names must be 1 to 64 of `A-Z a-z 0-9 . _ -` (the host also checks the pool exists);
@@ -113,6 +115,7 @@ impl TestRequest {
                 scheme: "http".to_owned(),
                 authority: None,
                 path: path.to_owned(),
+                raw_path: None,
                 query,
                 version: HttpVersion::Http11,
                 headers: HeaderList::default(),
@@ -123,6 +126,19 @@ impl TestRequest {
                 journal: Journal::default(),
             },
         }
+    }
+
+    /// The path as the client sent it (what [`Request::raw_path`] returns), to model a request
+    /// weir normalised: the target given to [`new`](Self::new) is the normalised one.
+    ///
+    /// ```
+    /// # use weir_sdk::testing::TestRequest;
+    /// let req = TestRequest::get("/b").raw_path("/a/../b").build();
+    /// assert_eq!(req.raw_path(), "/a/../b");
+    /// ```
+    pub fn raw_path(mut self, raw_path: &str) -> Self {
+        self.request.raw_path = Some(raw_path.to_owned());
+        self
     }
 
     /// A `GET` request for `target`.

@@ -13,6 +13,7 @@ mod forward;
 mod h2c_upstream;
 mod health_checks;
 mod limits;
+mod paths;
 mod plugins;
 mod pools;
 mod reload;

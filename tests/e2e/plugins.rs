@@ -391,6 +391,7 @@ mod response_hook {
             scheme: "http",
             authority: Some(http::uri::Authority::from_static("app.test")),
             path_and_query: http::uri::PathAndQuery::from_static("/"),
+            path_context: None,
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
             client: "127.0.0.1:40000".parse().expect("address"),

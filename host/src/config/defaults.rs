@@ -187,6 +187,9 @@ pub(crate) fn watch_interval_ms() -> u64 {
 pub(crate) fn watch_debounce_ms() -> u64 {
     1_000
 }
+pub(crate) fn path_encoded_separators() -> String {
+    "reject".to_owned()
+}
 pub(crate) fn yes() -> bool {
     true
 }

@@ -80,6 +80,10 @@ pub struct Server {
     /// Quiet time after the last change before reloading, in ms. Default: 1000.
     #[serde(default = "defaults::watch_debounce_ms")]
     pub watch_debounce_ms: u64,
+    /// What an encoded `/`, a backslash or an encoded control character in a request path
+    /// does: `reject` (400) or `keep` (left encoded). Default: reject.
+    #[serde(default = "spanned_default::path_encoded_separators")]
+    pub path_encoded_separators: Spanned<String>,
 }
 
 impl Default for Server {
@@ -89,6 +93,7 @@ impl Default for Server {
             watch: defaults::watch(),
             watch_interval_ms: defaults::watch_interval_ms(),
             watch_debounce_ms: defaults::watch_debounce_ms(),
+            path_encoded_separators: spanned_default::path_encoded_separators(),
         }
     }
 }
@@ -584,6 +589,9 @@ mod spanned_default {
     }
     pub(super) fn path_prefix() -> Spanned<String> {
         unset(defaults::path_prefix())
+    }
+    pub(super) fn path_encoded_separators() -> Spanned<String> {
+        unset(defaults::path_encoded_separators())
     }
     pub(super) fn memory_limit_bytes() -> Spanned<u64> {
         unset(defaults::memory_limit_bytes())

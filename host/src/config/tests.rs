@@ -537,3 +537,46 @@ fn pool_settings_new_uses_the_config_defaults() {
     let built = crate::upstream::PoolSettings::new("main", parsed.backends.clone());
     assert_eq!(built, parsed);
 }
+
+#[test]
+fn path_encoded_separators_defaults_to_reject_and_names_a_bad_value() {
+    use crate::runtime::EncodedSeparators;
+    assert_eq!(
+        parse_ok(MINIMAL).path_encoded_separators,
+        EncodedSeparators::Reject
+    );
+    let keep = format!("[server]\npath_encoded_separators = \"keep\"\n{MINIMAL}");
+    assert_eq!(
+        parse_ok(&keep).path_encoded_separators,
+        EncodedSeparators::Keep
+    );
+    let err = parse_err(&format!(
+        "[server]\npath_encoded_separators = \"decode\"\n{MINIMAL}"
+    ));
+    assert!(
+        err.contains("t.toml:2")
+            && err.contains("`server.path_encoded_separators`: `decode` is not reject or keep"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_path_prefix_in_another_spelling_than_the_normalised_one_is_rejected() {
+    for (prefix, hint) in [
+        ("/a/../b", "write `/b`"),
+        ("//api", "write `/api`"),
+        ("/%61pi", "write `/api`"),
+        ("/api/%zz", "not followed by two hex digits"),
+    ] {
+        let err = parse_err(&MINIMAL.replace(
+            "[[route]]\n",
+            &format!("[[route]]\npath_prefix = {prefix:?}\n"),
+        ));
+        assert!(
+            err.contains("`route[0].path_prefix`") && err.contains(hint),
+            "{prefix}: {err}"
+        );
+    }
+    let ok = MINIMAL.replace("[[route]]\n", "[[route]]\npath_prefix = \"/api;v=1/\"\n");
+    assert_eq!(parse_ok(&ok).routes[0].path_prefix, "/api;v=1/");
+}

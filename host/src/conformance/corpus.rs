@@ -37,6 +37,7 @@ pub(crate) fn request(
         authority: None,
         path_and_query: PathAndQuery::try_from(target)
             .unwrap_or_else(|_| PathAndQuery::from_static("/")),
+        path_context: None,
         version: Version::HTTP_11,
         headers: map,
         client: "203.0.113.7:51000"

@@ -7,7 +7,7 @@ use http::HeaderMap;
 use http::request::Parts;
 use http::uri::PathAndQuery;
 
-use crate::runtime::{Journal, RequestId, RequestView, ResponseView};
+use crate::runtime::{Journal, PathContext, RawTarget, RequestId, RequestView, ResponseView};
 
 /// Facts about a request that are not in its head.
 #[derive(Clone, Debug)]
@@ -20,9 +20,18 @@ pub(crate) struct RequestMeta {
 
 /// Builds the request head an exchange owns from the downstream head (hop-by-hop fields
 /// already removed), by moving its parts: the method, the parsed target and the header map
-/// are taken over as they are, nothing is copied or parsed again.
-pub(crate) fn request_head(parts: Parts, meta: &RequestMeta) -> RequestView {
+/// are taken over as they are, nothing is copied or parsed again. The target was normalised by
+/// the route phase, which left the received one in the extensions if it differed.
+pub(crate) fn request_head(mut parts: Parts, meta: &RequestMeta) -> RequestView {
     let uri = parts.uri.into_parts();
+    // Only a normalised target has a context of its own here; the route phase attaches the
+    // route's rules to it.
+    let path_context = parts.extensions.remove::<RawTarget>().map(|raw| {
+        Arc::new(PathContext {
+            raw_target: Some(raw.0),
+            ..PathContext::DEFAULT
+        })
+    });
     RequestView {
         method: parts.method,
         scheme: meta.scheme,
@@ -30,6 +39,7 @@ pub(crate) fn request_head(parts: Parts, meta: &RequestMeta) -> RequestView {
         path_and_query: uri
             .path_and_query
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        path_context,
         version: parts.version,
         headers: parts.headers,
         client: meta.client,

@@ -14,6 +14,10 @@ pub enum ProxyError {
     /// The downstream request cannot be proxied.
     #[error("malformed request: {0}")]
     Downstream(&'static str),
+    /// The request path cannot be normalised, or has an encoded `/`, a backslash or an
+    /// encoded control character while those are refused.
+    #[error("bad request path: {0}")]
+    BadPath(#[source] weir_rules::path::PathError),
     /// No route matches the host and path.
     #[error("no route for this host and path")]
     NoRoute,
@@ -115,6 +119,7 @@ impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
             Self::Downstream(_)
+            | Self::BadPath(_)
             | Self::NoRoute
             | Self::LoopDetected { .. }
             | Self::ConnectNotAllowed
@@ -147,6 +152,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Downstream(_)
+            | Self::BadPath(_)
             | Self::NotAbsolute
             | Self::Upstream(UpstreamError::DownstreamBody { .. }) => StatusCode::BAD_REQUEST,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -180,6 +186,7 @@ impl ProxyError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Downstream(_) => "bad-request",
+            Self::BadPath(_) => "bad-path",
             Self::NoRoute => "no-route",
             Self::UriTooLong { .. } => "uri-too-long",
             Self::BodyTooLarge { .. } | Self::Upstream(UpstreamError::BodyTooLarge { .. }) => {

@@ -54,8 +54,10 @@ pub struct Route {
     pub name: String,
     /// Host condition.
     pub host: Option<HostMatch>,
-    /// Path prefix.
+    /// Path prefix (matched against the normalised path).
     pub path_prefix: String,
+    /// The path context its requests get: the prefix a filter's `set-path` must stay under.
+    pub paths: Arc<crate::runtime::PathContext>,
     /// Filters.
     pub chain: FilterChain,
     /// Default pool.
@@ -65,11 +67,13 @@ pub struct Route {
 }
 
 /// Picks the route for a request: routes with a matching host beat host-less routes, exact hosts
-/// beat wildcards, then the longest matching path prefix wins, then file order.
+/// beat wildcards, then the longest matching path prefix wins, then file order. `path` is the
+/// normalised path; a prefix holds it on segment boundaries, whatever the segments' `;`
+/// parameters (`weir_rules::path::within_prefix`).
 pub(crate) fn find<'r>(routes: &'r [Route], host: Option<&str>, path: &str) -> Option<&'r Route> {
     routes
         .iter()
-        .filter(|r| prefix_matches(&r.path_prefix, path))
+        .filter(|r| weir_rules::path::within_prefix(&r.path_prefix, path))
         .filter_map(|r| {
             let host_rank = match (&r.host, host) {
                 (None, _) => 0,
@@ -84,15 +88,6 @@ pub(crate) fn find<'r>(routes: &'r [Route], host: Option<&str>, path: &str) -> O
         .rev()
         .max_by_key(|&(rank, len, _)| (rank, len))
         .map(|(_, _, r)| r)
-}
-
-/// `/api` matches `/api`, `/api/` and `/api/x`, not `/apix`; a prefix ending in `/` matches by
-/// plain prefix.
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    match path.strip_prefix(prefix) {
-        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
 }
 
 /// The host a request is for, without the port: from an absolute target or `:authority`,
@@ -140,16 +135,6 @@ mod tests {
         for bad in ["", "*.", "a..b", "a b", "*", "a/b"] {
             assert!(HostMatch::parse(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn prefixes_match_on_segment_boundaries() {
-        assert!(prefix_matches("/", "/anything"));
-        assert!(prefix_matches("/api", "/api"));
-        assert!(prefix_matches("/api", "/api/v1"));
-        assert!(!prefix_matches("/api", "/apix"));
-        assert!(prefix_matches("/api/", "/api/x"));
-        assert!(!prefix_matches("/api/", "/api"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::cookie::{
 };
 use super::fields;
 use super::journal::{Journal, show_value};
+use super::path::PathContext;
 use super::store::HostState;
 use super::validate::{self, Side};
 
@@ -84,8 +85,13 @@ pub struct RequestView {
     /// The authority when the request target carried one (absolute form, HTTP/2) or a filter
     /// set one; otherwise the `Host` field is the authority.
     pub authority: Option<Authority>,
-    /// Path and query, as parsed by the HTTP layer or by an edit's validator.
+    /// Path and query: the target as received with its path normalised (`weir_rules::path`),
+    /// or as a filter set it (normalised the same way).
     pub path_and_query: PathAndQuery,
+    /// What a `set-path` must respect, and the target as received if it changed; `None`
+    /// means [`PathContext::DEFAULT`]. One pointer: every downstream connection's request
+    /// future holds a few copies of this struct.
+    pub path_context: Option<Arc<PathContext>>,
     /// Downstream HTTP version.
     pub version: Version,
     /// Header fields (hop-by-hop fields already removed by the proxy).
@@ -106,6 +112,19 @@ impl RequestView {
     /// The path (`/` when the target had none).
     pub fn path(&self) -> &str {
         match self.path_and_query.path() {
+            "" => "/",
+            path => path,
+        }
+    }
+
+    /// The path as the client sent it, before normalisation and edits (`/` when the target
+    /// had none).
+    pub fn raw_path(&self) -> &str {
+        let raw = self
+            .path_context
+            .as_deref()
+            .and_then(|c| c.raw_target.as_ref());
+        match raw.map_or(self.path(), PathAndQuery::path) {
             "" => "/",
             path => path,
         }
@@ -173,9 +192,21 @@ impl RequestView {
 /// The edits, as the WIT describes them. Each validates its input first and changes nothing
 /// when it refuses.
 impl RequestView {
+    /// A new path is checked, normalised like a request's, and refused when it leaves the
+    /// route's prefix: a filter cannot step outside its route with `..` or encoded forms.
     pub(crate) fn set_path(&mut self, path: String) -> Result<(), EditError> {
-        self.path_and_query = validate::path(&path, self.query())?;
-        self.journal.record(format_args!("set-path {path}"));
+        let context = self
+            .path_context
+            .as_deref()
+            .unwrap_or(&PathContext::DEFAULT);
+        let normal = validate::normal_path(&path, context)?;
+        let target = validate::path(&normal, self.query())?;
+        if context.raw_target.is_none() {
+            let received = self.path_and_query.clone();
+            Arc::make_mut(self.path_context.get_or_insert_default()).raw_target = Some(received);
+        }
+        self.path_and_query = target;
+        self.journal.record(format_args!("set-path {normal}"));
         Ok(())
     }
 
@@ -314,6 +345,10 @@ impl HostRequest for HostState {
         Ok(self.view(&req)?.path().to_owned())
     }
 
+    fn raw_path(&mut self, req: Resource<RequestView>) -> Res<String> {
+        Ok(self.view(&req)?.raw_path().to_owned())
+    }
+
     fn query(&mut self, req: Resource<RequestView>) -> Res<Option<String>> {
         Ok(self.view(&req)?.query().map(str::to_owned))
     }
@@ -446,6 +481,7 @@ impl HostRequest for HostState {
 
 #[cfg(test)]
 mod tests {
+    use super::super::path::EncodedSeparators;
     use super::*;
 
     fn view() -> RequestView {
@@ -458,6 +494,7 @@ mod tests {
             scheme: "http",
             authority: None,
             path_and_query: PathAndQuery::from_static("/"),
+            path_context: None,
             version: Version::HTTP_11,
             headers,
             client: "127.0.0.1:1".parse().unwrap(),
@@ -521,6 +558,52 @@ mod tests {
             "/new/x",
             "refusals change nothing"
         );
+    }
+
+    #[test]
+    fn set_path_is_normalised_keeps_the_raw_path_and_stays_under_the_prefix() {
+        let mut v = view();
+        v.path_and_query = PathAndQuery::from_static("/public/a?q=1");
+        v.path_context = Some(PathContext::new(
+            EncodedSeparators::Reject,
+            Some(Arc::from("/public/")),
+        ));
+        v.set_path("/public/x/../%62//c".into()).unwrap();
+        assert_eq!(v.path_and_query.as_str(), "/public/b/c?q=1");
+        assert_eq!(v.raw_path(), "/public/a");
+        for escape in [
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/..;/admin",
+            "/admin",
+        ] {
+            let Err(EditError::Forbidden(reason)) = v.set_path(escape.into()) else {
+                panic!("{escape} must be refused");
+            };
+            assert!(
+                reason.contains("leaves the route's prefix `/public/`"),
+                "{reason}"
+            );
+        }
+        assert!(matches!(
+            v.set_path("/public/a%2Fb".into()),
+            Err(EditError::InvalidValue(_))
+        ));
+        Arc::make_mut(v.path_context.as_mut().unwrap()).separators = EncodedSeparators::Keep;
+        v.set_path("/public/a%2fb".into()).unwrap();
+        assert_eq!(v.path(), "/public/a%2Fb");
+        assert_eq!(
+            v.raw_path(),
+            "/public/a",
+            "the raw path is the received one"
+        );
+        let journal: Vec<&str> = v
+            .journal
+            .entries()
+            .iter()
+            .map(|e| e.edit.as_str())
+            .collect();
+        assert_eq!(journal, ["set-path /public/b/c", "set-path /public/a%2Fb"]);
     }
 
     #[test]

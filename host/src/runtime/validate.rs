@@ -11,6 +11,7 @@ use weir_rules::{RuleError, RuleErrorKind};
 pub(crate) use weir_rules::validate::Side;
 
 use super::bindings::EditError;
+use super::path::PathContext;
 
 impl From<RuleError> for EditError {
     fn from(error: RuleError) -> Self {
@@ -46,6 +47,26 @@ pub(crate) fn path(path: &str, query: Option<&str>) -> Result<PathAndQuery, Edit
     };
     PathAndQuery::from_maybe_shared(bytes::Bytes::from(target))
         .map_err(|_| EditError::InvalidValue(format!("`{}` is not a valid path", clip(path))))
+}
+
+/// Checks a new path and normalises it as request paths are (`weir_rules::path`); refuses it
+/// when the result leaves the route's prefix.
+pub(crate) fn normal_path<'p>(
+    path: &'p str,
+    policy: &PathContext,
+) -> Result<std::borrow::Cow<'p, str>, EditError> {
+    rules::path(path)?;
+    let normal = weir_rules::path::normalise(path, policy.separators)
+        .map_err(|e| EditError::InvalidValue(e.to_string()))?;
+    if let Some(prefix) = &policy.prefix
+        && !weir_rules::path::within_prefix(prefix, &normal)
+    {
+        return Err(EditError::Forbidden(format!(
+            "path `{}` leaves the route's prefix `{prefix}`",
+            clip(&normal)
+        )));
+    }
+    Ok(normal)
 }
 
 /// Checks a new query string (without the leading `?`) and returns the request target it

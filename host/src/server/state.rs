@@ -9,7 +9,7 @@ use crate::filters::{ChainEntry, FilterChain};
 use std::time::SystemTime;
 
 use crate::proxy::{ForwardProxy, LoadedPlugin, ProxyState, Route};
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{PathContext, Plugin, Runtime};
 use crate::upstream::{BackendPool, OriginClient};
 
 use super::StartError;
@@ -81,6 +81,10 @@ pub async fn build_state(
             name: route.name.clone(),
             host: route.host.clone(),
             path_prefix: route.path_prefix.clone(),
+            paths: PathContext::new(
+                config.path_encoded_separators,
+                Some(Arc::from(route.path_prefix.as_str())),
+            ),
             chain: chain_of(&route.filters),
             pool,
             max_body_bytes: route.max_body_bytes,
@@ -105,6 +109,7 @@ pub async fn build_state(
         generation,
         plugins,
         forward,
+        paths: PathContext::new(config.path_encoded_separators, None),
     })
 }
 

@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+use weir_rules::path::EncodedSeparators;
+
 use super::header_list::HeaderList;
 use super::journal::{Journal, show_value};
 use crate::cookie::{
@@ -20,6 +22,8 @@ pub(crate) struct MemoryRequest {
     pub(crate) scheme: String,
     pub(crate) authority: Option<String>,
     pub(crate) path: String,
+    /// The path as the client sent it, when it differs from `path`.
+    pub(crate) raw_path: Option<String>,
     pub(crate) query: Option<String>,
     pub(crate) version: HttpVersion,
     pub(crate) headers: HeaderList,
@@ -84,6 +88,10 @@ impl RequestBackend for MemoryRequest {
         self.path.clone()
     }
 
+    fn raw_path(&self) -> String {
+        self.raw_path.clone().unwrap_or_else(|| self.path.clone())
+    }
+
     fn query(&self) -> Option<String> {
         self.query.clone()
     }
@@ -131,10 +139,17 @@ impl RequestBackend for MemoryRequest {
         self.tls.as_deref().cloned()
     }
 
+    /// Normalised like weir does (with the default `reject` for encoded separators); the
+    /// kit knows no route, so it cannot refuse a path that leaves one.
     fn set_path(&mut self, path: &str) -> Result<(), EditError> {
         validate::path(path)?;
-        self.journal.record(format!("set-path {path}"));
-        path.clone_into(&mut self.path);
+        let normal = weir_rules::path::normalise(path, EncodedSeparators::Reject)
+            .map_err(|e| EditError::InvalidValue(e.to_string()))?;
+        self.journal.record(format!("set-path {normal}"));
+        if self.raw_path.is_none() {
+            self.raw_path = Some(self.path.clone());
+        }
+        self.path = normal.into_owned();
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! Config: `{"request": [OP...], "response": [OP...]}`, each OP an array `["op", args...]`:
 //! request ops `set-path P`, `set-query Q|null`, `set-authority A`, `set-scheme S`,
 //! `set-header N V`, `append-header N V`, `remove-header N`, `set-cookie N V`,
-//! `remove-cookie N`, `select-backend POOL [KEY]`, `respond STATUS BODY [N V]...`; response ops
+//! `remove-cookie N`, `select-backend POOL [KEY]`, `show-paths` (copies `path` and `raw-path` into
+//! `x-seen-path` and `x-seen-raw-path`), `respond STATUS BODY [N V]...`; response ops
 //! `set-status S`, `set-header N V`, `append-header N V`, `remove-header N`,
 //! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`, `respond STATUS BODY [N V]...`
 //! (the pairs after BODY are the local response's headers).
@@ -33,6 +34,7 @@ const REQUEST_OPS: &[&str] = &[
     "set-cookie",
     "remove-cookie",
     "select-backend",
+    "show-paths",
     "respond",
 ];
 const RESPONSE_OPS: &[&str] = &[
@@ -101,6 +103,11 @@ fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, Str
             Ok(())
         }
         "select-backend" => req.select_backend(text(op, 1), op.get(2).and_then(Value::as_str)),
+        "show-paths" => {
+            let (path, raw) = (req.path(), req.raw_path());
+            req.set_header("x-seen-path", &path)
+                .and_then(|()| req.set_header("x-seen-raw-path", &raw))
+        }
         _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
