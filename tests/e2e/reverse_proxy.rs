@@ -465,3 +465,38 @@ async fn ambiguous_or_missing_host_fields_are_refused_with_400() {
     );
     assert_eq!(backend.count(), 1);
 }
+
+#[tokio::test]
+async fn a_broken_request_body_never_reaches_the_backend_as_a_complete_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A raw backend that keeps every byte it receives until weir closes the connection.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    let received = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.expect("weir connects");
+        let mut bytes = Vec::new();
+        let ended = tokio::time::timeout(TIMEOUT, conn.read_to_end(&mut bytes)).await;
+        (bytes, ended.is_ok())
+    });
+    let weir = TestWeir::start(&config(backend, &[], &[])).await;
+    let mut stream = tokio::net::TcpStream::connect(weir.addr).await.unwrap();
+    // The second chunk's size line is not hex: the body breaks after "hello" was forwarded.
+    stream
+        .write_all(
+            b"POST /upload HTTP/1.1\r\nhost: app.test\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 400"), "{answer}");
+    let (bytes, closed) = received.await.unwrap();
+    let seen = String::from_utf8_lossy(&bytes);
+    assert!(closed, "weir closed the upstream connection");
+    // The backend saw the request start, and never the chunk that would end it: to any
+    // HTTP/1.1 server this is a truncated request on a dead connection, not one to act on.
+    assert!(seen.starts_with("POST /upload HTTP/1.1\r\n"), "{seen}");
+    assert!(!seen.contains("world"), "{seen}");
+    assert!(!seen.ends_with("0\r\n\r\n"), "{seen}");
+}
