@@ -139,8 +139,18 @@ async fn private_targets_are_refused_by_default() {
 
 /// Opens a CONNECT tunnel: returns the status line's code and the stream after the head.
 async fn connect(proxy: SocketAddr, target: &str, headers: &str) -> (u16, String, TcpStream) {
+    connect_as(proxy, target, target, headers).await
+}
+
+/// `CONNECT target` whose `Host` field says `host`.
+async fn connect_as(
+    proxy: SocketAddr,
+    target: &str,
+    host: &str,
+    headers: &str,
+) -> (u16, String, TcpStream) {
     let mut tcp = TcpStream::connect(proxy).await.expect("connect to weir");
-    let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{headers}\r\n");
+    let head = format!("CONNECT {target} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n");
     tcp.write_all(head.as_bytes()).await.expect("send CONNECT");
     let mut response = Vec::new();
     let mut byte = [0u8; 1];
@@ -288,6 +298,18 @@ async fn filters_deny_or_redirect_a_tunnel() {
         .await
         .unwrap();
     assert_eq!(got.body, "pool-origin /via-pool");
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn a_connect_is_judged_by_its_target_whatever_host_the_client_sends() {
+    let extra = filter("deny", guests::DENY, r#"{"block_hosts": ["blocked.test"]}"#);
+    let toml = forward_config("", &extra).replace("filters = [\"mark\"]", "filters = [\"deny\"]");
+    let weir = TestWeir::start(&toml).await;
+    // The client claims an allowed host in `Host`: filters see the CONNECT target instead.
+    let (status, head, _) = connect_as(weir.addr, "blocked.test:443", "allowed.test:443", "").await;
+    assert_eq!(status, 403, "{head}");
+    assert!(head.contains("x-weir-deny-rule"), "{head}");
     weir.stop().await;
 }
 
