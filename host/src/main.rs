@@ -55,9 +55,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Run(args) => run(args).await,
             Command::Check { config } => check(&config).await.map(|()| ExitCode::SUCCESS),
-            Command::Demo(args) => run_demo(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Demo(args) => run_demo(args).await,
             Command::Test(args) => test(args).await,
             Command::New { what } => new(what).map(|()| ExitCode::SUCCESS),
         }
@@ -79,7 +79,7 @@ fn report(error: &anyhow::Error) {
     eprintln!("error: {error:#}");
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let upstream = match (&args.upstream, args.forward) {
         (Some(upstream), _) => Some(upstream.clone()),
         (None, true) => None,
@@ -124,10 +124,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let _ = control.reload_from_source().await;
         }
     });
-    wait_for_signal().await?;
+    server::notify::ready();
+    let code = serve_until_stopped(running).await;
     reloader.abort();
-    running.shutdown().await;
-    Ok(())
+    code
 }
 
 async fn check(path: &std::path::Path) -> anyhow::Result<()> {
@@ -153,7 +153,7 @@ async fn check(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let origin_a = demo::start_origin("main")
         .await
         .context("cannot start the demo origin")?;
@@ -185,9 +185,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     {
         println!("{}", demo::instructions(addr, proxy, origin_a));
     }
-    wait_for_signal().await?;
-    running.shutdown().await;
-    Ok(())
+    serve_until_stopped(running).await
 }
 
 async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -253,12 +251,60 @@ next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+/// The exit status when a stop had to cut connections or tunnels at its deadline.
+const EXIT_CUT: u8 = 3;
+
+/// Serves until a signal stops weir, and returns the exit status: 0 when everything in flight
+/// finished, [`EXIT_CUT`] when some connections or tunnels were cut.
+///
+/// - `SIGQUIT`: graceful stop: stop accepting, finish every request and tunnel, however long.
+/// - `SIGTERM`, `SIGINT`: fast stop: stop accepting, wait up to `shutdown_grace_ms`, then close
+///   the rest.
+/// - A second signal during a stop escalates it: graceful → fast → now.
+async fn serve_until_stopped(running: server::Running) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).with_context(|| format!("cannot listen for {name}"))
+    };
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut quit = listen(SignalKind::quit(), "SIGQUIT")?;
+    let stopper = running.stopper();
+    let signals = tokio::spawn(async move {
+        let mut stopping = false;
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                _ = quit.recv() => "SIGQUIT",
+            };
+            if stopping {
+                let step = stopper.escalate();
+                tracing::warn!(signal = name, step, "another signal: stopping faster");
+                continue;
+            }
+            stopping = true;
+            server::notify::stopping();
+            if name == "SIGQUIT" {
+                tracing::info!(
+                    signal = name,
+                    "graceful stop: finishing every request and tunnel in flight"
+                );
+                stopper.graceful();
+            } else {
+                tracing::info!(
+                    signal = name,
+                    "fast stop: closing what is left after shutdown_grace_ms"
+                );
+                stopper.fast();
+            }
+        }
+    });
+    let complete = running.stopped().await;
+    signals.abort();
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CUT)
+    })
 }

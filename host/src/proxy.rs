@@ -7,6 +7,7 @@
 //!
 //! Depends on `filters`, `runtime` and `upstream`; never on `server` or `config`.
 
+mod drain;
 mod error;
 mod exchange;
 mod forward;
@@ -33,6 +34,7 @@ use crate::tls::TlsFacts;
 use crate::upstream::{BackendPool, BoxError};
 use exchange::Destination;
 
+pub use drain::{Drain, StopState, Stopper, TunnelGuard, Tunnels};
 pub use error::{ProxyError, Side};
 pub use forward::{ForwardPolicy, ForwardProxy};
 pub use route::{HostMatch, Route};
@@ -109,29 +111,6 @@ impl ConnInfo {
             id,
             tls: self.tls.clone(),
         }
-    }
-}
-
-/// The shutdown signal and grace period, for work that outlives an HTTP connection.
-#[derive(Clone, Debug)]
-pub struct Drain {
-    stopped: tokio::sync::watch::Receiver<bool>,
-    grace: std::time::Duration,
-}
-
-impl Drain {
-    /// A drain that fires `grace` after `stopped` turns true.
-    pub fn new(stopped: tokio::sync::watch::Receiver<bool>, grace: std::time::Duration) -> Self {
-        Self { stopped, grace }
-    }
-
-    /// Resolves once shutdown has begun and the grace period has passed (never, if the
-    /// sender is dropped without a shutdown).
-    pub async fn wait(mut self) {
-        if self.stopped.wait_for(|stopped| *stopped).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(self.grace).await;
     }
 }
 

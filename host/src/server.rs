@@ -5,6 +5,7 @@ mod control;
 mod file_watch;
 mod guard;
 mod listeners;
+pub mod notify;
 mod state;
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ListenerConfig};
-use crate::proxy::ProxyState;
+use crate::proxy::{Drain, ProxyState, StopState, Stopper, Tunnels};
 use crate::runtime::{LoadError, Runtime, RuntimeError};
 
 use listeners::ListenerSet;
@@ -50,11 +51,13 @@ pub enum StartError {
     Interrupted,
 }
 
-/// A running weir: its listeners, its state and its shutdown switch.
+/// A running weir: its listeners, its state and its stop switch.
 pub struct Running {
     control: Arc<Control>,
     listeners: Arc<ListenerSet>,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<StopState>>,
+    stopped: watch::Receiver<StopState>,
+    tunnels: Arc<Tunnels>,
     tasks: JoinSet<()>,
     grace: Duration,
 }
@@ -76,8 +79,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = Arc::new(ArcSwap::from_pointee(state));
     let grace = config.shutdown_grace;
     let watch_files = config.watch.filter(|_| config.path.is_some());
-    let (stop, stopped) = watch::channel(false);
-    let listeners = Arc::new(ListenerSet::new(state.clone(), stopped.clone(), grace));
+    let (stop, stopped) = watch::channel(StopState::Serving);
+    let tunnels = Arc::new(Tunnels::default());
+    let listeners = Arc::new(ListenerSet::new(
+        state.clone(),
+        stopped.clone(),
+        tunnels.clone(),
+        grace,
+    ));
     let wanted: Vec<&ListenerConfig> = config.listeners.iter().collect();
     listeners.start(listeners::bind(&wanted).await?);
     let control = Arc::new(Control::new(state, runtime, listeners.clone(), config));
@@ -87,13 +96,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             control.clone(),
             settings,
             files_at_start,
-            stopped,
+            stopped.clone(),
         ));
     }
     Ok(Running {
         control,
         listeners,
-        stop,
+        stop: Arc::new(stop),
+        stopped,
+        tunnels,
         tasks,
         grace,
     })
@@ -123,12 +134,42 @@ impl Running {
         &self.control
     }
 
-    /// Stops accepting, lets requests in flight finish (up to the grace period), then returns.
-    pub async fn shutdown(mut self) {
-        tracing::info!(grace_ms = self.grace.as_millis() as u64, "draining");
-        let _ = self.stop.send(true);
-        self.listeners.join().await;
+    /// Starts and escalates the stop (from signals, say) while [`stopped`](Self::stopped)
+    /// waits for it.
+    pub fn stopper(&self) -> Stopper {
+        Stopper::new(self.stop.clone(), self.grace)
+    }
+
+    /// Waits until a stop began with [`stopper`](Self::stopper) has ended: every listener
+    /// closed, every connection and tunnel finished or cut at the stop's deadline. Returns
+    /// whether everything finished (false: some connections or tunnels were cut).
+    pub async fn stopped(mut self) -> bool {
+        let mut state = self.stopped.clone();
+        let _ = state.wait_for(|s| *s != StopState::Serving).await;
+        tracing::info!("draining");
+        let mut complete = self.listeners.join().await;
+        // Tunnels outlive their HTTP connections; they end by themselves or at the deadline,
+        // when their own drain closes them.
+        let tunnels = self.tunnels.clone();
+        let drain = Drain::new(self.stopped.clone(), tunnels.clone());
+        tokio::select! {
+            () = tunnels.all_closed() => {}
+            () = drain.wait() => {
+                complete = false;
+                // They close themselves now; give them a moment to log.
+                let _ = tokio::time::timeout(Duration::from_secs(1), tunnels.all_closed()).await;
+            }
+        }
         while self.tasks.join_next().await.is_some() {}
-        tracing::info!("stopped");
+        tracing::info!(complete, "stopped");
+        complete
+    }
+
+    /// A fast stop: stops accepting, lets requests and tunnels in flight finish up to the
+    /// grace period, closes the rest, then returns whether everything finished.
+    pub async fn shutdown(self) -> bool {
+        tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping");
+        self.stopper().fast();
+        self.stopped().await
     }
 }

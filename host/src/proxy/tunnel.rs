@@ -81,6 +81,8 @@ pub(super) async fn open(
     let (client, drain) = (conn.client, conn.drain.clone());
     let peer = name.clone();
     tokio::spawn(async move {
+        // A stop waits for the tunnel (until its deadline).
+        let _tracked = drain.track();
         match upgrade.await {
             Ok(upgraded) => {
                 let started = Instant::now();

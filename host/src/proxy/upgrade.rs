@@ -342,6 +342,8 @@ struct Relay {
 /// Waits for both sides to be handed over, then splices them until either closes, the idle
 /// timeout, or the end of the grace period on shutdown. Counted as a tunnel.
 async fn relay(relay: Relay, downstream: OnUpgrade, upstream: OnUpgrade, drain: Drain) {
+    // A stop waits for the upgraded connection (until its deadline).
+    let _tracked = drain.track();
     let (down, up) = match tokio::join!(downstream, upstream) {
         (Ok(down), Ok(up)) => (down, up),
         (Err(e), _) | (_, Err(e)) => {

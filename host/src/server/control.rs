@@ -111,6 +111,14 @@ impl Control {
 
     /// Re-reads the config file (quick mode: the same config) and reloads every plugin it names.
     pub async fn reload_from_source(&self) -> Result<u64, ReloadError> {
+        // systemd learns of every reload, whatever started it, and that it ended either way.
+        super::notify::reloading();
+        let outcome = self.reload_from_source_inner().await;
+        super::notify::ready();
+        outcome
+    }
+
+    async fn reload_from_source_inner(&self) -> Result<u64, ReloadError> {
         let path = self.config.lock().await.path.clone();
         let next = match path {
             Some(path) => match config::load(&path) {

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use super::Control;
+use crate::proxy::StopState;
 
 /// How often files are checked, and how long they must be quiet before a reload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub(super) async fn run(
     control: Arc<Control>,
     settings: WatchSettings,
     mut seen: Fingerprint,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<StopState>,
 ) {
     let mut changed_at: Option<tokio::time::Instant> = None;
     loop {

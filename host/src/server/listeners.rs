@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{ListenerConfig, Protocol};
 use crate::metrics::METRICS;
-use crate::proxy::{self, ConnInfo, Drain, ProxyState, RequestLimits};
+use crate::proxy::{self, ConnInfo, Drain, ProxyState, RequestLimits, StopState, Tunnels};
 use crate::tls::TlsFacts;
 
 use super::StartError;
@@ -62,16 +62,19 @@ struct Slot {
 /// Every serving listener.
 pub(super) struct ListenerSet {
     slots: Mutex<Vec<Slot>>,
-    tasks: Mutex<JoinSet<()>>,
+    /// Accept loops; each ends with whether it had to cut connections.
+    tasks: Mutex<JoinSet<bool>>,
     state: Arc<ArcSwap<ProxyState>>,
-    stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<StopState>,
+    tunnels: Arc<Tunnels>,
     grace: Duration,
 }
 
 impl ListenerSet {
     pub(super) fn new(
         state: Arc<ArcSwap<ProxyState>>,
-        stopped: watch::Receiver<bool>,
+        stopped: watch::Receiver<StopState>,
+        tunnels: Arc<Tunnels>,
         grace: Duration,
     ) -> Self {
         Self {
@@ -79,6 +82,7 @@ impl ListenerSet {
             tasks: Mutex::new(JoinSet::new()),
             state,
             stopped,
+            tunnels,
             grace,
         }
     }
@@ -103,6 +107,7 @@ impl ListenerSet {
                 limit.clone(),
                 self.state.clone(),
                 (self.stopped.clone(), own_stop),
+                self.tunnels.clone(),
                 self.grace,
             ));
             slots.push(Slot {
@@ -154,10 +159,15 @@ impl ListenerSet {
             .collect()
     }
 
-    /// Waits for every accept loop to end (after the global stop), connections drained.
-    pub(super) async fn join(&self) {
+    /// Waits for every accept loop to end (after the global stop) with its connections
+    /// drained; true when every connection finished, false when some were cut at the deadline.
+    pub(super) async fn join(&self) -> bool {
         let mut tasks = std::mem::take(&mut *lock(&self.tasks));
-        while tasks.join_next().await.is_some() {}
+        let mut complete = true;
+        while let Some(done) = tasks.join_next().await {
+            complete &= !done.unwrap_or(true);
+        }
+        complete
     }
 }
 
@@ -226,9 +236,10 @@ async fn accept_loop(
     settings: Arc<ArcSwap<ListenerConfig>>,
     limit: Arc<Semaphore>,
     state: Arc<ArcSwap<ProxyState>>,
-    (mut stopped, mut own_stop): (watch::Receiver<bool>, watch::Receiver<bool>),
+    (mut stopped, mut own_stop): (watch::Receiver<StopState>, watch::Receiver<bool>),
+    tunnels: Arc<Tunnels>,
     grace: Duration,
-) {
+) -> bool {
     let graceful = GracefulShutdown::new();
     let name = settings.load().name.clone();
     let per_client = Arc::new(PerClient::default());
@@ -266,7 +277,7 @@ async fn accept_loop(
                 }
             },
         };
-        let drain = Drain::new(stopped.clone(), grace);
+        let drain = Drain::new(stopped.clone(), tunnels.clone());
         let connection = serve(
             listener,
             drain,
@@ -282,12 +293,23 @@ async fn accept_loop(
         });
     }
     drop(socket);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(listener = %name, "grace period over; closing remaining connections");
+    let stopping = *stopped.borrow() != StopState::Serving;
+    let drained = if stopping {
+        // The process stops: connections end by the stop's deadline (none for a graceful one).
+        tokio::select! {
+            () = graceful.shutdown() => true,
+            () = Drain::new(stopped, tunnels).wait() => false,
+        }
+    } else {
+        // A reload removed this listener: its connections get the grace period.
+        tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_ok()
+    };
+    if !drained {
+        tracing::warn!(listener = %name, "stop deadline passed; closing remaining connections");
     }
+    !drained
 }
 
 /// Serves one connection: the TLS handshake (within the header timeout) on an HTTPS listener,
