@@ -17,9 +17,22 @@ pub struct Cli {
     /// `RUST_LOG` overrides it.
     #[arg(long, global = true)]
     pub log: Option<String>,
+    /// Log line format: `text` (colours only when stderr is a terminal and `NO_COLOR` is not
+    /// set) or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.

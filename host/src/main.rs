@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weir::cli::{Cli, Command, DemoArgs, NewCommand, OutputFormat, RunArgs, TestArgs};
+use weir::cli::{Cli, Command, DemoArgs, LogFormat, NewCommand, OutputFormat, RunArgs, TestArgs};
 use weir::config::{self, QuickMode};
 use weir::conformance::{self, Format, TestOptions};
 use weir::scaffold::{self, SdkSource};
@@ -39,10 +39,13 @@ fn main() -> ExitCode {
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
     weir::metrics::count_log_drops_with(move || dropped.dropped_lines() as u64);
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .init();
+        .with_writer(writer);
+    match cli.log_format {
+        LogFormat::Json => subscriber.json().init(),
+        LogFormat::Text => subscriber.with_ansi(colours_wanted()).init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,6 +72,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Colours in text logs only for a person at a terminal: never when stderr is a file or a
+/// pipe, and never when `NO_COLOR` is set to anything (https://no-color.org).
+fn colours_wanted() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[allow(

@@ -309,3 +309,59 @@ fn weir_test_exit_code_and_machine_formats() {
         "{junit}"
     );
 }
+
+/// The first stderr lines of `weir run` in quick mode with `extra` arguments, until it logs
+/// that it listens; the process is killed then.
+fn first_log_lines(extra: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(extra)
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr)
+        .lines()
+        .take(50)
+        .map_while(Result::ok)
+    {
+        let done = line.contains("listening");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn logs_have_no_colours_without_a_terminal_and_are_json_on_request() {
+    let text = first_log_lines(&[]);
+    assert!(text.iter().any(|l| l.contains("listening")), "{text:?}");
+    assert!(
+        text.iter().all(|l| !l.contains('\u{1b}')),
+        "no ANSI escapes when stderr is a pipe: {text:?}"
+    );
+    let json = first_log_lines(&["--log-format", "json"]);
+    let listening = json
+        .iter()
+        .find(|l| l.contains("listening"))
+        .expect("a listening event");
+    let event: serde_json::Value = serde_json::from_str(listening).expect("a JSON object");
+    assert_eq!(event["fields"]["message"], "listening");
+    assert_eq!(event["level"], "INFO");
+    assert!(event["fields"]["addr"].as_str().is_some(), "{event}");
+}
