@@ -76,8 +76,11 @@ pub struct LoadedPlugin {
 /// Facts about the downstream connection.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
-    /// Peer address.
+    /// The client's address: the PROXY header's source on listeners that read one, else the
+    /// peer.
     pub client: SocketAddr,
+    /// The TCP peer (an L4 balancer, when a PROXY header named the client).
+    pub peer: SocketAddr,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The listener's name (selects its forward-proxy settings, if any).
@@ -144,6 +147,7 @@ pub async fn handle(
         target: "weir::access",
         {
         client.addr = %conn.client,
+        peer.addr = %conn.peer,
         "request.id" = %id,
         "http.method" = %method,
         "http.path" = target.as_ref().map_or("/", |t| t.path()),

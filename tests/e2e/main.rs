@@ -16,6 +16,7 @@ mod limits;
 mod paths;
 mod plugins;
 mod pools;
+mod proxy_protocol;
 mod reload;
 mod reverse_proxy;
 mod support;

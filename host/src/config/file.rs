@@ -149,6 +149,13 @@ pub struct Listener {
     /// A write to a client that does not read is abandoned after this, in ms. Default: 60000.
     #[serde(default = "spanned_default::send_timeout_ms")]
     pub send_timeout_ms: Spanned<u64>,
+    /// Read a PROXY protocol header (v1 or v2) at the start of every connection. Default: false.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// Networks allowed to send a PROXY header (connections from elsewhere are closed).
+    /// Default: loopback only.
+    #[serde(default = "spanned_default::proxy_protocol_from")]
+    pub proxy_protocol_from: Spanned<Vec<String>>,
     /// Concurrent HTTP/2 streams per connection. Default: 256.
     #[serde(default = "spanned_default::h2_max_concurrent_streams")]
     pub h2_max_concurrent_streams: Spanned<u64>,
@@ -521,6 +528,9 @@ mod spanned_default {
     }
     pub(super) fn h2_max_concurrent_streams() -> Spanned<u64> {
         unset(defaults::h2_max_concurrent_streams())
+    }
+    pub(super) fn proxy_protocol_from() -> Spanned<Vec<String>> {
+        unset(vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()])
     }
     pub(super) fn mode() -> Spanned<String> {
         unset("reverse".to_owned())

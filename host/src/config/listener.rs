@@ -10,8 +10,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{
-    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Protocol, Validator,
-    file,
+    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Network, Protocol,
+    Validator, file,
 };
 use crate::proxy::ForwardPolicy;
 use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
@@ -139,6 +139,11 @@ impl Validator<'_> {
                 1,
                 day,
             )?),
+            proxy_protocol_from: if raw.proxy_protocol {
+                Some(self.networks(&raw.proxy_protocol_from, key("proxy_protocol_from"))?)
+            } else {
+                None
+            },
             h2_max_concurrent_streams: u32::try_from(ranged(
                 &raw.h2_max_concurrent_streams,
                 "h2_max_concurrent_streams",
@@ -147,6 +152,30 @@ impl Validator<'_> {
             )?)
             .unwrap_or(u32::MAX),
         })
+    }
+
+    /// A list of networks, each named by its index when it does not parse.
+    fn networks(
+        &self,
+        raw: &Spanned<Vec<String>>,
+        key: String,
+    ) -> Result<Vec<Network>, ConfigError> {
+        raw.get_ref()
+            .iter()
+            .enumerate()
+            .map(|(j, text)| {
+                Network::parse(text).map_or_else(
+                    || {
+                        self.invalid(
+                            raw.span(),
+                            format!("{key}[{j}]"),
+                            format!("`{text}` is not an IP address or network such as 10.0.0.0/8"),
+                        )
+                    },
+                    Ok,
+                )
+            })
+            .collect()
     }
 
     pub(super) fn unique_listener_names(

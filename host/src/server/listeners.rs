@@ -24,6 +24,7 @@ use crate::tls::TlsFacts;
 
 use super::StartError;
 use super::guard::Guarded;
+use super::proxy_protocol;
 
 /// A bound socket not yet serving.
 pub(super) struct Bound {
@@ -318,7 +319,7 @@ async fn serve(
     listener: Arc<ListenerConfig>,
     drain: Drain,
     watcher: Watcher,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ArcSwap<ProxyState>>,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -326,6 +327,25 @@ async fn serve(
     let _ = stream.set_nodelay(true);
     let name: Arc<str> = Arc::from(listener.name.as_str());
     let limits = &listener.limits;
+    // Behind an L4 balancer, the PROXY header names the client; only trusted balancers may
+    // send one.
+    let client = match &limits.proxy_protocol_from {
+        None => peer,
+        Some(allowed) => {
+            if !allowed.iter().any(|net| net.contains(peer.ip())) {
+                tracing::debug!(listener = %name, client.addr = %peer, "connection refused: not allowed to send a PROXY header (proxy_protocol_from)");
+                return;
+            }
+            match proxy_protocol::read(&mut stream, limits.first_byte_timeout).await {
+                Ok(proxy_protocol::Header::Proxied(client)) => client,
+                Ok(proxy_protocol::Header::Local) => peer,
+                Err(e) => {
+                    tracing::debug!(listener = %name, peer.addr = %peer, error = %e, "connection refused");
+                    return;
+                }
+            }
+        }
+    };
     let request_limits = RequestLimits {
         max_uri_bytes: limits.max_uri_bytes,
         max_method_bytes: limits.max_method_bytes,
@@ -333,7 +353,8 @@ async fn serve(
     };
     let Some(tls) = listener.tls.clone() else {
         let conn = ConnInfo {
-            client: peer,
+            client,
+            peer,
             scheme: "http",
             listener: name,
             tls: None,
@@ -365,7 +386,8 @@ async fn serve(
     METRICS.tls_handshake(true, facts.resumed);
     let builder = connection_builder(&listener, facts.alpn.as_deref());
     let conn = ConnInfo {
-        client: peer,
+        client,
+        peer,
         scheme: "https",
         listener: name,
         tls: Some(Arc::new(facts)),

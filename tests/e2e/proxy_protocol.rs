@@ -1,0 +1,95 @@
+//! The PROXY protocol on a listener that enables it, with raw clients on loopback: v1 and v2
+//! headers name the client that backends (`X-Forwarded-For`) see; a sender outside
+//! `proxy_protocol_from`, a connection without a header, and a malformed header are closed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weir_tests::Backend;
+
+use crate::support::{TestWeir, runtime_table};
+
+fn proxied_config(backend: SocketAddr, listener_keys: &str) -> String {
+    format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nproxy_protocol = true\n{listener_keys}\n\n[[pool]]\nname = \"main\"\nbackends = [\"{backend}\"]\n\n[[route]]\npool = \"main\"\n",
+        runtime_table()
+    )
+}
+
+/// Sends `bytes` and returns what weir answers before it closes (empty: closed unanswered).
+async fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect to weir");
+    let _ = stream.write_all(bytes).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n";
+
+fn v2_ipv4(src: [u8; 4], port: u16) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend_from_slice(&[0x21, 0x11, 0x00, 12]);
+    header.extend_from_slice(&src);
+    header.extend_from_slice(&[127, 0, 0, 1]);
+    header.extend_from_slice(&port.to_be_bytes());
+    header.extend_from_slice(&80u16.to_be_bytes());
+    header
+}
+
+#[tokio::test]
+async fn v1_and_v2_headers_name_the_client_backends_see() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&proxied_config(backend.addr(), "")).await;
+    let mut v1 = b"PROXY TCP4 198.51.100.7 127.0.0.1 56324 80\r\n".to_vec();
+    v1.extend_from_slice(GET);
+    let answer = exchange(weir.addr, &v1).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert_eq!(backend.last().header("x-forwarded-for"), "198.51.100.7");
+    let mut v2 = v2_ipv4([203, 0, 113, 9], 40000);
+    v2.extend_from_slice(GET);
+    let answer = exchange(weir.addr, &v2).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert_eq!(backend.last().header("x-forwarded-for"), "203.0.113.9");
+    // `UNKNOWN`: the balancer's own connection; the peer is the client.
+    let mut unknown = b"PROXY UNKNOWN\r\n".to_vec();
+    unknown.extend_from_slice(GET);
+    let answer = exchange(weir.addr, &unknown).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert_eq!(backend.last().header("x-forwarded-for"), "127.0.0.1");
+}
+
+#[tokio::test]
+async fn connections_without_a_valid_header_or_from_elsewhere_are_closed() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&proxied_config(backend.addr(), "")).await;
+    // No header at all: an HTTP request is not a PROXY header.
+    assert_eq!(exchange(weir.addr, GET).await, "");
+    // A malformed one.
+    let mut bad = b"PROXY TCP4 198.51.100.7 127.0.0.1 99999 80\r\n".to_vec();
+    bad.extend_from_slice(GET);
+    assert_eq!(exchange(weir.addr, &bad).await, "");
+    assert_eq!(backend.count(), 0);
+
+    // A sender outside `proxy_protocol_from` may not claim any client.
+    let strict = TestWeir::start(&proxied_config(
+        backend.addr(),
+        "proxy_protocol_from = [\"10.0.0.0/8\"]",
+    ))
+    .await;
+    let mut v1 = b"PROXY TCP4 198.51.100.7 127.0.0.1 56324 80\r\n".to_vec();
+    v1.extend_from_slice(GET);
+    assert_eq!(exchange(strict.addr, &v1).await, "");
+    assert_eq!(backend.count(), 0);
+}
