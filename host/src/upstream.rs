@@ -44,11 +44,11 @@ pub use conn::{ConnPool, UpstreamProtocol};
 use conn::{ConnectError, SendError, TlsTarget};
 pub(crate) use conn::{Connection, UpgradeSender, connect_tcp};
 pub use dns::{TargetError, TargetResolver};
-pub use egress::{EgressPolicy, IpNet, NetError, Refusal};
+pub use egress::{EgressPolicy, IpNet, NetError, Ports, Refusal};
 pub use hash::{HashKey, KeyHash};
 pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
-pub use origin::{OriginClient, OriginSettings};
+pub use origin::{ForwardedFor, OriginClient, OriginSettings};
 pub use probe::ProbeCounts;
 pub use report::render_pools;
 

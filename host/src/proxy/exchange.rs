@@ -24,8 +24,8 @@ use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
-    BackendPool, Connection, KeyHash, OriginClient, ResponseBody, Tried, UpstreamBody,
-    UpstreamError,
+    BackendPool, Connection, ForwardedFor, KeyHash, OriginClient, ResponseBody, Tried,
+    UpstreamBody, UpstreamError,
 };
 
 /// The downstream request body and the most of it the route allows.
@@ -97,6 +97,11 @@ pub(super) async fn run(
         Hooked::Respond(response) => return Ok(response),
     };
     let target = choose_backend(state, &mut head, default)?;
+    if let (Destination::Origin(origins), Target::Pool { pool, .. }) = (default, &target) {
+        // A forward listener's egress policy covers a pool a filter selected too: a client
+        // may be able to steer the filter.
+        origins.admit_pool(pool).await?;
+    }
     if let Some(downstream) = upgrade {
         // Boxed: rare, and the request future of every connection would carry its size.
         let upgrade = upgrade::run(chain, target, head, &forwarding, downstream, upstream);
@@ -419,8 +424,11 @@ pub(super) enum Forwarding {
         host: Option<HeaderValue>,
         version: Version,
     },
-    /// Forward proxy: only `Via`.
-    Forward { version: Version },
+    /// Forward proxy: `Via`, and the client's address when `forwarded_for = "append"`.
+    Forward {
+        version: Version,
+        client: Option<std::net::IpAddr>,
+    },
 }
 
 impl Forwarding {
@@ -435,8 +443,10 @@ impl Forwarding {
                 },
                 version: head.version,
             },
-            Destination::Origin(_) => Self::Forward {
+            Destination::Origin(origins) => Self::Forward {
                 version: head.version,
+                client: (origins.settings().forwarded_for == ForwardedFor::Append)
+                    .then(|| head.client.ip()),
             },
         }
     }
@@ -481,7 +491,12 @@ pub(super) fn upstream_fields(
             // The scheme after filters: a filter's `set-scheme` decides what the upstream is told.
             headers::add_forwarding(&mut fields, *client, head.scheme, host.clone(), *version);
         }
-        Forwarding::Forward { version } => headers::append_via(&mut fields, *version),
+        Forwarding::Forward { version, client } => {
+            if let Some(client) = client {
+                headers::append_client(&mut fields, *client);
+            }
+            headers::append_via(&mut fields, *version);
+        }
     }
     if !fields.contains_key(HOST) {
         // HTTP/2 and absolute-form requests carry the authority in the target, HTTP/1.0 ones

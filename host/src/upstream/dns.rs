@@ -89,18 +89,7 @@ impl TargetResolver {
     /// is judged as the address it denotes, without a lookup. The caller connects to exactly
     /// these addresses: nothing resolves the name a second time.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, TargetError> {
-        let ips: Vec<IpAddr> = match literal(host)? {
-            Some(ip) => vec![ip],
-            None => shared_resolver()
-                .lookup_ip(host)
-                .await
-                .map_err(|e| TargetError::Unresolved {
-                    host: host.to_owned(),
-                    reason: e.to_string(),
-                })?
-                .iter()
-                .collect(),
-        };
+        let ips: Vec<IpAddr> = addresses(host).await?;
         let mut refused = None;
         let mut allowed = Vec::with_capacity(ips.len());
         for ip in ips {
@@ -126,6 +115,42 @@ impl TargetResolver {
             }),
         }
     }
+}
+
+impl TargetResolver {
+    /// Checks that the policy allows *every* address of `host` (for a pool's backend, which
+    /// the pool connects to itself, to any of its addresses).
+    pub async fn admit_all(&self, host: &str) -> Result<(), TargetError> {
+        let ips: Vec<IpAddr> = addresses(host).await?;
+        match ips
+            .into_iter()
+            .find_map(|ip| self.policy.judge(ip).err().map(|why| (ip, why)))
+        {
+            Some((addr, why)) => Err(TargetError::Refused {
+                host: host.to_owned(),
+                addr,
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The addresses `host` denotes: itself when it is an IP literal, else what the shared
+/// resolver answers.
+async fn addresses(host: &str) -> Result<Vec<IpAddr>, TargetError> {
+    Ok(match literal(host)? {
+        Some(ip) => vec![ip],
+        None => shared_resolver()
+            .lookup_ip(host)
+            .await
+            .map_err(|e| TargetError::Unresolved {
+                host: host.to_owned(),
+                reason: e.to_string(),
+            })?
+            .iter()
+            .collect(),
+    })
 }
 
 /// The address `host` denotes when it is an IP literal: `[v6]` (a zone id is refused), a

@@ -205,6 +205,44 @@ impl EgressPolicy {
     }
 }
 
+/// A set of ports: single ports and inclusive ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ports(Vec<(u16, u16)>);
+
+impl Ports {
+    /// The set of `ranges` (each `(low, high)`, inclusive).
+    pub fn new(ranges: Vec<(u16, u16)>) -> Self {
+        Self(ranges)
+    }
+
+    /// Whether `port` is in the set.
+    pub fn contains(&self, port: u16) -> bool {
+        self.0
+            .iter()
+            .any(|(low, high)| (*low..=*high).contains(&port))
+    }
+}
+
+impl fmt::Display for Ports {
+    /// `80, 443, 8000-8999`; `none` for the empty set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (low, high)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if low == high {
+                write!(f, "{low}")?;
+            } else {
+                write!(f, "{low}-{high}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
     IpNet {
         addr: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
