@@ -162,16 +162,27 @@ async fn every_spelling_of_loopback_is_refused_by_default() {
         "CONNECT with user info: {}",
         answer.text
     );
-    // Fragments and zone ids: never 200, whichever layer refuses them.
+    // A fragment ends the authority: the host is what stands before it.
     for url in [
         format!("http://127.0.0.1:{port}/#@public.test/"),
         format!("http://public.test#@127.0.0.1:{port}/"),
-        format!("http://[fe80::1%25lo]:{port}/"),
-        format!("http://[::1%25lo]:{port}/"),
     ] {
         let answer = get(weir.addr, &url, "").await;
         assert!(
             matches!(answer.status, 400 | 403 | 502),
+            "{url}: {}",
+            answer.text
+        );
+    }
+    // A zone id names a local interface.
+    for url in [
+        format!("http://[fe80::1%25lo]:{port}/"),
+        format!("http://[::1%25lo]:{port}/"),
+    ] {
+        let answer = get(weir.addr, &url, "").await;
+        assert_eq!(
+            (answer.status, answer.error.as_str()),
+            (403, "target-refused"),
             "{url}: {}",
             answer.text
         );
