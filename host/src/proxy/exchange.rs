@@ -24,8 +24,8 @@ use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
-    BackendPool, Connection, ForwardedFor, KeyHash, OriginClient, ResponseBody, Tried,
-    UpstreamBody, UpstreamError,
+    BackendPool, Connection, EgressPolicy, ForwardedFor, KeyHash, OriginClient, ResponseBody,
+    TargetError, Tried, UpstreamBody, UpstreamError,
 };
 
 /// The downstream request body and the most of it the route allows.
@@ -118,6 +118,10 @@ pub(super) async fn run(
                 key,
                 forwarding: &forwarding,
                 keep_head,
+                egress: match default {
+                    Destination::Origin(origins) => Some(origins.resolver().policy()),
+                    Destination::Pool(_) => None,
+                },
             };
             exchange.send(&mut head, body, upstream).await?
         }
@@ -146,6 +150,8 @@ struct PoolExchange<'a> {
     key: Option<KeyHash>,
     forwarding: &'a Forwarding,
     keep_head: bool,
+    /// On a forward listener, its egress policy, judged on each connection's address.
+    egress: Option<&'a EgressPolicy>,
 }
 
 impl PoolExchange<'_> {
@@ -218,6 +224,18 @@ impl PoolExchange<'_> {
                 (Err(e), _) => return Err(e),
             };
             let name = self.pool.backends()[attempt.index].authority.clone();
+            if let Some(policy) = self.egress {
+                // The address actually connected (new or pooled), whatever name led to it.
+                let peer = attempt.conn.peer().ip();
+                if let Err(why) = policy.judge(peer) {
+                    return Err(TargetError::Refused {
+                        host: name.host().to_owned(),
+                        addr: peer,
+                        why,
+                    }
+                    .into());
+                }
+            }
             let upstream_body = match body.take() {
                 Some(body) if may_resend => {
                     let (body, keep) =

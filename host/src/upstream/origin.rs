@@ -178,7 +178,8 @@ impl OriginClient {
     /// policy: every backend's port must be in `allow_ports` and every address of every
     /// backend allowed, since the pool, not the request, chooses the backend and the address.
     /// Backends named by IP address (the usual case) are judged on exactly the address the
-    /// pool connects to; a name is resolved through the same cache the pool resolves it with.
+    /// pool connects to; a name is resolved through the same cache the pool resolves it with,
+    /// and the exchange judges the connection's own address again once the pool hands it over.
     pub(crate) async fn admit_pool(&self, pool: &BackendPool) -> Result<(), UpstreamError> {
         for backend in pool.backends() {
             let https = backend.scheme == "https";
