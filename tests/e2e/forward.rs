@@ -1,5 +1,6 @@
 //! The forward proxy: absolute-form requests through the listener's chain to the origin, CONNECT
-//! tunnels with a real TLS handshake inside, and the target policy (ports, private ranges).
+//! tunnels with a real TLS handshake inside, and the target policy (ports, private ranges;
+//! `egress.rs` covers the egress policy in depth).
 
 use std::net::SocketAddr;
 
@@ -74,7 +75,11 @@ impl ProxyClient {
 #[tokio::test]
 async fn absolute_form_requests_are_filtered_and_reuse_the_origin_connection() {
     let origin = Backend::start("origin").await;
-    let weir = TestWeir::start(&forward_config("allow_private_targets = true", "")).await;
+    let weir = TestWeir::start(&forward_config(
+        "allow_private_targets = true\nallow_ports = [\"1024-65535\"]",
+        "",
+    ))
+    .await;
     let mut client = ProxyClient::connect(weir.addr).await;
     for path in ["/one", "/two?x=1"] {
         // By name, so the resolver and its cache are on the path.
@@ -116,7 +121,8 @@ async fn absolute_form_requests_are_filtered_and_reuse_the_origin_connection() {
 #[tokio::test]
 async fn private_targets_are_refused_by_default() {
     let origin = Backend::start("origin").await;
-    let weir = TestWeir::start(&forward_config("", "")).await;
+    // Every port open: the refusals are the address policy's (tests/e2e/egress.rs has more).
+    let weir = TestWeir::start(&forward_config("allow_ports = [\"1-65535\"]", "")).await;
     let mut client = ProxyClient::connect(weir.addr).await;
     let port = origin.addr().port();
     for url in [
@@ -282,14 +288,19 @@ async fn filters_deny_or_redirect_a_tunnel() {
         ),
         origin.addr()
     );
-    let toml = forward_config("", &extra)
+    // The pool's backend is on loopback: the listener's policy covers a pool a filter selects,
+    // so it must open that address and port (tests/e2e/egress.rs shows the refusal).
+    let keys = format!(
+        "allow_networks = [\"127.0.0.1/32\"]\nconnect_ports = [443, {}]",
+        origin.addr().port()
+    );
+    let toml = forward_config(&keys, &extra)
         .replace("filters = [\"mark\"]", "filters = [\"deny\", \"router\"]");
     let weir = TestWeir::start(&toml).await;
     let (status, head, _) = connect(weir.addr, "blocked.test:443", "").await;
     assert_eq!(status, 403, "{head}");
     assert!(head.contains("x-weir-deny-rule"), "{head}");
-    // The target does not resolve; the router sends the tunnel to the pool instead (a pool's
-    // backends are the operator's and may be private).
+    // The target does not resolve; the router sends the tunnel to the pool instead.
     let (status, head, stream) =
         connect(weir.addr, "nowhere.invalid:443", "x-route: inspect\r\n").await;
     assert_eq!(status, 200, "{head}");
@@ -369,7 +380,9 @@ async fn an_open_tunnel_survives_a_reload() {
     let path = dir.path().join("weir.toml");
     let write = |version: &str| {
         let toml = forward_config(
-            &format!("allow_private_targets = true\nconnect_ports = [{port}]"),
+            &format!(
+                "allow_private_targets = true\nconnect_ports = [{port}]\nallow_ports = [\"1024-65535\"]"
+            ),
             "",
         )
         .replace("x-proxied\": \"yes", &format!("x-proxied\": \"{version}"));

@@ -8,6 +8,7 @@ mod config_errors;
 mod conformance;
 mod demo;
 mod edits;
+mod egress;
 mod failures;
 mod forward;
 mod h2c_upstream;

@@ -200,7 +200,7 @@ async fn set_path_is_normalised_and_cannot_leave_the_route_prefix() {
 async fn forward_proxy_requests_reach_the_origin_with_the_normalised_path() {
     let origin = Backend::start("origin").await;
     let weir = TestWeir::start(&format!(
-        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\n[listener.forward]\nallow_private_targets = true\n",
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\n[listener.forward]\nallow_private_targets = true\nallow_ports = [\"1024-65535\"]\n",
         runtime_table()
     ))
     .await;

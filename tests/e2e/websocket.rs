@@ -197,7 +197,7 @@ async fn websocket_echoes_through_a_reverse_listener_and_closes_cleanly() {
 async fn websocket_echoes_through_a_forward_listener() {
     let echo = EchoServer::start().await;
     let toml = format!(
-        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\n[listener.forward]\nallow_private_targets = true\n",
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\n[listener.forward]\nallow_private_targets = true\nallow_ports = [\"1024-65535\"]\n",
         runtime_table()
     );
     let weir = TestWeir::start(&toml).await;
@@ -502,7 +502,7 @@ async fn rfc_8441_extended_connect_over_tls_h2_reaches_the_websocket_backend() {
 async fn rfc_8441_extended_connect_through_a_forward_listener_reaches_the_origin() {
     let echo = EchoServer::start().await;
     let toml = format!(
-        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\nprotocol = \"h2c\"\n[listener.forward]\nallow_private_targets = true\n",
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\nprotocol = \"h2c\"\n[listener.forward]\nallow_private_targets = true\nallow_ports = [\"1024-65535\"]\n",
         runtime_table()
     );
     let weir = TestWeir::start(&toml).await;

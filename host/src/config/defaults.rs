@@ -199,6 +199,13 @@ pub(crate) fn session_cache_size() -> usize {
 pub(crate) fn connect_ports() -> Vec<u16> {
     vec![443]
 }
+/// The web's ports: anything else (SMTP, Redis, an admin port) is not for proxied requests.
+pub(crate) fn allow_ports() -> Vec<u16> {
+    vec![80, 443]
+}
+pub(crate) fn forwarded_for() -> String {
+    "none".to_owned()
+}
 pub(crate) fn tunnel_idle_timeout_ms() -> u64 {
     300_000
 }

@@ -218,9 +218,26 @@ pub struct Forward {
     /// Ports CONNECT may reach. Default: `[443]`.
     #[serde(default = "defaults::connect_ports")]
     pub connect_ports: Vec<u16>,
-    /// Allow targets in loopback, private, link-local and other local ranges. Default: false.
+    /// Ports absolute-form requests (and upgrades) may reach: numbers and `"low-high"` ranges.
+    /// Default: `[80, 443]`.
+    #[serde(default = "spanned_default::allow_ports")]
+    pub allow_ports: Spanned<Vec<Spanned<PortEntry>>>,
+    /// When set, only addresses inside these networks (CIDR or one address) are reachable.
+    /// Default: none (any address the other rules let through).
     #[serde(default)]
-    pub allow_private_targets: bool,
+    pub allow_networks: Option<Vec<Spanned<String>>>,
+    /// Networks always refused, checked first. Default: `[]` (the built-in reserved ranges
+    /// apply anyway).
+    #[serde(default)]
+    pub deny_networks: Vec<Spanned<String>>,
+    /// Shorthand that turns the built-in reserved ranges off (`allow_networks` and
+    /// `deny_networks` still apply). Default: false.
+    #[serde(default = "spanned_default::no")]
+    pub allow_private_targets: Spanned<bool>,
+    /// What origins learn of the client: `none` or `append` (`X-Forwarded-For` and
+    /// `Forwarded: for=`). Default: none.
+    #[serde(default = "spanned_default::forwarded_for")]
+    pub forwarded_for: Spanned<String>,
     /// A tunnel with no bytes either way for this long is closed, in ms. Default: 300000.
     #[serde(default = "defaults::tunnel_idle_timeout_ms")]
     pub tunnel_idle_timeout_ms: u64,
@@ -236,6 +253,19 @@ pub struct Forward {
     /// Idle keep-alive connections kept per origin. Default: 64.
     #[serde(default = "defaults::max_idle_per_backend")]
     pub max_idle_per_origin: usize,
+}
+
+/// One entry of `allow_ports`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a port (8080) or a range of ports (\"8000-8999\")"
+)]
+pub enum PortEntry {
+    /// `8080`.
+    Port(i64),
+    /// `"8000-8999"` or `"8080"`.
+    Text(String),
 }
 
 /// One `[[pool]]`.
@@ -507,6 +537,20 @@ mod spanned_default {
     }
     pub(super) fn protocol() -> Spanned<String> {
         unset(defaults::protocol())
+    }
+    pub(super) fn allow_ports() -> Spanned<Vec<Spanned<super::PortEntry>>> {
+        unset(
+            defaults::allow_ports()
+                .into_iter()
+                .map(|p| unset(super::PortEntry::Port(i64::from(p))))
+                .collect(),
+        )
+    }
+    pub(super) fn no() -> Spanned<bool> {
+        unset(false)
+    }
+    pub(super) fn forwarded_for() -> Spanned<String> {
+        unset(defaults::forwarded_for())
     }
     pub(super) fn max_header_bytes() -> Spanned<u64> {
         unset(defaults::max_header_bytes())

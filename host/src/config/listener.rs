@@ -15,7 +15,7 @@ use super::{
 };
 use crate::proxy::ForwardPolicy;
 use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
-use crate::upstream::OriginSettings;
+use crate::upstream::{EgressPolicy, ForwardedFor, IpNet, OriginSettings, Ports};
 
 impl Validator<'_> {
     pub(super) fn listener(
@@ -220,6 +220,19 @@ impl Validator<'_> {
         if forward.connect_ports.contains(&0) {
             return self.invalid(span, key("connect_ports"), "0 is not a port");
         }
+        let egress = self.egress(i, forward)?;
+        let allow_ports = self.allow_ports(i, &forward.allow_ports)?;
+        let forwarded_for = match forward.forwarded_for.get_ref().as_str() {
+            "none" => ForwardedFor::None,
+            "append" => ForwardedFor::Append,
+            other => {
+                return self.invalid(
+                    forward.forwarded_for.span(),
+                    key("forwarded_for"),
+                    format!("`{other}` is not none or append"),
+                );
+            }
+        };
         // Filter names are checked once every filter is known (see `Validator::config`).
         let filters = forward
             .filters
@@ -238,9 +251,76 @@ impl Validator<'_> {
                 response_timeout: Duration::from_millis(forward.response_timeout_ms),
                 idle_timeout: Duration::from_millis(forward.idle_timeout_ms),
                 max_idle_per_origin: forward.max_idle_per_origin,
-                allow_private_targets: forward.allow_private_targets,
+                egress: Arc::new(egress),
+                allow_ports,
+                forwarded_for,
             },
         })
+    }
+
+    /// The egress policy of `[listener.forward]` number `i`: its networks parsed, and the
+    /// reserved ranges refused unless `allow_private_targets`.
+    fn egress(&self, i: usize, forward: &file::Forward) -> Result<EgressPolicy, ConfigError> {
+        let networks = |list: &[Spanned<String>], name: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    text.get_ref().trim().parse::<IpNet>().or_else(|e| {
+                        self.invalid(
+                            text.span(),
+                            format!("listener[{i}].forward.{name}[{j}]"),
+                            e.to_string(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let allow_private = *forward.allow_private_targets.get_ref();
+        if allow_private {
+            tracing::warn!(
+                listener.index = i,
+                "allow_private_targets = true opens every loopback, private and link-local range to the forward proxy's clients; allow_networks can open only the networks it needs"
+            );
+        }
+        Ok(EgressPolicy {
+            allow_networks: match &forward.allow_networks {
+                Some(list) => Some(networks(list, "allow_networks")?),
+                None => None,
+            },
+            deny_networks: networks(&forward.deny_networks, "deny_networks")?,
+            refuse_reserved: !allow_private,
+        })
+    }
+
+    /// `allow_ports`: port numbers and `"low-high"` ranges, each within 1-65535.
+    fn allow_ports(
+        &self,
+        i: usize,
+        raw: &Spanned<Vec<Spanned<file::PortEntry>>>,
+    ) -> Result<Ports, ConfigError> {
+        let mut ranges = Vec::with_capacity(raw.get_ref().len());
+        for (j, entry) in raw.get_ref().iter().enumerate() {
+            let port = |n: i64| u16::try_from(n).ok().filter(|p| *p > 0);
+            let text_port = |t: &str| t.trim().parse::<i64>().ok().and_then(port);
+            let range = match entry.get_ref() {
+                file::PortEntry::Port(n) => port(*n).map(|p| (p, p)),
+                file::PortEntry::Text(text) => match text.split_once('-') {
+                    Some((low, high)) => text_port(low)
+                        .zip(text_port(high))
+                        .filter(|(low, high)| low <= high),
+                    None => text_port(text).map(|p| (p, p)),
+                },
+            };
+            let Some(range) = range else {
+                return self.invalid(
+                    entry.span(),
+                    format!("listener[{i}].forward.allow_ports[{j}]"),
+                    "a port is 1-65535, a range \"low-high\" with low <= high",
+                );
+            };
+            ranges.push(range);
+        }
+        Ok(Ports::new(ranges))
     }
 
     fn listener_tls(

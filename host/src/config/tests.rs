@@ -286,7 +286,86 @@ fn a_forward_listener_needs_no_route() {
         panic!("not a forward listener");
     };
     assert_eq!(forward.policy.connect_ports, [443, 8443]);
-    assert!(!forward.origin.allow_private_targets);
+    assert_eq!(
+        *forward.origin.egress,
+        crate::upstream::EgressPolicy::default()
+    );
+    assert_eq!(forward.origin.allow_ports.to_string(), "80, 443");
+    assert_eq!(
+        forward.origin.forwarded_for,
+        crate::upstream::ForwardedFor::None
+    );
+}
+
+const FORWARD: &str =
+    "[[listener]]\nbind = \"127.0.0.1:3128\"\nmode = \"forward\"\n[listener.forward]\n";
+
+fn forward_of(keys: &str) -> Result<ForwardConfig, String> {
+    let text = format!("{FORWARD}{keys}\n");
+    let config = parse(&text, "t.toml", Path::new("/")).map_err(|e| e.to_string())?;
+    match config.listeners.into_iter().next().map(|l| l.mode) {
+        Some(ListenerMode::Forward(forward)) => Ok(forward),
+        _ => Err("not a forward listener".into()),
+    }
+}
+
+#[test]
+fn egress_keys_are_parsed() {
+    let forward = forward_of(
+        "allow_networks = [\"127.0.0.1/32\", \"2001:db8::/32\"]\ndeny_networks = [\"10.0.0.0/8\"]\nallow_ports = [8080, \"9000-9100\"]\nforwarded_for = \"append\"",
+    )
+    .unwrap();
+    let egress = &forward.origin.egress;
+    assert_eq!(egress.allow_networks.as_ref().map(|n| n.len()), Some(2));
+    assert_eq!(egress.deny_networks.len(), 1);
+    assert!(egress.refuse_reserved);
+    let ports = &forward.origin.allow_ports;
+    assert!(ports.contains(8080) && ports.contains(9050) && !ports.contains(80));
+    assert_eq!(
+        forward.origin.forwarded_for,
+        crate::upstream::ForwardedFor::Append
+    );
+    let open = forward_of("allow_private_targets = true").unwrap();
+    assert!(!open.origin.egress.refuse_reserved);
+}
+
+#[test]
+fn bad_egress_keys_name_the_line_and_the_entry() {
+    for (keys, at) in [
+        (
+            "allow_networks = [\"127.0.0.1/32\", \"10.0.0.1/8\"]",
+            "t.toml:5: `listener[0].forward.allow_networks[1]`",
+        ),
+        (
+            "deny_networks = [\"localhost\"]",
+            "t.toml:5: `listener[0].forward.deny_networks[0]`",
+        ),
+        (
+            "deny_networks = [\"fe80::1%eth0/64\"]",
+            "listener[0].forward.deny_networks[0]",
+        ),
+        (
+            "allow_ports = [80, 0]",
+            "t.toml:5: `listener[0].forward.allow_ports[1]`",
+        ),
+        (
+            "allow_ports = [\"9000-8000\"]",
+            "listener[0].forward.allow_ports[0]",
+        ),
+        (
+            "allow_ports = [70000]",
+            "listener[0].forward.allow_ports[0]",
+        ),
+        (
+            "forwarded_for = \"yes\"",
+            "t.toml:5: `listener[0].forward.forwarded_for`",
+        ),
+    ] {
+        let err = forward_of(keys).unwrap_err();
+        assert!(err.contains(at), "{keys}: {err}");
+    }
+    let err = forward_of("allow_networks = [\"10.0.0.1/8\"]").unwrap_err();
+    assert!(err.contains("10.0.0.0/8"), "says the network meant: {err}");
 }
 
 #[test]

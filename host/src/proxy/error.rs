@@ -129,9 +129,11 @@ impl ProxyError {
             | Self::BodyTooLarge { .. }
             | Self::Upstream(UpstreamError::BodyTooLarge { .. })
             | Self::Upstream(UpstreamError::DownstreamBody { .. })
-            | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
-                Side::Downstream
-            }
+            | Self::Upstream(UpstreamError::Target(
+                TargetError::Refused { .. }
+                | TargetError::Unusable { .. }
+                | TargetError::Port { .. },
+            )) => Side::Downstream,
             Self::Filter { .. } | Self::FilterUnavailable { .. } | Self::InvalidVerdict { .. } => {
                 Side::Filter
             }
@@ -162,9 +164,11 @@ impl ProxyError {
             }
             Self::ConnectNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PortRefused { .. }
-            | Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => {
-                StatusCode::FORBIDDEN
-            }
+            | Self::Upstream(UpstreamError::Target(
+                TargetError::Refused { .. }
+                | TargetError::Unusable { .. }
+                | TargetError::Port { .. },
+            )) => StatusCode::FORBIDDEN,
             Self::Filter { .. }
             | Self::FilterUnavailable { .. }
             | Self::InvalidVerdict { .. }
@@ -195,8 +199,11 @@ impl ProxyError {
             Self::ConnectNotAllowed => "connect-not-allowed",
             Self::LoopDetected { .. } => "loop-detected",
             Self::NotAbsolute => "not-absolute",
-            Self::PortRefused { .. } => "port-refused",
-            Self::Upstream(UpstreamError::Target(TargetError::Private { .. })) => "target-refused",
+            Self::PortRefused { .. }
+            | Self::Upstream(UpstreamError::Target(TargetError::Port { .. })) => "port-refused",
+            Self::Upstream(UpstreamError::Target(
+                TargetError::Refused { .. } | TargetError::Unusable { .. },
+            )) => "target-refused",
             Self::Upstream(UpstreamError::Target(TargetError::Unresolved { .. })) => "unresolved",
             Self::Upstream(UpstreamError::Tls { .. }) => "upstream-tls",
             Self::Filter { .. } => "filter-failed",
@@ -248,6 +255,14 @@ impl ProxyError {
             }
             Self::Upstream(UpstreamError::DownstreamBody { .. }) => {
                 "the request body broke off or its framing is invalid".to_owned()
+            }
+            // Neither the address a name resolved to nor the rule that refused it: a client
+            // probing the operator's network learns only that the target is refused.
+            Self::Upstream(UpstreamError::Target(
+                TargetError::Refused { .. } | TargetError::Unusable { .. },
+            )) => "the target is refused by the proxy's egress policy".to_owned(),
+            Self::Upstream(UpstreamError::Target(TargetError::Port { port, .. })) => {
+                format!("port {port} is not allowed through this proxy")
             }
             // The certificate problem is the operator's to fix; say what it is, without the
             // backend's address.

@@ -24,8 +24,8 @@ use super::{ProxyBody, ProxyError, ProxyState, full, headers};
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
-    BackendPool, Connection, KeyHash, OriginClient, ResponseBody, Tried, UpstreamBody,
-    UpstreamError,
+    BackendPool, Connection, EgressPolicy, ForwardedFor, KeyHash, OriginClient, ResponseBody,
+    TargetError, Tried, UpstreamBody, UpstreamError,
 };
 
 /// The downstream request body and the most of it the route allows.
@@ -97,6 +97,11 @@ pub(super) async fn run(
         Hooked::Respond(response) => return Ok(response),
     };
     let target = choose_backend(state, &mut head, default)?;
+    if let (Destination::Origin(origins), Target::Pool { pool, .. }) = (default, &target) {
+        // A forward listener's egress policy covers a pool a filter selected too: a client
+        // may be able to steer the filter.
+        origins.admit_pool(pool).await?;
+    }
     if let Some(downstream) = upgrade {
         // Boxed: rare, and the request future of every connection would carry its size.
         let upgrade = upgrade::run(chain, target, head, &forwarding, downstream, upstream);
@@ -113,6 +118,10 @@ pub(super) async fn run(
                 key,
                 forwarding: &forwarding,
                 keep_head,
+                egress: match default {
+                    Destination::Origin(origins) => Some(origins.resolver().policy()),
+                    Destination::Pool(_) => None,
+                },
             };
             exchange.send(&mut head, body, upstream).await?
         }
@@ -141,6 +150,8 @@ struct PoolExchange<'a> {
     key: Option<KeyHash>,
     forwarding: &'a Forwarding,
     keep_head: bool,
+    /// On a forward listener, its egress policy, judged on each connection's address.
+    egress: Option<&'a EgressPolicy>,
 }
 
 impl PoolExchange<'_> {
@@ -213,6 +224,18 @@ impl PoolExchange<'_> {
                 (Err(e), _) => return Err(e),
             };
             let name = self.pool.backends()[attempt.index].authority.clone();
+            if let Some(policy) = self.egress {
+                // The address actually connected (new or pooled), whatever name led to it.
+                let peer = attempt.conn.peer().ip();
+                if let Err(why) = policy.judge(peer) {
+                    return Err(TargetError::Refused {
+                        host: name.host().to_owned(),
+                        addr: peer,
+                        why,
+                    }
+                    .into());
+                }
+            }
             let upstream_body = match body.take() {
                 Some(body) if may_resend => {
                     let (body, keep) =
@@ -419,8 +442,11 @@ pub(super) enum Forwarding {
         host: Option<HeaderValue>,
         version: Version,
     },
-    /// Forward proxy: only `Via`.
-    Forward { version: Version },
+    /// Forward proxy: `Via`, and the client's address when `forwarded_for = "append"`.
+    Forward {
+        version: Version,
+        client: Option<std::net::IpAddr>,
+    },
 }
 
 impl Forwarding {
@@ -435,8 +461,10 @@ impl Forwarding {
                 },
                 version: head.version,
             },
-            Destination::Origin(_) => Self::Forward {
+            Destination::Origin(origins) => Self::Forward {
                 version: head.version,
+                client: (origins.settings().forwarded_for == ForwardedFor::Append)
+                    .then(|| head.client.ip()),
             },
         }
     }
@@ -481,7 +509,12 @@ pub(super) fn upstream_fields(
             // The scheme after filters: a filter's `set-scheme` decides what the upstream is told.
             headers::add_forwarding(&mut fields, *client, head.scheme, host.clone(), *version);
         }
-        Forwarding::Forward { version } => headers::append_via(&mut fields, *version),
+        Forwarding::Forward { version, client } => {
+            if let Some(client) = client {
+                headers::append_client(&mut fields, *client);
+            }
+            headers::append_via(&mut fields, *version);
+        }
     }
     if !fields.contains_key(HOST) {
         // HTTP/2 and absolute-form requests carry the authority in the target, HTTP/1.0 ones

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HOST, PROXY_AUTHORIZATION};
+use http::uri::Authority;
 use http::{HeaderValue, Request};
 use hyper::body::Incoming;
 
@@ -69,12 +70,13 @@ pub(super) fn request_head(
     };
     let (mut parts, body) = request.into_parts();
     let authority = parts.uri.authority().ok_or(ProxyError::NotAbsolute)?;
+    refuse_userinfo(authority)?;
     // RFC 9112 §3.2.2: the target URI's authority replaces any Host the client sent.
     let host = match parts.headers.get(HOST) {
         Some(sent) if sent.as_bytes() == authority.as_str().as_bytes() => None,
         _ => Some(HeaderValue::from_str(authority.as_str()).map_err(|_| ProxyError::NotAbsolute)?),
     };
-    strip_keeping_credentials(&mut parts.headers);
+    strip_client_fields(&mut parts.headers);
     if let Some(host) = host {
         parts.headers.insert(HOST, host);
     }
@@ -82,9 +84,22 @@ pub(super) fn request_head(
     Ok((head, body))
 }
 
-/// Removes hop-by-hop fields but keeps `Proxy-Authorization` for the filters; the request-hooks
-/// phase removes it before anything goes upstream.
-pub(super) fn strip_keeping_credentials(headers: &mut http::HeaderMap) {
+/// RFC 9110 §4.2.4: a recipient should treat user info in an `http(s)` target as an error; it
+/// is a classic way to make a URL read as one host and go to another.
+pub(super) fn refuse_userinfo(authority: &Authority) -> Result<(), ProxyError> {
+    if authority.as_str().contains('@') {
+        return Err(ProxyError::Downstream("the target has user info"));
+    }
+    Ok(())
+}
+
+/// Removes what a forward listener's client must not pass on: hop-by-hop fields (keeping
+/// `Proxy-Authorization` for the filters; the request-hooks phase removes it before anything
+/// goes upstream) and the forwarding fields (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`), which
+/// from the first hop are claims, not facts. Filters see the request without them; what a
+/// filter adds goes upstream, and `forwarded_for = "append"` adds the real peer after them.
+pub(super) fn strip_client_fields(headers: &mut http::HeaderMap) {
+    headers::strip_client_claims(headers);
     // Empty in the usual case: collecting nothing allocates nothing.
     let credentials: Vec<HeaderValue> = headers
         .get_all(PROXY_AUTHORIZATION)

@@ -60,6 +60,52 @@ pub(crate) fn add_forwarding(
     original_host: Option<HeaderValue>,
     version: http::Version,
 ) {
+    append_x_forwarded_for(headers, client);
+    headers.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
+    );
+    if let Some(host) = original_host {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+    append_via(headers, version);
+}
+
+/// Fields that say who the client is or what it asked for, as some earlier proxy saw it. On a
+/// forward listener the client is the first hop: anything it sends in these is its own claim.
+const CLIENT_CLAIMS: [HeaderName; 5] = [
+    HeaderName::from_static("forwarded"),
+    XFF,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+    HeaderName::from_static("x-real-ip"),
+];
+
+/// Removes `Forwarded`, `X-Forwarded-For`, `-Host`, `-Proto` and `X-Real-IP` (forward
+/// listeners, before the filters run). `Via` stays: it is how loops are found.
+pub(crate) fn strip_client_claims(headers: &mut HeaderMap) {
+    for name in &CLIENT_CLAIMS {
+        headers.remove(name);
+    }
+}
+
+/// Tells the upstream the client's address in both forms (`forwarded_for = "append"`):
+/// `X-Forwarded-For` (appended to any list a filter made) and `Forwarded: for=` (RFC 7239 §4,
+/// an IPv6 address quoted and bracketed, §6).
+pub(crate) fn append_client(headers: &mut HeaderMap, client: IpAddr) {
+    append_x_forwarded_for(headers, client);
+    let value = match client {
+        IpAddr::V4(v4) => format!("for={v4}"),
+        IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.append(http::header::FORWARDED, value);
+    }
+}
+
+/// Appends `client` to the `X-Forwarded-For` list (several fields form one list, RFC 9110
+/// §5.3, written back as one).
+fn append_x_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
     // The longest IPv6 text is 45 bytes.
     let mut ip = [0u8; 48];
     let ip = {
@@ -86,14 +132,6 @@ pub(crate) fn add_forwarding(
     if let Ok(value) = value {
         headers.insert(XFF, value);
     }
-    headers.insert(
-        X_FORWARDED_PROTO,
-        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
-    );
-    if let Some(host) = original_host {
-        headers.insert(X_FORWARDED_HOST, host);
-    }
-    append_via(headers, version);
 }
 
 /// Refuses what RFC 9112 §3.2 says a server must answer with 400: an HTTP/1.1 request without
@@ -204,6 +242,38 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "app.test");
         let via: Vec<_> = h.get_all("via").iter().collect();
         assert_eq!(via, ["1.1 edge", "1.1 weir"]);
+    }
+
+    #[test]
+    fn client_claims_are_stripped_and_via_kept() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("forwarded", "for=10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.2"),
+            ("x-forwarded-host", "internal.test"),
+            ("x-forwarded-proto", "https"),
+            ("x-real-ip", "10.0.0.1"),
+            ("via", "1.1 edge"),
+        ] {
+            h.append(name, HeaderValue::from_static(value));
+        }
+        strip_client_claims(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["via"], "1.1 edge");
+    }
+
+    #[test]
+    fn the_client_is_appended_in_both_forms() {
+        let mut h = HeaderMap::new();
+        append_client(&mut h, "192.0.2.7".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["forwarded"], "for=192.0.2.7");
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+        append_client(&mut h, "2001:db8::1".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 2001:db8::1");
+        assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\"");
     }
 
     #[test]

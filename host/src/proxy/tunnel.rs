@@ -3,9 +3,10 @@
 //! (`set-authority`, or `select-backend` for a pool's backend), or allow. Then bytes are spliced
 //! both ways until either side closes or the tunnel is idle for too long.
 //!
-//! The policy is checked on the client's target before the chain runs and again on a target a
-//! filter rewrote: ports outside `connect_ports` and addresses in local ranges are refused.
-//! A pool's backends are the operator's own and are not checked.
+//! The port is checked against `connect_ports` on the client's target before the chain runs,
+//! and the whole policy (port, then the egress policy on every resolved address) again on the
+//! target the tunnel actually goes to: the client's, a filter's `set-authority`, or the backend
+//! of a pool a filter selected. The tunnel connects only to addresses the policy judged.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -25,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::exchange::{self, Hooked};
-use super::forward::{ForwardProxy, strip_keeping_credentials};
+use super::forward::{ForwardProxy, refuse_userinfo, strip_client_fields};
 use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
 use crate::filters;
 use crate::metrics::METRICS;
@@ -48,11 +49,12 @@ pub(super) async fn open(
         .authority()
         .cloned()
         .ok_or(ProxyError::NotAbsolute)?;
+    refuse_userinfo(&asked)?;
     let port = asked.port_u16().ok_or(ProxyError::NotAbsolute)?;
     proxy.policy.check_port(port)?;
     let upgrade = hyper::upgrade::on(&mut request);
     let (mut parts, _body) = request.into_parts();
-    strip_keeping_credentials(&mut parts.headers);
+    strip_client_fields(&mut parts.headers);
     let host = HeaderValue::from_str(asked.as_str()).map_err(|_| ProxyError::NotAbsolute)?;
     parts.headers.insert(HOST, host);
     let head = filters::request_head(parts, &conn.meta(conn.scheme, id));
@@ -117,39 +119,35 @@ pub(super) async fn open(
 
 /// Where a tunnel goes.
 enum Target {
-    /// `host:port` from the client or a filter: the policy applies.
+    /// `host:port` from the client or a filter.
     Origin(Authority),
-    /// A backend of a pool a filter selected: trusted.
+    /// A backend of a pool a filter selected.
     Backend(Authority),
 }
 
+/// The addresses a tunnel may connect to. The same policy applies wherever the target came
+/// from (the client, a filter's `set-authority`, a pool's backend, which a client may be able
+/// to steer a filter to): the port must be in `connect_ports` and every address connected is
+/// one the egress policy allowed, resolved once here and connected by [`connect`].
 async fn resolve(
     proxy: &ForwardProxy,
     target: Target,
 ) -> Result<(Authority, Vec<SocketAddr>), ProxyError> {
-    let (parsed, checked) = match target {
-        Target::Origin(a) => (a, true),
-        Target::Backend(a) => (a, false),
+    let parsed = match target {
+        Target::Origin(a) => {
+            refuse_userinfo(&a)?;
+            a
+        }
+        Target::Backend(a) => a,
     };
     let port = parsed.port_u16().ok_or(ProxyError::NotAbsolute)?;
-    let host = parsed.host();
-    let addrs = if checked {
-        proxy.policy.check_port(port)?;
-        proxy
-            .origins
-            .resolver()
-            .resolve(host, port)
-            .await
-            .map_err(UpstreamError::from)?
-    } else {
-        tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| UpstreamError::Connect {
-                backend: parsed.to_string(),
-                reason: e.to_string(),
-            })?
-            .collect()
-    };
+    proxy.policy.check_port(port)?;
+    let addrs = proxy
+        .origins
+        .resolver()
+        .resolve(parsed.host(), port)
+        .await
+        .map_err(UpstreamError::from)?;
     Ok((parsed, addrs))
 }
 

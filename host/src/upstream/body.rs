@@ -3,6 +3,7 @@
 //! connection back into the idle list once it has been read to the end.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -269,7 +270,8 @@ impl Timer {
 /// earlier, the sender goes with it and hyper closes the connection (its framing is unknown).
 pub struct ResponseBody {
     inner: Incoming,
-    release: Option<(http1::SendRequest<UpstreamBody>, Arc<ConnPool>)>,
+    /// The connection's sender, its pool and the address it is connected to.
+    release: Option<(http1::SendRequest<UpstreamBody>, Arc<ConnPool>, SocketAddr)>,
     ended: bool,
     timer: Timer,
     /// The backend's slot, given back when the body is done (dropped after `release`, so a
@@ -309,15 +311,16 @@ impl ResponseBody {
         self
     }
 
-    /// A body whose HTTP/1.1 connection goes back to `pool` once the body is read.
+    /// A body whose HTTP/1.1 connection (to `peer`) goes back to `pool` once the body is read.
     pub(crate) fn pooled(
         inner: Incoming,
         sender: http1::SendRequest<UpstreamBody>,
         pool: Arc<ConnPool>,
+        peer: SocketAddr,
     ) -> Self {
         Self {
             inner,
-            release: Some((sender, pool)),
+            release: Some((sender, pool, peer)),
             ended: false,
             timer: Timer::new(None, None),
             lease: None,
@@ -376,10 +379,10 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if let Some((sender, pool)) = self.release.take()
+        if let Some((sender, pool, peer)) = self.release.take()
             && (self.ended || self.inner.is_end_stream())
         {
-            pool.release(sender);
+            pool.release(sender, peer);
         }
     }
 }

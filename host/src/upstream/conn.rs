@@ -91,13 +91,15 @@ enum Sender {
 struct Idle {
     sender: http1::SendRequest<UpstreamBody>,
     since: Instant,
+    peer: SocketAddr,
 }
 
 /// Connections to one destination.
 pub struct ConnPool {
     idle: Mutex<Vec<Idle>>,
-    /// The shared HTTP/2 connection, and whether it runs over TLS.
-    shared_h2: Mutex<Option<(http2::SendRequest<UpstreamBody>, bool)>>,
+    /// The shared HTTP/2 connection, whether it runs over TLS, and the address it is
+    /// connected to.
+    shared_h2: Mutex<Option<(http2::SendRequest<UpstreamBody>, bool, SocketAddr)>>,
     /// Mirrors whether `shared_h2` holds a connection, read without the lock.
     h2: AtomicBool,
     protocol: UpstreamProtocol,
@@ -122,6 +124,8 @@ pub(crate) struct Connection {
     /// Whether it served a request before (a reused connection may have been closed by the
     /// upstream in the meantime).
     pub(crate) reused: bool,
+    /// The address it is connected to (what an egress policy judges).
+    peer: SocketAddr,
 }
 
 /// Why a request on a connection failed.
@@ -170,11 +174,12 @@ impl ConnPool {
     /// A pooled connection, if one is open: the shared HTTP/2 connection, else the newest idle
     /// HTTP/1.1 one. Closed and expired connections found on the way are dropped.
     pub(crate) fn checkout(self: &Arc<Self>) -> Option<Connection> {
-        if let Some((sender, tls)) = self.shared_h2() {
+        if let Some((sender, tls, peer)) = self.shared_h2() {
             return Some(Connection {
                 sender: Sender::H2(sender, tls),
                 pool: self.clone(),
                 reused: true,
+                peer,
             });
         }
         let mut idle = self.lock_idle();
@@ -189,6 +194,7 @@ impl ConnPool {
                     sender: Sender::H1(entry.sender),
                     pool: self.clone(),
                     reused: true,
+                    peer: entry.peer,
                 });
             }
         }
@@ -205,8 +211,13 @@ impl ConnPool {
         timeout: Duration,
     ) -> Result<Connection, ConnectError> {
         let tcp = connect_tcp(addrs, timeout).await?;
+        let peer = tcp
+            .peer_addr()
+            .map_err(|e| ConnectError::Tcp(e.to_string()))?;
         let sender = match tls {
-            None if self.protocol == UpstreamProtocol::H2 => self.handshake_h2(tcp, false).await?,
+            None if self.protocol == UpstreamProtocol::H2 => {
+                self.handshake_h2(tcp, false, peer).await?
+            }
             None => self.handshake_h1(tcp).await?,
             Some(tls) => {
                 let stream = tls_handshake(tls.config.clone(), tls, tcp, timeout).await?;
@@ -218,7 +229,7 @@ impl ConnPool {
                     UpstreamProtocol::Http1 => false,
                 };
                 if h2 {
-                    self.handshake_h2(stream, true).await?
+                    self.handshake_h2(stream, true, peer).await?
                 } else {
                     self.handshake_h1(stream).await?
                 }
@@ -228,6 +239,7 @@ impl ConnPool {
             sender,
             pool: self.clone(),
             reused: false,
+            peer,
         })
     }
 
@@ -256,7 +268,7 @@ impl ConnPool {
     }
 
     /// Puts an HTTP/1.1 connection whose response was read to the end back in the idle list.
-    pub(crate) fn release(&self, sender: http1::SendRequest<UpstreamBody>) {
+    pub(crate) fn release(&self, sender: http1::SendRequest<UpstreamBody>, peer: SocketAddr) {
         if sender.is_closed() || self.max_idle == 0 {
             return;
         }
@@ -268,6 +280,7 @@ impl ConnPool {
         idle.push(Idle {
             sender,
             since: Instant::now(),
+            peer,
         });
     }
 
@@ -295,7 +308,12 @@ impl ConnPool {
         Ok(sender)
     }
 
-    async fn handshake_h2<S>(&self, io: S, tls: bool) -> Result<Sender, ConnectError>
+    async fn handshake_h2<S>(
+        &self,
+        io: S,
+        tls: bool,
+        peer: SocketAddr,
+    ) -> Result<Sender, ConnectError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -308,7 +326,7 @@ impl ConnPool {
         *self
             .shared_h2
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((sender.clone(), tls));
+            .unwrap_or_else(PoisonError::into_inner) = Some((sender.clone(), tls, peer));
         self.h2.store(true, Ordering::Relaxed);
         Ok(Sender::H2(sender, tls))
     }
@@ -324,13 +342,13 @@ impl ConnPool {
         self.h2.load(Ordering::Relaxed)
     }
 
-    fn shared_h2(&self) -> Option<(http2::SendRequest<UpstreamBody>, bool)> {
+    fn shared_h2(&self) -> Option<(http2::SendRequest<UpstreamBody>, bool, SocketAddr)> {
         let mut shared = self
             .shared_h2
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match shared.as_ref() {
-            Some((sender, tls)) if !sender.is_closed() => Some((sender.clone(), *tls)),
+            Some((sender, tls, peer)) if !sender.is_closed() => Some((sender.clone(), *tls, *peer)),
             Some(_) => {
                 *shared = None;
                 self.h2.store(false, Ordering::Relaxed);
@@ -373,9 +391,8 @@ impl Connection {
                     return Err(SendError::NotSent(Box::new(request), e));
                 }
                 match sender.try_send_request(request).await {
-                    Ok(response) => {
-                        Ok(response.map(|body| ResponseBody::pooled(body, sender, self.pool)))
-                    }
+                    Ok(response) => Ok(response
+                        .map(|body| ResponseBody::pooled(body, sender, self.pool, self.peer))),
                     Err(mut e) => match e.take_message() {
                         Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
                         None => Err(SendError::Failed(e.into_error())),
@@ -390,6 +407,11 @@ impl Connection {
                 },
             },
         }
+    }
+
+    /// The address the connection is connected to.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     /// Whether the connection speaks HTTP/2 (the request then needs an absolute URI).

@@ -1,6 +1,8 @@
-//! The forward proxy's upstream: any origin a client names, reached by name through the
-//! target resolver (TTL-honouring cache, private ranges refused unless allowed), with a
-//! connection pool per origin (scheme, host and port).
+//! The forward proxy's upstream: any origin a client names on a port of `allow_ports`, reached
+//! through the target resolver (TTL-honouring cache, the egress policy applied to every
+//! resolved address, connections made only to the addresses it allowed), with a connection
+//! pool per origin (scheme, host and port). A change of policy makes a new client, so no
+//! pooled connection outlives the policy it was judged under.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,8 +13,11 @@ use http::{Request, Response};
 use rustls::pki_types::ServerName;
 
 use super::conn::{ConnPool, Connection, TlsTarget, UpgradeSender, UpstreamProtocol};
-use super::dns::TargetResolver;
-use super::{ResponseBody, UpstreamBody, UpstreamError, alpn_config, connect_error, port_of};
+use super::dns::{TargetError, TargetResolver};
+use super::egress::{EgressPolicy, Ports};
+use super::{
+    BackendPool, ResponseBody, UpstreamBody, UpstreamError, alpn_config, connect_error, port_of,
+};
 use crate::tls::{UpstreamTlsFiles, client_config};
 
 /// Origins whose connection pools are kept at most; past it, pools without an idle
@@ -30,8 +35,22 @@ pub struct OriginSettings {
     pub idle_timeout: Duration,
     /// Idle connections kept per origin.
     pub max_idle_per_origin: usize,
-    /// Whether loopback, private and link-local targets may be reached.
-    pub allow_private_targets: bool,
+    /// Which addresses may be connected to.
+    pub egress: Arc<EgressPolicy>,
+    /// Ports absolute-form requests and upgrades may reach.
+    pub allow_ports: Ports,
+    /// What origins learn of the client.
+    pub forwarded_for: ForwardedFor,
+}
+
+/// `forwarded_for`: whether a forward listener tells origins the client's address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedFor {
+    /// Origins learn nothing (the client-sent fields are removed anyway).
+    #[default]
+    None,
+    /// `X-Forwarded-For` and `Forwarded: for=` carry the client's address.
+    Append,
 }
 
 /// Sends requests to the origins clients name.
@@ -63,7 +82,7 @@ impl OriginClient {
         })
         .ok();
         Self {
-            resolver: TargetResolver::new(settings.allow_private_targets),
+            resolver: TargetResolver::with_policy(settings.egress.clone()),
             tls: tls
                 .as_ref()
                 .map(|tls| alpn_config(tls, UpstreamProtocol::Auto)),
@@ -89,6 +108,7 @@ impl OriginClient {
         https: bool,
         authority: &Authority,
     ) -> Result<Connection, UpstreamError> {
+        self.check_port(https, authority)?;
         let pool = self.pool(https, authority);
         match pool.checkout() {
             Some(conn) => Ok(conn),
@@ -125,6 +145,7 @@ impl OriginClient {
         https: bool,
         authority: &Authority,
     ) -> Result<UpgradeSender, UpstreamError> {
+        self.check_port(https, authority)?;
         let tls = self.tls_target(https, authority)?;
         let addrs = self
             .resolver
@@ -151,6 +172,34 @@ impl OriginClient {
         pool.connect(&addrs, tls.as_ref(), self.settings.connect_timeout)
             .await
             .map_err(|e| connect_error(authority.to_string(), e))
+    }
+
+    /// Checks a pool that a filter selected on the forward listener against the listener's
+    /// policy: every backend's port must be in `allow_ports` and every address of every
+    /// backend allowed, since the pool, not the request, chooses the backend and the address.
+    /// Backends named by IP address (the usual case) are judged on exactly the address the
+    /// pool connects to; a name is resolved through the same cache the pool resolves it with,
+    /// and the exchange judges the connection's own address again once the pool hands it over.
+    pub(crate) async fn admit_pool(&self, pool: &BackendPool) -> Result<(), UpstreamError> {
+        for backend in pool.backends() {
+            let https = backend.scheme == "https";
+            self.check_port(https, &backend.authority)?;
+            self.resolver.admit_all(backend.authority.host()).await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a target port outside `allow_ports`.
+    fn check_port(&self, https: bool, authority: &Authority) -> Result<(), TargetError> {
+        let port = port_of(authority, https);
+        if self.settings.allow_ports.contains(port) {
+            Ok(())
+        } else {
+            Err(TargetError::Port {
+                port,
+                allowed: self.settings.allow_ports.to_string(),
+            })
+        }
     }
 
     fn tls_target(
