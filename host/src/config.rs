@@ -110,49 +110,7 @@ pub struct ListenerLimits {
     pub h2_max_concurrent_streams: u32,
     /// When set, every connection starts with a PROXY header, accepted only from these
     /// networks.
-    pub proxy_protocol_from: Option<Vec<Network>>,
-}
-
-/// An IP network (`10.0.0.0/8`, `2001:db8::/32`, or one address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Network {
-    addr: std::net::IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    /// Parses `addr/prefix` or a bare address (a network of one).
-    pub fn parse(text: &str) -> Option<Self> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let addr: std::net::IpAddr = addr.parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
-            Some(_) => return None,
-            None => max,
-        };
-        (prefix <= max).then_some(Self { addr, prefix })
-    }
-
-    /// Whether `ip` is inside; an IPv4-mapped IPv6 address counts as its IPv4 address.
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr;
-        let bits = |a: IpAddr| -> (u128, u32) {
-            match a.to_canonical() {
-                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
-                IpAddr::V6(v6) => (u128::from(v6), 128),
-            }
-        };
-        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip));
-        if width != ip_width {
-            return false;
-        }
-        let shift = width - u32::from(self.prefix);
-        shift >= width || (net >> shift) == (ip >> shift)
-    }
+    pub proxy_protocol_from: Option<Vec<crate::upstream::IpNet>>,
 }
 
 /// What a listener is for.

@@ -10,8 +10,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{
-    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Network, Protocol,
-    Validator, file,
+    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Protocol, Validator,
+    file,
 };
 use crate::proxy::ForwardPolicy;
 use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
@@ -159,21 +159,14 @@ impl Validator<'_> {
         &self,
         raw: &Spanned<Vec<String>>,
         key: String,
-    ) -> Result<Vec<Network>, ConfigError> {
+    ) -> Result<Vec<crate::upstream::IpNet>, ConfigError> {
         raw.get_ref()
             .iter()
             .enumerate()
             .map(|(j, text)| {
-                Network::parse(text).map_or_else(
-                    || {
-                        self.invalid(
-                            raw.span(),
-                            format!("{key}[{j}]"),
-                            format!("`{text}` is not an IP address or network such as 10.0.0.0/8"),
-                        )
-                    },
-                    Ok,
-                )
+                text.parse().or_else(|e: crate::upstream::NetError| {
+                    self.invalid(raw.span(), format!("{key}[{j}]"), e.to_string())
+                })
             })
             .collect()
     }

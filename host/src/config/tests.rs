@@ -661,22 +661,6 @@ fn a_path_prefix_in_another_spelling_than_the_normalised_one_is_rejected() {
 }
 
 #[test]
-fn networks_parse_and_contain_mapped_addresses() {
-    let net = Network::parse("10.0.0.0/8").unwrap();
-    assert!(net.contains("10.1.2.3".parse().unwrap()));
-    assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()), "IPv4-mapped");
-    assert!(!net.contains("11.0.0.1".parse().unwrap()));
-    assert!(!net.contains("2001:db8::1".parse().unwrap()));
-    let one = Network::parse("2001:db8::1").unwrap();
-    assert!(one.contains("2001:db8::1".parse().unwrap()));
-    assert!(!one.contains("2001:db8::2".parse().unwrap()));
-    assert!(Network::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-    for bad in ["10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "x", "10.0.0.0/+8"] {
-        assert_eq!(Network::parse(bad), None, "{bad}");
-    }
-}
-
-#[test]
 fn proxy_protocol_sources_default_to_loopback_and_bad_ones_name_their_index() {
     let on = MINIMAL.replace(
         "bind = \"127.0.0.1:8080\"\n",
@@ -687,7 +671,10 @@ fn proxy_protocol_sources_default_to_loopback_and_bad_ones_name_their_index() {
         .proxy_protocol_from
         .clone()
         .unwrap();
-    assert!(from.iter().any(|n| n.contains("127.0.0.1".parse().unwrap())));
+    assert!(
+        from.iter()
+            .any(|n| n.contains("127.0.0.1".parse().unwrap()))
+    );
     assert!(!from.iter().any(|n| n.contains("10.0.0.1".parse().unwrap())));
     let off = parse_ok(MINIMAL);
     assert_eq!(off.listeners[0].limits.proxy_protocol_from, None);
@@ -697,7 +684,7 @@ fn proxy_protocol_sources_default_to_loopback_and_bad_ones_name_their_index() {
     );
     let err = parse_err(&bad);
     assert!(
-        err.contains("`listener[0].proxy_protocol_from[1]`") && err.contains("10.0.0.0/99"),
+        err.contains("`listener[0].proxy_protocol_from[1]`") && err.contains("10.0.0.0/99`"),
         "{err}"
     );
 }

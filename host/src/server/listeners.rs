@@ -332,7 +332,9 @@ async fn serve(
     let client = match &limits.proxy_protocol_from {
         None => peer,
         Some(allowed) => {
-            if !allowed.iter().any(|net| net.contains(peer.ip())) {
+            // An IPv4 peer on a dual-stack socket is judged as IPv4.
+            let ip = peer.ip().to_canonical();
+            if !allowed.iter().any(|net| net.contains(ip)) {
                 tracing::debug!(listener = %name, client.addr = %peer, "connection refused: not allowed to send a PROXY header (proxy_protocol_from)");
                 return;
             }
