@@ -111,6 +111,8 @@ pub struct ListenerLimits {
     /// When set, every connection starts with a PROXY header, accepted only from these
     /// networks.
     pub proxy_protocol_from: Option<Vec<crate::upstream::IpNet>>,
+    /// Proxies whose forwarding fields are believed (empty: none).
+    pub trusted_proxies: Arc<[crate::upstream::IpNet]>,
 }
 
 /// What a listener is for.
@@ -284,6 +286,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
         h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
         proxy_protocol: false,
         proxy_protocol_from: Spanned::new(0..0, Vec::new()),
+        trusted_proxies: Spanned::new(0..0, Vec::new()),
         mode: unset(if mode.upstream.is_some() {
             "reverse"
         } else {

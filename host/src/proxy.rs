@@ -91,6 +91,8 @@ pub struct ConnInfo {
     pub drain: Drain,
     /// The listener's bounds on one request.
     pub limits: RequestLimits,
+    /// Proxies whose forwarding fields are believed.
+    pub trusted_proxies: Arc<[crate::upstream::IpNet]>,
 }
 
 /// A listener's bounds on one request, checked before routing (target and method) and while
@@ -223,7 +225,10 @@ async fn serve(
                 .ok_or(ProxyError::NoRoute)?;
             let (mut parts, body) = request.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
-            let mut head = filters::request_head(parts, &conn.meta(conn.scheme, id));
+            let mut meta = conn.meta(conn.scheme, id);
+            meta.client =
+                headers::real_client(&mut parts.headers, conn.client, &conn.trusted_proxies);
+            let mut head = filters::request_head(parts, &meta);
             PathContext::attach(&mut head.path_context, &route.paths);
             let max_body = route.max_body_bytes.or(conn.limits.max_body_bytes);
             (
@@ -247,7 +252,18 @@ async fn serve(
         upgrade::mark(&mut head.headers);
     }
     let body = exchange::RequestBody { body, max_body };
-    exchange::run(state, chain, destination, head, body, upgrade, upstream).await
+    let hop = conn.client.ip();
+    exchange::run(
+        state,
+        chain,
+        destination,
+        head,
+        body,
+        hop,
+        upgrade,
+        upstream,
+    )
+    .await
 }
 
 /// The length of the request target as received (path and query, or the absolute URI).

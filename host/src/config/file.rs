@@ -149,6 +149,10 @@ pub struct Listener {
     /// A write to a client that does not read is abandoned after this, in ms. Default: 60000.
     #[serde(default = "spanned_default::send_timeout_ms")]
     pub send_timeout_ms: Spanned<u64>,
+    /// Networks of proxies in front of weir whose `X-Forwarded-For` / `Forwarded` entries are
+    /// believed, right to left. Default: none.
+    #[serde(default = "spanned_default::trusted_proxies")]
+    pub trusted_proxies: Spanned<Vec<String>>,
     /// Read a PROXY protocol header (v1 or v2) at the start of every connection. Default: false.
     #[serde(default)]
     pub proxy_protocol: bool,
@@ -572,6 +576,9 @@ mod spanned_default {
     }
     pub(super) fn h2_max_concurrent_streams() -> Spanned<u64> {
         unset(defaults::h2_max_concurrent_streams())
+    }
+    pub(super) fn trusted_proxies() -> Spanned<Vec<String>> {
+        unset(Vec::new())
     }
     pub(super) fn proxy_protocol_from() -> Spanned<Vec<String>> {
         unset(vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()])

@@ -139,6 +139,9 @@ impl Validator<'_> {
                 1,
                 day,
             )?),
+            trusted_proxies: self
+                .networks(&raw.trusted_proxies, key("trusted_proxies"))?
+                .into(),
             proxy_protocol_from: if raw.proxy_protocol {
                 Some(self.networks(&raw.proxy_protocol_from, key("proxy_protocol_from"))?)
             } else {

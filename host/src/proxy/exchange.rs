@@ -82,16 +82,21 @@ pub(super) enum Hooked {
 /// Runs every phase after routing and returns the response to send downstream. `upstream`
 /// receives the backend or origin once connected, for the log line. An upgrade request
 /// (`upgrade` is its downstream side) leaves for module `upgrade` once its backend is chosen.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the inputs of every phase, each used; a struct would only rename them"
+)]
 pub(super) async fn run(
     state: &ProxyState,
     chain: &FilterChain,
     default: Destination<'_>,
     head: RequestView,
     body: RequestBody,
+    hop: std::net::IpAddr,
     upgrade: Option<Downstream>,
     upstream: &mut Option<Authority>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let forwarding = Forwarding::of(&head, default);
+    let forwarding = Forwarding::of(&head, default, hop);
     let mut head = match request_hooks(chain, head).await? {
         Hooked::Continue(head) => head,
         Hooked::Respond(response) => return Ok(response),
@@ -450,10 +455,12 @@ pub(super) enum Forwarding {
 }
 
 impl Forwarding {
-    fn of(head: &RequestView, destination: Destination<'_>) -> Self {
+    /// `hop` is the connection's client, which `X-Forwarded-For` names: the request's client
+    /// when no trusted proxy forwarded it.
+    fn of(head: &RequestView, destination: Destination<'_>, hop: std::net::IpAddr) -> Self {
         match destination {
             Destination::Pool(_) => Self::Reverse {
-                client: head.client.ip(),
+                client: hop,
                 host: match &head.authority {
                     Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
                     // Shares the field's bytes: no copy.

@@ -1,7 +1,7 @@
 //! Header rules of a proxy: hop-by-hop fields and the forwarding fields weir adds.
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderValue;
 use http::header::{CONNECTION, HOST, HeaderMap, HeaderName};
@@ -49,6 +49,8 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Adds `X-Forwarded-For` (appended to any existing list), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` and `Via`. Without a client-sent `X-Forwarded-For` (the usual case) this
@@ -74,11 +76,11 @@ pub(crate) fn add_forwarding(
 /// Fields that say who the client is or what it asked for, as some earlier proxy saw it. On a
 /// forward listener the client is the first hop: anything it sends in these is its own claim.
 const CLIENT_CLAIMS: [HeaderName; 5] = [
-    HeaderName::from_static("forwarded"),
+    FORWARDED,
     XFF,
     X_FORWARDED_HOST,
     X_FORWARDED_PROTO,
-    HeaderName::from_static("x-real-ip"),
+    X_REAL_IP,
 ];
 
 /// Removes `Forwarded`, `X-Forwarded-For`, `-Host`, `-Proto` and `X-Real-IP` (forward
@@ -183,6 +185,74 @@ pub(crate) fn append_via(headers: &mut HeaderMap, version: http::Version) {
         _ => "1.1 weir",
     };
     headers.append(http::header::VIA, HeaderValue::from_static(hop));
+}
+
+/// The client of a request on a reverse listener: the connection's client (`hop`: the peer, or
+/// a PROXY header's source), unless that is a trusted proxy; then the `X-Forwarded-For` (else
+/// `Forwarded: for=`) entries are read right to left, skipping trusted proxies, and the first
+/// other address is the client. An entry that is not an address ends the walk at the last
+/// trusted one (weir does not guess). Then, unless `hop` is trusted, client-sent `Forwarded`
+/// and `X-Real-IP` are removed: they are claims only a trusted proxy may make.
+pub(crate) fn real_client(
+    headers: &mut HeaderMap,
+    hop: SocketAddr,
+    trusted: &[crate::upstream::IpNet],
+) -> SocketAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip.to_canonical()));
+    if !is_trusted(hop.ip()) {
+        headers.remove(FORWARDED);
+        headers.remove(X_REAL_IP);
+        return hop;
+    }
+    let mut client = hop.ip();
+    let xff: Vec<&str> = headers
+        .get_all(XFF)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let entries: Vec<Option<IpAddr>> = if xff.is_empty() {
+        headers
+            .get_all(FORWARDED)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(forwarded_for)
+            .collect()
+    } else {
+        xff.iter().map(|entry| entry.trim().parse().ok()).collect()
+    };
+    for entry in entries.iter().rev() {
+        match entry {
+            Some(ip) => {
+                client = ip.to_canonical();
+                if !is_trusted(*ip) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    // The port of a forwarded client is unknown.
+    let port = if client == hop.ip() { hop.port() } else { 0 };
+    SocketAddr::new(client, port)
+}
+
+/// The address in one `Forwarded` element's `for=` (RFC 7239 §6), if it is one: `192.0.2.60`,
+/// `"[2001:db8::1]:4711"`, `"192.0.2.60:4711"`. Obfuscated and `unknown` nodes are not.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let node = element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then_some(value.trim())
+    })?;
+    let node = node.trim_matches('"');
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    let host = node.rsplit_once(':').map_or(node, |(host, _)| host);
+    host.parse().ok()
 }
 
 #[cfg(test)]
@@ -307,5 +377,75 @@ mod tests {
         ] {
             assert!(check_host(&bad).is_err(), "{:?}", bad.headers());
         }
+    }
+
+    fn nets(list: &[&str]) -> Vec<crate::upstream::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn fields(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_and_its_claims_are_dropped() {
+        let mut headers = fields(&[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9"),
+            ("x-real-ip", "203.0.113.9"),
+        ]);
+        let hop: SocketAddr = "198.51.100.1:5000".parse().unwrap();
+        assert_eq!(real_client(&mut headers, hop, &nets(&["10.0.0.0/8"])), hop);
+        assert!(headers.get("forwarded").is_none());
+        assert!(headers.get("x-real-ip").is_none());
+        // The list stays, for weir to append the peer to.
+        assert_eq!(headers.get("x-forwarded-for").unwrap(), "203.0.113.9");
+    }
+
+    #[test]
+    fn trusted_proxies_are_skipped_right_to_left() {
+        let trusted = nets(&["10.0.0.0/8", "127.0.0.1"]);
+        let hop: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let client =
+            |pairs: &[(&'static str, &str)]| real_client(&mut fields(pairs), hop, &trusted);
+        // The spoofed left entry is not reached: 198.51.100.7 is the first untrusted one.
+        assert_eq!(
+            client(&[("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.2")]).ip(),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client(&[
+                ("x-forwarded-for", "198.51.100.7"),
+                ("x-forwarded-for", "10.0.0.2")
+            ])
+            .ip(),
+            "198.51.100.7".parse::<IpAddr>().unwrap(),
+            "several fields form one list"
+        );
+        // Every entry trusted: the leftmost.
+        assert_eq!(
+            client(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]).ip(),
+            "10.0.0.3".parse::<IpAddr>().unwrap()
+        );
+        // Garbage ends the walk at the last trusted address.
+        assert_eq!(
+            client(&[("x-forwarded-for", "198.51.100.7, bogus, 10.0.0.2")]).ip(),
+            "10.0.0.2".parse::<IpAddr>().unwrap()
+        );
+        // Without X-Forwarded-For, Forwarded's `for=` (IPv6 bracketed and quoted).
+        assert_eq!(
+            client(&[(
+                "forwarded",
+                "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.2"
+            )])
+            .ip(),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
+        // No forwarding fields: the trusted peer itself.
+        assert_eq!(client(&[]), hop);
     }
 }

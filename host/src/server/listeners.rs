@@ -362,6 +362,7 @@ async fn serve(
             tls: None,
             drain,
             limits: request_limits,
+            trusted_proxies: limits.trusted_proxies.clone(),
         };
         let builder = connection_builder(&listener, None);
         let io = Guarded::new(stream, limits.first_byte_timeout, limits.send_timeout);
@@ -395,6 +396,7 @@ async fn serve(
         tls: Some(Arc::new(facts)),
         drain,
         limits: request_limits,
+        trusted_proxies: limits.trusted_proxies.clone(),
     };
     // The first-byte timer starts after the handshake: a client that completes it and then
     // sends nothing is closed too.
