@@ -687,7 +687,12 @@ impl BackendPool {
         request: Request<UpstreamBody>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let Attempt { index, conn, lease } = attempt;
+        let Attempt {
+            index,
+            conn,
+            mut lease,
+        } = attempt;
+        lease.on(conn.closing());
         let backend = &self.backends[index];
         let mut timeout = self.settings.response_timeout;
         if let Some(deadline) = deadline {
@@ -821,7 +826,11 @@ impl Drop for Claim {
 /// response body is done.
 pub(crate) struct Lease {
     claim: Claim,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The HTTP/1.1 connection the request went on: if the request is abandoned, the slot
+    /// stays with the connection until it has closed.
+    connection: Option<Arc<conn::Closing>>,
+    finished: bool,
 }
 
 impl Lease {
@@ -829,8 +838,20 @@ impl Lease {
         claim.backend.in_flight.fetch_add(1, Ordering::Relaxed);
         Self {
             claim,
-            _permit: permit,
+            permit: Some(permit),
+            connection: None,
+            finished: false,
         }
+    }
+
+    /// The request goes on this connection.
+    fn on(&mut self, connection: Option<Arc<conn::Closing>>) {
+        self.connection = connection;
+    }
+
+    /// The request ended cleanly and its connection is idle: the slot is free at once.
+    pub(crate) fn finished(&mut self) {
+        self.finished = true;
     }
 }
 
@@ -844,6 +865,11 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.claim.backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.finished
+            && let (Some(connection), Some(permit)) = (&self.connection, self.permit.take())
+        {
+            connection.hold(permit);
+        }
     }
 }
 

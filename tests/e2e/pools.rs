@@ -143,8 +143,15 @@ async fn serve(
             }
             Script::Reset => None,
             Script::Slow(delay) => {
-                tokio::time::sleep(delay).await;
-                Some(ok(name))
+                // Like a real server, notice a peer that closes while the answer is prepared.
+                let mut probe = [0u8; 1];
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => Some(ok(name)),
+                    _ = stream.read(&mut probe) => {
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    }
+                }
             }
             Script::StallBody => {
                 let _ = stream
@@ -342,6 +349,73 @@ async fn requests_beyond_the_connection_limit_wait_in_a_bounded_queue() {
         outcomes.get("503 upstream-queue-full"),
         Some(&7),
         "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn clients_that_give_up_never_let_the_backend_see_more_connections_than_the_limit() {
+    let slow = Scripted::start("slow", Script::Slow(Duration::from_millis(400))).await;
+    let weir = Arc::new(
+        TestWeir::start(&pool_config(
+            &[slow.addr],
+            "max_connections_per_backend = 2\nqueue_size = 64\nqueue_timeout_ms = 5000",
+        ))
+        .await,
+    );
+    // weir's own count of open connections to the backend, sampled every millisecond.
+    let state = weir.control().state();
+    let pool = state.pools.get("main").expect("pool").clone();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = tokio::spawn({
+        let sampling = sampling.clone();
+        async move {
+            let mut most = 0;
+            while sampling.load(Ordering::SeqCst) {
+                most = most.max(pool.backends()[0].connections().open_connections());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            most
+        }
+    });
+    // Waves of clients that give up after 100 ms (in flight or queued), then patient ones.
+    for _ in 0..3 {
+        let mut impatient = Vec::new();
+        for _ in 0..32 {
+            let weir = weir.clone();
+            impatient.push(tokio::spawn(async move {
+                let request = weir.request("GET", "app.test", "/").body(Full::default());
+                let client = hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .build_http::<Full<Bytes>>();
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(100),
+                    client.request(request.expect("request")),
+                )
+                .await;
+            }));
+        }
+        for task in impatient {
+            task.await.expect("client task");
+        }
+    }
+    let mut patient = Vec::new();
+    for _ in 0..4 {
+        let weir = weir.clone();
+        patient.push(tokio::spawn(async move {
+            weir.get("app.test", "/").await.status
+        }));
+    }
+    for task in patient {
+        assert_eq!(task.await.expect("client task"), StatusCode::OK);
+    }
+    sampling.store(false, Ordering::SeqCst);
+    let most_open = sampler.await.expect("sampler");
+    assert!(most_open <= 2, "weir had {most_open} connections open");
+    assert!(
+        slow.peak() <= 2,
+        "the backend held {} requests at once",
+        slow.peak()
     );
 }
 

@@ -15,7 +15,7 @@ use hyper::client::conn::http1;
 use tokio::time::{Instant, Sleep};
 
 use super::Lease;
-use super::conn::ConnPool;
+use super::conn::{Closing, ConnPool};
 
 /// Boxed body errors, as hyper's server accepts them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -271,7 +271,12 @@ impl Timer {
 pub struct ResponseBody {
     inner: Incoming,
     /// The connection's sender, its pool and the address it is connected to.
-    release: Option<(http1::SendRequest<UpstreamBody>, Arc<ConnPool>, SocketAddr)>,
+    release: Option<(
+        http1::SendRequest<UpstreamBody>,
+        Arc<Closing>,
+        Arc<ConnPool>,
+        SocketAddr,
+    )>,
     ended: bool,
     timer: Timer,
     /// The backend's slot, given back when the body is done (dropped after `release`, so a
@@ -315,12 +320,13 @@ impl ResponseBody {
     pub(crate) fn pooled(
         inner: Incoming,
         sender: http1::SendRequest<UpstreamBody>,
+        closing: Arc<Closing>,
         pool: Arc<ConnPool>,
         peer: SocketAddr,
     ) -> Self {
         Self {
             inner,
-            release: Some((sender, pool, peer)),
+            release: Some((sender, closing, pool, peer)),
             ended: false,
             timer: Timer::new(None, None),
             lease: None,
@@ -379,10 +385,16 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        if let Some((sender, pool, peer)) = self.release.take()
+        if let Some((sender, closing, pool, peer)) = self.release.take()
             && (self.ended || self.inner.is_end_stream())
         {
-            pool.release(sender, peer);
+            // Back in the idle list: the request's slot is free at once. A connection not kept
+            // closes, and holds the slot until it has.
+            if pool.release(sender, closing, peer)
+                && let Some(lease) = &mut self.lease
+            {
+                lease.finished();
+            }
         }
     }
 }

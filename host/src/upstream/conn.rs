@@ -26,6 +26,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::body::{ResponseBody, UpstreamBody};
 
@@ -82,7 +83,7 @@ pub(crate) enum ConnectError {
 
 /// The HTTP side of an open connection.
 enum Sender {
-    H1(http1::SendRequest<UpstreamBody>),
+    H1(http1::SendRequest<UpstreamBody>, Arc<Closing>),
     /// The shared connection, and whether it runs over TLS (`:scheme` is then `https`).
     H2(http2::SendRequest<UpstreamBody>, bool),
 }
@@ -90,6 +91,7 @@ enum Sender {
 /// An HTTP/1.1 connection waiting for its next request.
 struct Idle {
     sender: http1::SendRequest<UpstreamBody>,
+    closing: Arc<Closing>,
     since: Instant,
     peer: SocketAddr,
 }
@@ -191,7 +193,7 @@ impl ConnPool {
             }
             if !entry.sender.is_closed() {
                 return Some(Connection {
-                    sender: Sender::H1(entry.sender),
+                    sender: Sender::H1(entry.sender, entry.closing),
                     pool: self.clone(),
                     reused: true,
                     peer: entry.peer,
@@ -267,10 +269,16 @@ impl ConnPool {
         }
     }
 
-    /// Puts an HTTP/1.1 connection whose response was read to the end back in the idle list.
-    pub(crate) fn release(&self, sender: http1::SendRequest<UpstreamBody>, peer: SocketAddr) {
+    /// Puts an HTTP/1.1 connection whose response was read to the end back in the idle list;
+    /// false when it is closed or not kept (it closes then).
+    pub(crate) fn release(
+        &self,
+        sender: http1::SendRequest<UpstreamBody>,
+        closing: Arc<Closing>,
+        peer: SocketAddr,
+    ) -> bool {
         if sender.is_closed() || self.max_idle == 0 {
-            return;
+            return false;
         }
         let mut idle = self.lock_idle();
         if idle.len() >= self.max_idle {
@@ -279,9 +287,11 @@ impl ConnPool {
         }
         idle.push(Idle {
             sender,
+            closing,
             since: Instant::now(),
             peer,
         });
+        true
     }
 
     async fn handshake_h1<S>(&self, io: S) -> Result<Sender, ConnectError>
@@ -292,8 +302,9 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        self.drive(connection);
-        Ok(Sender::H1(sender))
+        let closing = Arc::new(Closing::default());
+        self.drive(connection, Some(closing.clone()));
+        Ok(Sender::H1(sender, closing))
     }
 
     async fn handshake_upgrade<S>(&self, io: S) -> Result<UpgradeSender, ConnectError>
@@ -304,7 +315,7 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        self.drive(connection.with_upgrades());
+        self.drive(connection.with_upgrades(), None);
         Ok(sender)
     }
 
@@ -322,7 +333,7 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        self.drive(connection);
+        self.drive(connection, None);
         *self
             .shared_h2
             .lock()
@@ -359,7 +370,7 @@ impl ConnPool {
     }
 
     /// Runs a connection's I/O task, counted as open until it ends.
-    fn drive<C>(&self, connection: C)
+    fn drive<C>(&self, connection: C, closing: Option<Arc<Closing>>)
     where
         C: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
     {
@@ -368,6 +379,9 @@ impl ConnPool {
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+            if let Some(closing) = closing {
+                closing.ended();
             }
             drop(open);
         });
@@ -386,13 +400,14 @@ impl Connection {
         request: Request<UpstreamBody>,
     ) -> Result<Response<ResponseBody>, SendError> {
         match self.sender {
-            Sender::H1(mut sender) => {
+            Sender::H1(mut sender, closing) => {
                 if let Err(e) = sender.ready().await {
                     return Err(SendError::NotSent(Box::new(request), e));
                 }
                 match sender.try_send_request(request).await {
-                    Ok(response) => Ok(response
-                        .map(|body| ResponseBody::pooled(body, sender, self.pool, self.peer))),
+                    Ok(response) => Ok(response.map(|body| {
+                        ResponseBody::pooled(body, sender, closing, self.pool, self.peer)
+                    })),
                     Err(mut e) => match e.take_message() {
                         Some(request) => Err(SendError::NotSent(Box::new(request), e.into_error())),
                         None => Err(SendError::Failed(e.into_error())),
@@ -414,6 +429,15 @@ impl Connection {
         self.peer
     }
 
+    /// The slot holder of an HTTP/1.1 connection (HTTP/2 streams need none: an abandoned
+    /// stream is reset, the connection stays).
+    pub(crate) fn closing(&self) -> Option<Arc<Closing>> {
+        match &self.sender {
+            Sender::H1(_, closing) => Some(closing.clone()),
+            Sender::H2(..) => None,
+        }
+    }
+
     /// Whether the connection speaks HTTP/2 (the request then needs an absolute URI).
     pub(crate) fn is_h2(&self) -> bool {
         matches!(self.sender, Sender::H2(..))
@@ -425,6 +449,28 @@ impl Connection {
             Sender::H2(_, false) => http::uri::Scheme::HTTP,
             _ => http::uri::Scheme::HTTPS,
         }
+    }
+}
+
+/// An HTTP/1.1 connection's hold on a backend slot after its request was abandoned: the slot
+/// is given back when the connection has really closed, not when the request was dropped, so
+/// the backend never has more connections open than its limit.
+#[derive(Debug, Default)]
+pub(crate) struct Closing(Mutex<(bool, Option<OwnedSemaphorePermit>)>);
+
+impl Closing {
+    /// Keeps `permit` until the connection ends (at once, if it already has).
+    pub(crate) fn hold(&self, permit: OwnedSemaphorePermit) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.0 {
+            state.1 = Some(permit);
+        }
+    }
+
+    fn ended(&self) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = true;
+        state.1 = None;
     }
 }
 
