@@ -11,8 +11,10 @@
 # - weir-no-queue: LIMIT connections per backend, `queue_size = 0` (refused at once with 503);
 # - nginx-max-conns: `max_conns=LIMIT`, `keepalive LIMIT`;
 # - weir-unlimited, nginx-unlimited: no limit (weir's default of 1024 connections per backend,
-#   nginx `keepalive 64`), every client's request in flight at the origin: the reference for
-#   what limiting costs.
+#   nginx `keepalive 64`), every client's request in flight at the origin;
+# - weir-few-clients, nginx-few-clients: no limit either, and only LIMIT clients, so the origin
+#   sees the same LIMIT requests in flight and the same rate as with the limit, with nothing
+#   waiting or refused: the reference for what the queue costs per request.
 #
 # For each: requests/s; the share of 2xx, 503 and 502 answers; p50 and p99 latency of the 2xx
 # answers; the proxy's CPU time (utime+stime from /proc) per answer and per 2xx answer; and the
@@ -22,9 +24,9 @@
 # script can time each request and count statuses (wrk's own latency mixes the fast refusals in).
 #
 # Placement (the machines have 2 cores): the proxies (TOKIO_WORKER_THREADS=1, worker_processes
-# 1) pinned to core 0; wrk and the origin share core 1. All proxies run side by side and the RUNS
-# runs alternate between them, so drift in background load hits each alike. Medians of RUNS runs
-# of DURATION seconds, printed as a markdown table.
+# 1) pinned to core 0; wrk and the origin (at nice -20, see below) share core 1. All proxies run
+# side by side and the RUNS runs alternate between them, so drift in background load hits each
+# alike. Medians of RUNS runs of DURATION seconds, printed as a markdown table.
 #
 #   host/benches/load/saturation.sh     # RUNS=3 DURATION=10 CONNECTIONS=64 LIMIT=8 DELAY_MS=20
 #   SCENARIOS="weir-queue nginx-max-conns" RUNS=1 DURATION=5 host/benches/load/saturation.sh
@@ -45,7 +47,8 @@ LIMIT=${LIMIT:-8}
 QUEUE_SIZE=${QUEUE_SIZE:-256}
 QUEUE_TIMEOUT_MS=${QUEUE_TIMEOUT_MS:-2000}
 DELAY_MS=${DELAY_MS:-20}
-SCENARIOS=${SCENARIOS:-weir-queue weir-no-queue nginx-max-conns weir-unlimited nginx-unlimited}
+SCENARIOS=${SCENARIOS:-weir-queue weir-no-queue nginx-max-conns weir-few-clients nginx-few-clients \
+weir-unlimited nginx-unlimited}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 source host/benches/common.sh
 bench_init saturation
@@ -72,9 +75,12 @@ for i in "${!SCENARIO_LIST[@]}"; do
 done
 
 # The origin, with a lifetime bound longer than the bench can last (each wrk run is bounded by
-# DURATION + 30 s).
+# DURATION + 30 s). It shares core 1 with wrk's CONNECTIONS threads, and the scheduler shares a
+# core per thread: at equal priority a refusal storm would leave the origin 1/65 of the core and
+# slow the answers that do get through. The origin needs a few percent of a core, so it runs at
+# the highest priority (`nice` only warns and runs it at the normal one when not allowed).
 ORIGIN_SECS=$(( ${#SCENARIO_LIST[@]} * (RUNS + 1) * (DURATION + 40) + 120 ))
-taskset -c 1 python3 host/benches/load/slow_origin.py "$DELAY_MS" "$ORIGIN_SECS" $STATS_PORT \
+taskset -c 1 nice -n -20 python3 host/benches/load/slow_origin.py "$DELAY_MS" "$ORIGIN_SECS" $STATS_PORT \
   "${ORIGIN_PORTS[@]}" &
 PIDS+=($!)
 wait_port $STATS_PORT
@@ -211,10 +217,12 @@ function done(summary, latency, requests)
 end
 LUA
 
-# drive PORT SECONDS: wrk's output (core 1, one connection per thread).
+# drive SCENARIO SECONDS: wrk's output (core 1, one connection per thread).
 drive() {
-  timeout $(($2 + 30)) taskset -c 1 wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"$2s" --timeout 10s \
-    -s "$WORK/status.lua" "http://127.0.0.1:$1/"
+  local clients=$CONNECTIONS
+  case "$1" in *-few-clients) clients=$LIMIT ;; esac
+  timeout $(($2 + 30)) taskset -c 1 wrk -t"$clients" -c"$clients" -d"$2s" --timeout 10s \
+    -s "$WORK/status.lua" "http://127.0.0.1:${PROXY_PORT[$1]}/"
 }
 
 # measure SCENARIO: one run; prints "answers/s 2xx/s 2xx% 503% 502% p50_ms p99_ms cpu_us/answer
@@ -223,15 +231,15 @@ measure() {
   local s=$1 before after out pre post
   pre=$(origin_stats "${ORIGIN_PORT[$s]}")
   before=$(cpu_ticks "${PROXY_PIDS[$s]}")
-  out=$(drive "${PROXY_PORT[$s]}" "$DURATION")
+  out=$(drive "$s" "$DURATION")
   after=$(cpu_ticks "${PROXY_PIDS[$s]}")
   post=$(origin_stats "${ORIGIN_PORT[$s]}")
   local sat
   sat=$(echo "$out" | awk '$1 == "sat"')
   [ -n "$sat" ] || { echo "$s: no result from wrk: $out" >&2; exit 1; }
   echo "$s $sat" | awk '$8 + $9 + $12 + $13 > 0 {
-    printf "- %s: %d answers, %d 503 upstream-queue-full, %d 503 upstream-queue-timeout, %d other statuses, %d wrk timeouts, %d socket errors\n",
-      $1, $3, $7, $8, $9, $12, $13 }' >>"$WORK/notes.log"
+    printf "- %s: %d answers, %d 503 upstream-queue-full, %d 503 upstream-queue-timeout, ", $1, $3, $7, $8
+    printf "%d other statuses, %d wrk timeouts, %d socket errors\n", $9, $12, $13 }' >>"$WORK/notes.log"
   awk -v sat="$sat" -v pre="$pre" -v post="$post" -v t="$((after - before))" -v hz="$TICK" 'BEGIN {
     split(sat, a, " "); split(pre, b, " "); split(post, c, " ")
     n = a[2]; secs = a[3]; ok = a[4]; cpu = (t / hz) * 1e6
@@ -253,14 +261,15 @@ for s in "${SCENARIO_LIST[@]}"; do
 done
 for s in "${SCENARIO_LIST[@]}"; do wait_port "${PROXY_PORT[$s]}"; done
 # Warm each: pools, page faults.
-for s in "${SCENARIO_LIST[@]}"; do drive "${PROXY_PORT[$s]}" 2 >/dev/null; done
+for s in "${SCENARIO_LIST[@]}"; do drive "$s" 2 >/dev/null; done
 
 declare -A RESULTS
 for _ in $(seq "$RUNS"); do
   for s in "${SCENARIO_LIST[@]}"; do RESULTS[$s]+="$(measure "$s")"$'\n'; done
 done
 
-echo "| scenario | req/s | 2xx % | 503 % | 502 % | 2xx/s | 2xx p50 ms | 2xx p99 ms | CPU µs/answer | CPU µs/2xx | peak conns to origin | conns opened to origin |"
+echo "| scenario | req/s | 2xx % | 503 % | 502 % | 2xx/s | 2xx p50 ms | 2xx p99 ms | CPU µs/answer" \
+  "| CPU µs/2xx | peak conns to origin | conns opened to origin |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for s in "${SCENARIO_LIST[@]}"; do
   mapfile -t runs < <(printf '%s' "${RESULTS[$s]}")
@@ -270,13 +279,15 @@ for s in "${SCENARIO_LIST[@]}"; do
   echo "| $s | ${m[1]} | ${m[3]} | ${m[4]} | ${m[5]} | ${m[2]} | ${m[6]} | ${m[7]} | ${m[8]} | ${m[9]} | $peak | ${m[11]} |"
   case "$s" in
     weir-queue | weir-no-queue)
-      [ "$peak" -le "$LIMIT" ] || echo "- $s: $peak connections open to the origin at once, over the limit of $LIMIT" >>"$WORK/notes.log" ;;
+      [ "$peak" -le "$LIMIT" ] \
+        || echo "- $s: $peak connections open to the origin at once, over the limit of $LIMIT" >>"$WORK/notes.log" ;;
   esac
 done
 
 for s in "${SCENARIO_LIST[@]}"; do
   if [ -s "$WORK/$s/stderr" ]; then
-    echo "- $s: weir wrote $(wc -l <"$WORK/$s/stderr") lines to stderr, the first: $(head -n1 "$WORK/$s/stderr")" >>"$WORK/notes.log"
+    echo "- $s: weir wrote $(wc -l <"$WORK/$s/stderr") lines to stderr, the first:" \
+      "$(head -n1 "$WORK/$s/stderr")" >>"$WORK/notes.log"
   fi
 done
 if [ -s "$WORK/notes.log" ]; then
@@ -284,3 +295,5 @@ if [ -s "$WORK/notes.log" ]; then
   echo "Notes:"
   cat "$WORK/notes.log"
 fi
+echo
+echo "Load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs."
