@@ -22,8 +22,8 @@
 # For each: requests/s; the share of 2xx, 503 and 502 answers; p50 and p99 latency of the 2xx
 # answers; the proxy's CPU time (utime+stime from /proc) per answer and per 2xx answer; and the
 # connections towards the origin, counted by the origin itself (slow_origin.py): the peak open at
-# once (the most of the RUNS runs; idle keep-alive connections count) and the number opened
-# during a run. wrk runs with one connection per thread (-t = -c = CONNECTIONS) so that a Lua
+# once (the most of the RUNS runs; idle keep-alive connections count), under load and when wrk
+# stops and its clients go away at once, and the number opened during a run. wrk runs with one connection per thread (-t = -c = CONNECTIONS) so that a Lua
 # script can time each request and count statuses (wrk's own latency mixes the fast refusals in).
 #
 # Placement (the machines have 2 cores): the proxies (TOKIO_WORKER_THREADS=1, worker_processes
@@ -63,6 +63,7 @@ WEIR=$TARGET/release/weir
 STATS_PORT=18189; ORIGIN_BASE=18180; PROXY_BASE=18190
 read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 [ ${#SCENARIO_LIST[@]} -le 9 ] || { echo "at most 9 scenarios" >&2; exit 1; }
+[ "$DURATION" -ge 2 ] || { echo "DURATION must be at least 2 (s)" >&2; exit 1; }
 
 echo "weir $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*version: //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS LIMIT=$LIMIT QUEUE_SIZE=$QUEUE_SIZE" \
