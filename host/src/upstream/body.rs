@@ -265,18 +265,22 @@ impl Timer {
     }
 }
 
+/// What returns an HTTP/1.1 connection to its pool: its sender, its slot holder, the pool and
+/// the peer it is connected to.
+type Release = (
+    http1::SendRequest<UpstreamBody>,
+    Arc<Closing>,
+    Arc<ConnPool>,
+    SocketAddr,
+);
+
 /// An upstream response body. On an HTTP/1.1 connection it holds the connection's sender and
 /// returns it to the idle list when dropped after the body was read to its end; dropped
 /// earlier, the sender goes with it and hyper closes the connection (its framing is unknown).
 pub struct ResponseBody {
     inner: Incoming,
     /// The connection's sender, its pool and the address it is connected to.
-    release: Option<(
-        http1::SendRequest<UpstreamBody>,
-        Arc<Closing>,
-        Arc<ConnPool>,
-        SocketAddr,
-    )>,
+    release: Option<Release>,
     ended: bool,
     timer: Timer,
     /// The backend's slot, given back when the body is done (dropped after `release`, so a
