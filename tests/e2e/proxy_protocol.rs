@@ -93,3 +93,47 @@ async fn connections_without_a_valid_header_or_from_elsewhere_are_closed() {
     assert_eq!(exchange(strict.addr, &v1).await, "");
     assert_eq!(backend.count(), 0);
 }
+
+/// A listener with `trusted_proxies` whose chain copies the request's client address into
+/// `x-client` (the headers plugin's `{client_ip}`), so the backend shows what filters saw.
+fn trusting_config(backend: SocketAddr, trusted: &str) -> String {
+    format!(
+        "{}\n[[listener]]\nbind = \"127.0.0.1:0\"\ntrusted_proxies = {trusted}\n\n{}\n[[pool]]\nname = \"main\"\nbackends = [\"{backend}\"]\n\n[[route]]\npool = \"main\"\nfilters = [\"show\"]\n",
+        runtime_table(),
+        crate::support::filter(
+            "show",
+            weir_tests::guests::HEADERS,
+            r#"{"request": {"set": {"x-client": "{client_ip}"}}}"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn behind_trusted_proxies_the_client_is_read_right_to_left() {
+    let backend = Backend::start("a").await;
+    // The test client (127.0.0.1) is a trusted proxy, and so is 10.0.0.0/8.
+    let weir = TestWeir::start(&trusting_config(
+        backend.addr(),
+        r#"["127.0.0.1", "10.0.0.0/8"]"#,
+    ))
+    .await;
+    let request = b"GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\nx-forwarded-for: 1.2.3.4, 198.51.100.7, 10.0.0.2\r\nx-real-ip: 10.9.9.9\r\n\r\n";
+    let answer = exchange(weir.addr, request).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    let seen = backend.last();
+    // The spoofable left entry is never reached; the trusted proxy's X-Real-IP passes.
+    assert_eq!(seen.header("x-client"), "198.51.100.7");
+    assert_eq!(seen.header("x-real-ip"), "10.9.9.9");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        "1.2.3.4, 198.51.100.7, 10.0.0.2, 127.0.0.1"
+    );
+
+    // Untrusted: the peer is the client, and its claims are dropped.
+    let untrusting = TestWeir::start(&trusting_config(backend.addr(), r#"["10.0.0.0/8"]"#)).await;
+    let answer = exchange(untrusting.addr, request).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    let seen = backend.last();
+    assert_eq!(seen.header("x-client"), "127.0.0.1");
+    assert_eq!(seen.header("x-real-ip"), "");
+}
