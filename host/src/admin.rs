@@ -8,7 +8,11 @@
 //!   why, on trial, down), connections, requests in flight; the queue and retries
 //! - `POST /reload` → re-reads the config and reloads; JSON outcome (200 applied, 500 refused)
 //!
-//! Bind it to loopback: it has no authentication.
+//! - `GET /ready` → `ready` (200), or `draining` (503) once a stop began or after `POST /drain`
+//! - `POST /drain` → not ready from now on; requests are still served until weir is stopped
+//!
+//! Bind it to loopback; with `[admin] token_file`, every request but `/health` and `/ready`
+//! needs `Authorization: Bearer <token>`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,8 +45,18 @@ impl Drop for AdminServer {
     }
 }
 
-/// Binds `bind` and serves the admin endpoint for `control`.
+/// Binds `bind` and serves the admin endpoint for `control`, without authentication.
 pub async fn serve(bind: SocketAddr, control: Arc<Control>) -> std::io::Result<AdminServer> {
+    serve_with(bind, None, control).await
+}
+
+/// Binds `bind` and serves the admin endpoint for `control`; with a `token`, every request
+/// but `/health` and `/ready` must carry `Authorization: Bearer <token>`.
+pub async fn serve_with(
+    bind: SocketAddr,
+    token: Option<Arc<str>>,
+    control: Arc<Control>,
+) -> std::io::Result<AdminServer> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     tracing::info!(addr = %addr, "admin endpoint listening");
@@ -51,10 +65,16 @@ pub async fn serve(bind: SocketAddr, control: Arc<Control>) -> std::io::Result<A
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let control = control.clone();
+            let (control, token) = (control.clone(), token.clone());
             let service = service_fn(move |req| {
-                let control = control.clone();
-                async move { Ok::<_, Infallible>(answer(&control, req).await) }
+                let (control, token) = (control.clone(), token.clone());
+                async move {
+                    let response = match refuse_unauthorised(token.as_deref(), &req) {
+                        Some(refusal) => refusal,
+                        None => answer(&control, req).await,
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())
@@ -69,6 +89,15 @@ pub async fn serve(bind: SocketAddr, control: Arc<Control>) -> std::io::Result<A
 async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n".to_owned()),
+        (&Method::GET, "/ready") => match control.is_ready() {
+            true => text(StatusCode::OK, "ready\n".to_owned()),
+            false => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
+        },
+        (&Method::POST, "/drain") => {
+            control.set_draining();
+            tracing::info!("admin: draining (not ready); requests are still served");
+            json(StatusCode::OK, serde_json::json!({"outcome": "draining"}))
+        }
         (&Method::GET, "/plugins") => json(StatusCode::OK, plugins(control)),
         (&Method::GET, "/metrics") => text(StatusCode::OK, metrics(control)),
         (&Method::GET, "/upstreams") => json(StatusCode::OK, upstreams(control)),
@@ -86,15 +115,51 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
                 }),
             ),
         },
-        (_, "/health" | "/plugins" | "/metrics" | "/reload") => text(
+        (_, "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/reload") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".to_owned(),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /health, /plugins, /metrics or POST /reload\n".to_owned(),
+            "not found: try /health, /ready, /plugins, /metrics, /upstreams, POST /reload or POST /drain\n".to_owned(),
         ),
     }
+}
+
+/// With a token, the 401 for a request that does not carry it (`/health` and `/ready` are open
+/// to probes). The comparison takes the same time wherever the first difference is.
+fn refuse_unauthorised(
+    token: Option<&str>,
+    req: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let token = token?;
+    if matches!(req.uri().path(), "/health" | "/ready") {
+        return None;
+    }
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    if same {
+        return None;
+    }
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "a bearer token is required\n".to_owned(),
+    );
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    Some(response)
 }
 
 fn plugins(control: &Control) -> serde_json::Value {

@@ -37,7 +37,7 @@ pub struct Config {
     /// Grace period for in-flight requests on shutdown.
     pub shutdown_grace: Duration,
     /// Admin endpoint address, if any.
-    pub admin: Option<SocketAddr>,
+    pub admin: Option<AdminConfig>,
     /// File watching for reloads, if on (only used with a config file).
     pub watch: Option<crate::server::WatchSettings>,
     /// What an encoded `/`, a backslash or an encoded control character in a request path
@@ -83,6 +83,25 @@ pub struct ListenerConfig {
     pub mode: ListenerMode,
     /// TLS, when the listener speaks HTTPS (certificates already loaded and checked).
     pub tls: Option<crate::tls::ListenerTls>,
+}
+
+/// A validated `[admin]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Address of the admin endpoint.
+    pub bind: SocketAddr,
+    /// The bearer token requests must carry (read from `token_file`), if any.
+    pub token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself.
+        f.debug_struct("AdminConfig")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// A listener's bounds on its clients: sizes answered with 4xx, and timeouts that close the
@@ -476,16 +495,7 @@ impl Validator<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let admin = match &raw.admin {
             None => None,
-            Some(admin) => match admin.bind.get_ref().parse::<SocketAddr>() {
-                Ok(addr) => Some(addr),
-                Err(_) => {
-                    return self.invalid(
-                        admin.bind.span(),
-                        "admin.bind".into(),
-                        format!("`{}` is not an IP:port address", admin.bind.get_ref()),
-                    );
-                }
-            },
+            Some(admin) => Some(self.admin(admin)?),
         };
         Ok(Config {
             origin: self.file.to_owned(),
@@ -748,6 +758,44 @@ impl Validator<'_> {
 
     /// Refuses zero for each named quantity. These keys are plain numbers without spans, so the
     /// error names the key path and the file.
+    fn admin(&self, raw: &file::Admin) -> Result<AdminConfig, ConfigError> {
+        let Ok(bind) = raw.bind.get_ref().parse::<SocketAddr>() else {
+            return self.invalid(
+                raw.bind.span(),
+                "admin.bind".into(),
+                format!("`{}` is not an IP:port address", raw.bind.get_ref()),
+            );
+        };
+        let token = match &raw.token_file {
+            None => None,
+            Some(file) => {
+                let path = self.base.join(file.get_ref());
+                let token = match std::fs::read_to_string(&path) {
+                    Ok(text) => text.trim().to_owned(),
+                    Err(e) => {
+                        return self.invalid(
+                            file.span(),
+                            "admin.token_file".into(),
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                    }
+                };
+                if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return self.invalid(
+                        file.span(),
+                        "admin.token_file".into(),
+                        format!(
+                            "{} must hold one token of at least 16 characters without spaces",
+                            path.display()
+                        ),
+                    );
+                }
+                Some(Arc::from(token))
+            }
+        };
+        Ok(AdminConfig { bind, token })
+    }
+
     fn positive(
         &self,
         key: &dyn Fn(&str) -> String,

@@ -111,13 +111,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode (see weir run --help)"
         ),
     };
-    let admin_bind = config.admin;
+    let admin_bind = config.admin.clone();
     let running = server::start(config).await?;
     let _admin = match admin_bind {
-        Some(bind) => Some(
-            weir::admin::serve(bind, running.control().clone())
+        Some(admin) => Some(
+            weir::admin::serve_with(admin.bind, admin.token.clone(), running.control().clone())
                 .await
-                .with_context(|| format!("cannot bind the admin endpoint to {bind}"))?,
+                .with_context(|| format!("cannot bind the admin endpoint to {}", admin.bind))?,
         ),
         None => None,
     };

@@ -147,6 +147,7 @@ impl Running {
     pub async fn stopped(mut self) -> bool {
         let mut state = self.stopped.clone();
         let _ = state.wait_for(|s| *s != StopState::Serving).await;
+        self.control.set_draining();
         tracing::info!("draining");
         let mut complete = self.listeners.join().await;
         // Tunnels outlive their HTTP connections; they end by themselves or at the deadline,

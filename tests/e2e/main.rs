@@ -1,6 +1,7 @@
 //! weir's end-to-end suite: one test binary (wasmtime links once), real weir in-process on
 //! loopback, real backends, real plugins built from `plugins/` and `tests/guests/`.
 
+mod admin;
 mod balancing;
 mod busy_plugin;
 mod client_limits;

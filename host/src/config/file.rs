@@ -102,8 +102,12 @@ impl Default for Server {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
-    /// Address of the admin endpoint; keep it on loopback (it has no authentication).
+    /// Address of the admin endpoint; keep it on loopback.
     pub bind: Spanned<String>,
+    /// A file holding the bearer token every admin request but `/health` and `/ready` must
+    /// carry. Default: none (no authentication).
+    #[serde(default)]
+    pub token_file: Option<Spanned<PathBuf>>,
 }
 
 /// One `[[listener]]`.

@@ -688,3 +688,34 @@ fn proxy_protocol_sources_default_to_loopback_and_bad_ones_name_their_index() {
         "{err}"
     );
 }
+
+#[test]
+fn the_admin_token_is_read_from_its_file_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("token");
+    std::fs::write(&good, "abcdefghijklmnopqrstuvwxyz\n").unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc\n").unwrap();
+    let with = |file: &Path| {
+        format!(
+            "[admin]\nbind = \"127.0.0.1:9901\"\ntoken_file = {:?}\n{MINIMAL}",
+            file.display().to_string()
+        )
+    };
+    let admin = parse_ok(&with(&good)).admin.unwrap();
+    assert_eq!(admin.token.as_deref(), Some("abcdefghijklmnopqrstuvwxyz"));
+    assert!(
+        !format!("{admin:?}").contains("abcdefgh"),
+        "Debug hides the token"
+    );
+    let err = parse_err(&with(&short));
+    assert!(
+        err.contains("`admin.token_file`") && err.contains("at least 16"),
+        "{err}"
+    );
+    let err = parse_err(&with(&dir.path().join("missing")));
+    assert!(
+        err.contains("`admin.token_file`") && err.contains("cannot read"),
+        "{err}"
+    );
+}

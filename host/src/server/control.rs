@@ -52,6 +52,8 @@ pub struct Control {
     applied: AtomicU64,
     failed: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
+    /// Whether weir says it is ready for traffic (false once draining).
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Control {
@@ -63,6 +65,17 @@ impl std::fmt::Debug for Control {
 }
 
 impl Control {
+    /// Whether weir is ready for new traffic: serving, and neither stopping nor told to drain.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Says "not ready" from now on (a stop began, or an operator drains weir before stopping
+    /// it): load balancers that probe readiness stop sending; requests are still served.
+    pub fn set_draining(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
     pub(super) fn new(
         state: Arc<ArcSwap<ProxyState>>,
         runtime: Arc<Runtime>,
@@ -78,6 +91,7 @@ impl Control {
             applied: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
+            ready: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
