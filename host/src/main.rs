@@ -122,12 +122,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let control = running.control().clone();
+    // Every handler is installed before weir says it is ready: a signal sent right after
+    // `READY=1` must not meet the default action (which ends the process).
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    let stops = StopSignals::listen()?;
     let reloader = tokio::spawn(async move {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::error!("cannot listen for SIGHUP; reload through the admin endpoint instead");
-            return;
-        };
+        let mut hangup = hangup;
         while hangup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading");
             // The outcome is logged by the reload itself.
@@ -135,7 +136,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     server::notify::ready();
-    let code = serve_until_stopped(running).await;
+    let code = serve_until_stopped(running, stops).await;
     reloader.abort();
     code
 }
@@ -195,7 +196,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     {
         println!("{}", demo::instructions(addr, proxy, origin_a));
     }
-    serve_until_stopped(running).await
+    let stops = StopSignals::listen()?;
+    serve_until_stopped(running, stops).await
 }
 
 async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -261,6 +263,27 @@ next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
     Ok(())
 }
 
+/// The signals that stop weir, listened for.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot listen for {name}"))
+        };
+        Ok(Self {
+            term: listen(SignalKind::terminate(), "SIGTERM")?,
+            int: listen(SignalKind::interrupt(), "SIGINT")?,
+            quit: listen(SignalKind::quit(), "SIGQUIT")?,
+        })
+    }
+}
+
 /// The exit status when a stop had to cut connections or tunnels at its deadline.
 const EXIT_CUT: u8 = 3;
 
@@ -271,14 +294,15 @@ const EXIT_CUT: u8 = 3;
 /// - `SIGTERM`, `SIGINT`: fast stop: stop accepting, wait up to `shutdown_grace_ms`, then close
 ///   the rest.
 /// - A second signal during a stop escalates it: graceful → fast → now.
-async fn serve_until_stopped(running: server::Running) -> anyhow::Result<ExitCode> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind: SignalKind, name: &str| {
-        signal(kind).with_context(|| format!("cannot listen for {name}"))
-    };
-    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
-    let mut quit = listen(SignalKind::quit(), "SIGQUIT")?;
+async fn serve_until_stopped(
+    running: server::Running,
+    stops: StopSignals,
+) -> anyhow::Result<ExitCode> {
+    let StopSignals {
+        mut term,
+        mut int,
+        mut quit,
+    } = stops;
     let stopper = running.stopper();
     let signals = tokio::spawn(async move {
         let mut stopping = false;
