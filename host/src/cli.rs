@@ -21,6 +21,10 @@ pub struct Cli {
     /// set) or `json` (one object per line, for log collectors).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Write the access log (target `weir::access`: one line per request and per tunnel) to
+    /// this file as JSON lines instead of stderr; `SIGUSR1` reopens it after rotation.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub access_log: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

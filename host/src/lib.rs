@@ -14,6 +14,7 @@ pub mod config;
 pub mod conformance;
 pub mod demo;
 pub mod filters;
+pub mod logfile;
 pub mod metrics;
 pub mod proxy;
 pub mod runtime;

@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _, fmt};
 use weir::cli::{Cli, Command, DemoArgs, LogFormat, NewCommand, OutputFormat, RunArgs, TestArgs};
 use weir::config::{self, QuickMode};
 use weir::conformance::{self, Format, TestOptions};
@@ -14,6 +17,10 @@ use weir::{demo, server};
 /// Log lines queued for the log thread at most; past this, lines are dropped (and counted).
 const LOG_QUEUE_LINES: usize = 16_384;
 
+/// The access log file given with `--access-log`, reopened on `SIGUSR1`.
+static ACCESS_LOG: std::sync::OnceLock<std::sync::Arc<weir::logfile::ReopeningFile>> =
+    std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = match cli.command {
@@ -22,12 +29,31 @@ fn main() -> ExitCode {
     };
     let log = cli.log.as_deref().unwrap_or(default_log);
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(log));
-    let filter = match filter {
+    let mut filter = match filter {
         Ok(filter) => filter,
         Err(e) => {
             report(&anyhow::anyhow!("invalid --log filter `{log}`: {e}"));
             return ExitCode::FAILURE;
         }
+    };
+    // With `--access-log`, access events go to their file, not to stderr.
+    let access_file = match &cli.access_log {
+        None => None,
+        Some(path) => match weir::logfile::ReopeningFile::open(path) {
+            Ok(file) => {
+                if let Ok(off) = "weir::access=off".parse() {
+                    filter = filter.add_directive(off);
+                }
+                Some(file)
+            }
+            Err(e) => {
+                report(&anyhow::anyhow!(
+                    "cannot open the access log {}: {e}",
+                    path.display()
+                ));
+                return ExitCode::FAILURE;
+            }
+        },
     };
     // Log lines (the access log included) are written by a thread of their own from a bounded
     // queue, so a slow stderr never blocks a worker; when the queue is full, lines are dropped
@@ -38,13 +64,42 @@ fn main() -> ExitCode {
         .thread_name("weir-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
-    weir::metrics::count_log_drops_with(move || dropped.dropped_lines() as u64);
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match cli.log_format {
-        LogFormat::Json => subscriber.json().init(),
-        LogFormat::Text => subscriber.with_ansi(colours_wanted()).init(),
+    let diagnostic = match cli.log_format {
+        LogFormat::Json => fmt::layer().json().with_writer(writer).boxed(),
+        LogFormat::Text => fmt::layer()
+            .with_ansi(colours_wanted())
+            .with_writer(writer)
+            .boxed(),
+    }
+    .with_filter(filter);
+    // The access file has a log thread and a bounded queue of its own, so a slow disk never
+    // blocks a worker either; its drops are counted with the others.
+    let mut _access_guard = None;
+    let mut access_dropped = None;
+    let access = access_file.as_ref().map(|file| {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .buffered_lines_limit(LOG_QUEUE_LINES)
+            .lossy(true)
+            .thread_name("weir-access-log")
+            .finish(weir::logfile::Handle(file.clone()));
+        _access_guard = Some(guard);
+        access_dropped = Some(writer.error_counter());
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .with_filter(Targets::new().with_target("weir::access", tracing::Level::INFO))
+    });
+    weir::metrics::count_log_drops_with(move || {
+        let access = access_dropped.as_ref().map_or(0, |c| c.dropped_lines());
+        (dropped.dropped_lines() + access) as u64
+    });
+    tracing_subscriber::registry()
+        .with(diagnostic)
+        .with(access)
+        .init();
+    if let Some(file) = access_file {
+        let _ = ACCESS_LOG.set(file);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -135,10 +190,31 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = control.reload_from_source().await;
         }
     });
+    let user1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("cannot listen for SIGUSR1")?;
+    let reopener = tokio::spawn(reopen_on_sigusr1(user1));
     server::notify::ready();
     let code = serve_until_stopped(running, stops).await;
     reloader.abort();
+    reopener.abort();
     code
+}
+
+/// Reopens the access log file on every `SIGUSR1` (after rotation renamed it).
+async fn reopen_on_sigusr1(mut user1: tokio::signal::unix::Signal) {
+    while user1.recv().await.is_some() {
+        match ACCESS_LOG.get() {
+            None => tracing::info!("SIGUSR1: no --access-log file to reopen"),
+            Some(file) => match file.reopen() {
+                Ok(()) => {
+                    tracing::info!(path = %file.path().display(), "SIGUSR1: access log reopened")
+                }
+                Err(e) => {
+                    tracing::error!(path = %file.path().display(), error = %e, "SIGUSR1: cannot reopen the access log; still writing to the old file")
+                }
+            },
+        }
+    }
 }
 
 async fn check(path: &std::path::Path) -> anyhow::Result<()> {

@@ -57,8 +57,17 @@ struct Weir {
 
 impl Weir {
     fn start(config: &std::path::Path, notify_socket: Option<&std::path::Path>) -> Self {
+        Self::start_with(config, notify_socket, &[])
+    }
+
+    fn start_with(
+        config: &std::path::Path,
+        notify_socket: Option<&std::path::Path>,
+        extra: &[&str],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
         command
+            .args(extra)
             .args(["run", "--config"])
             .arg(config)
             .env_remove("RUST_LOG")
@@ -163,7 +172,7 @@ fn get_in_background(addr: SocketAddr, path: &str) -> thread::JoinHandle<Option<
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
             .ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nhost: app.test\r\n\r\n").ok()?;
+        write!(stream, "GET {path} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n").ok()?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
         answer
@@ -281,5 +290,60 @@ fn systemd_hears_ready_reloading_and_stopping() {
     assert_eq!(next(), "READY=1");
     weir.signal("TERM");
     assert_eq!(next(), "STOPPING=1");
+    assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
+}
+
+/// Waits until `path` holds `lines` lines, at most 10 s; its lines.
+fn wait_for_lines(path: &std::path::Path, lines: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let found: Vec<String> = text.lines().map(str::to_owned).collect();
+        if found.len() >= lines || Instant::now() > deadline {
+            return found;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    let mut weir = Weir::start_with(
+        &config(&dir, backend("a"), 1000),
+        None,
+        &["--access-log", log.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(
+        get_in_background(weir.addr, "/first")
+            .join()
+            .expect("client")
+            .as_deref(),
+        Some("a")
+    );
+    let lines = wait_for_lines(&log, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let record: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON line");
+    assert_eq!(record["http.path"], "/first");
+    assert_eq!(record["http.status"], 200);
+    assert_eq!(record["target"], "weir::access");
+    // Rotation: rename, then SIGUSR1; the next request goes to a new file at the same path.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    weir.signal("USR1");
+    assert!(weir.wait_for_log("access log reopened", Duration::from_secs(10)));
+    assert_eq!(
+        get_in_background(weir.addr, "/second")
+            .join()
+            .expect("client")
+            .as_deref(),
+        Some("a")
+    );
+    let lines = wait_for_lines(&log, 1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("\"/second\""), "{lines:?}");
+    assert_eq!(wait_for_lines(&rotated, 1).len(), 1);
+    weir.signal("TERM");
     assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
 }
