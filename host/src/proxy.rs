@@ -154,6 +154,9 @@ pub async fn handle(
         "http.method" = %method,
         "http.path" = target.as_ref().map_or("/", |t| t.path()),
         "http.status" = response.status().as_u16(),
+        listener = &*conn.listener,
+        "tls.version" = conn.tls.as_ref().map_or("-", |t| t.version.as_str()),
+        "tls.sni" = conn.tls.as_ref().and_then(|t| t.sni.as_deref()).unwrap_or("-"),
         "upstream.addr" = upstream.as_ref().map_or("-", Authority::as_str),
         // The `x-weir-error` kind when weir answered with an error itself.
         error = failure,

@@ -172,7 +172,11 @@ fn get_in_background(addr: SocketAddr, path: &str) -> thread::JoinHandle<Option<
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
             .ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n").ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\ncookie: session=cookie-secret\r\nauthorization: Bearer auth-secret\r\n\r\n"
+        )
+        .ok()?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer).ok()?;
         answer
@@ -328,6 +332,17 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
     assert_eq!(record["http.path"], "/first");
     assert_eq!(record["http.status"], 200);
     assert_eq!(record["target"], "weir::access");
+    assert_eq!(record["listener"], "127.0.0.1:0");
+    assert_eq!(record["error"], "-");
+    for field in [
+        "client.addr",
+        "peer.addr",
+        "request.id",
+        "duration_us",
+        "generation",
+    ] {
+        assert!(!record[field].is_null(), "{field} in {record}");
+    }
     // Rotation: rename, then SIGUSR1; the next request goes to a new file at the same path.
     let rotated = dir.path().join("access.log.1");
     std::fs::rename(&log, &rotated).expect("rotate");
@@ -344,6 +359,14 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("\"/second\""), "{lines:?}");
     assert_eq!(wait_for_lines(&rotated, 1).len(), 1);
+    // Credentials the requests carried never reach the log.
+    for file in [&log, &rotated] {
+        let text = std::fs::read_to_string(file).expect("log");
+        assert!(
+            !text.contains("cookie-secret") && !text.contains("auth-secret"),
+            "{text}"
+        );
+    }
     weir.signal("TERM");
     assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
 }
