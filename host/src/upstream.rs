@@ -630,31 +630,29 @@ impl BackendPool {
 
     async fn connect_new(&self, index: usize) -> Result<Connection, UpstreamError> {
         let backend = &self.backends[index];
-        let name = || backend.authority.to_string();
-        if backend.scheme == "https" && backend.tls.is_none() {
-            return Err(UpstreamError::Tls {
-                backend: name(),
-                reason: "no TLS client configuration for this pool".into(),
-            });
-        }
-        let port = port_of(&backend.authority, backend.scheme == "https");
-        // A name that does not resolve is as unreachable as a refused connection.
-        let connected = match self.resolver.resolve(backend.authority.host(), port).await {
-            Ok(addrs) => {
-                let timeout = self.settings.connect_timeout;
-                backend
-                    .conns
-                    .connect(&addrs, backend.tls.as_ref(), timeout)
-                    .await
-            }
-            Err(e) => Err(ConnectError::Tcp(e.to_string())),
-        };
-        connected.map_err(|e| connect_error(name(), e))
+        let addrs = self.addresses(index).await?;
+        backend
+            .conns
+            .connect(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(backend.authority.to_string(), e))
     }
 
     /// A new dedicated HTTP/1.1 connection to backend `index` for one upgrade request (never
     /// pooled, whatever the pool's protocol).
     async fn connect_upgrade(&self, index: usize) -> Result<UpgradeSender, UpstreamError> {
+        let backend = &self.backends[index];
+        let addrs = self.addresses(index).await?;
+        backend
+            .conns
+            .connect_upgrade(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
+            .await
+            .map_err(|e| connect_error(backend.authority.to_string(), e))
+    }
+
+    /// The addresses of backend `index`, after checking that an `https://` backend has a TLS
+    /// configuration. A name that does not resolve is as unreachable as a refused connection.
+    async fn addresses(&self, index: usize) -> Result<Vec<std::net::SocketAddr>, UpstreamError> {
         let backend = &self.backends[index];
         let name = || backend.authority.to_string();
         if backend.scheme == "https" && backend.tls.is_none() {
@@ -664,16 +662,10 @@ impl BackendPool {
             });
         }
         let port = port_of(&backend.authority, backend.scheme == "https");
-        let addrs = self
-            .resolver
+        self.resolver
             .resolve(backend.authority.host(), port)
             .await
-            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))?;
-        backend
-            .conns
-            .connect_upgrade(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
-            .await
-            .map_err(|e| connect_error(name(), e))
+            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))
     }
 
     /// Phase **send** for a pool: writes `request` (origin-form URI, `Host` set) on the
