@@ -32,19 +32,9 @@ async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (String, Duration) {
 }
 
 async fn read_head(stream: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut chunk = [0u8; 4096];
-        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "weir answered or closed in time");
-    String::from_utf8_lossy(&answer).to_lowercase()
+    let (head, in_time) = weir_tests::raw::read_head(stream, Duration::from_secs(10)).await;
+    assert!(in_time, "weir answered or closed in time");
+    head
 }
 
 #[tokio::test]

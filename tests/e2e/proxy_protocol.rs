@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use weir_tests::Backend;
 
@@ -22,18 +22,9 @@ fn proxied_config(backend: SocketAddr, listener_keys: &str) -> String {
 async fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("connect to weir");
     let _ = stream.write_all(bytes).await;
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut chunk = [0u8; 4096];
-        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&answer).to_lowercase()
+    weir_tests::raw::read_head(&mut stream, Duration::from_secs(10))
+        .await
+        .0
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n";

@@ -132,3 +132,22 @@ fn content_length(head: &[u8]) -> Option<usize> {
             .ok()
     })
 }
+
+/// Reads from `stream` until a response head is complete, the connection ends, or `timeout`
+/// passes. Returns what arrived (lowercased; empty when the connection closed unanswered) and
+/// whether the read ended before the timeout.
+pub async fn read_head(stream: &mut TcpStream, timeout: Duration) -> (String, bool) {
+    let mut answer = Vec::new();
+    let in_time = tokio::time::timeout(timeout, async {
+        let mut chunk = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&answer).to_lowercase(), in_time)
+}
