@@ -14,6 +14,12 @@ use weir::conformance::{self, Format, TestOptions};
 use weir::scaffold::{self, SdkSource};
 use weir::{demo, server};
 
+/// With the `mimalloc` feature, the binary (never the library, whose benches count allocations
+/// with an allocator of their own) allocates with mimalloc instead of the system's malloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Log lines queued for the log thread at most; past this, lines are dropped (and counted).
 const LOG_QUEUE_LINES: usize = 16_384;
 

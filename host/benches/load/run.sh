@@ -22,6 +22,12 @@
 # access-log line per request; its stderr then goes to a file in the work directory (not /dev/null,
 # so the writes are real), and the lines written are counted at the end.
 #
+# WEIR_FEATURES picks the weir build's cargo features: unset, the package's default features; set
+# (even empty), `--no-default-features --features "$WEIR_FEATURES"`. To compare two builds, run the
+# script once per build, back to back and alternating, and read each against its own nginx:
+#   WEIR_FEATURES= SCENARIOS="none chain-of-3" RUNS=3 DURATION=8 ALLOCS=0 host/benches/load/run.sh
+#   WEIR_FEATURES=mimalloc SCENARIOS="none chain-of-3" RUNS=3 DURATION=8 ALLOCS=0 host/benches/load/run.sh
+#
 # Scenarios: none url-rewrite headers cookies router deny chain-of-3 demo (the five-filter chain of
 # `weir demo`, from host/src/demo/weir-demo.toml). Installs nginx and wrk from the distribution's
 # packages when missing. Loopback only; every load loop is bounded by DURATION.
@@ -40,16 +46,20 @@ source host/benches/common.sh
 bench_init load
 need_commands nginx wrk
 rustup target add wasm32-wasip2 >/dev/null
-cargo build --release --locked -p weir
+FEATURES=()
+[ -z "${WEIR_FEATURES+set}" ] || FEATURES=(--no-default-features --features "$WEIR_FEATURES")
+cargo build --release --locked -p weir "${FEATURES[@]}"
 cargo build --release --locked --target wasm32-wasip2 -p weir-plugin-url-rewrite -p weir-plugin-headers \
   -p weir-plugin-cookies -p weir-plugin-router -p weir-plugin-deny
-WEIR=$TARGET/release/weir
+# A copy, so that another build in the same target directory cannot swap the binary mid-run.
+cp "$TARGET/release/weir" "$WORK/weir"
+WEIR=$WORK/weir
 P=$TARGET/wasm32-wasip2/release
 ORIGIN_PORT=18080; ORIGIN_B_PORT=18081; WEIR_PORT=18090; NGINX_PORT=18091; FORWARD_PORT=18092
 HEADERS=(-H 'Cookie: session=abc; tracking=xyz' -H 'x-user: alice')
 
 echo "weir $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*version: //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" WEIR_LOG=$WEIR_LOG"
+echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" WEIR_LOG=$WEIR_LOG WEIR_FEATURES=${WEIR_FEATURES-(default)}"
 echo
 
 # weir's heap allocations per request, counted in-process (host/benches/alloc.rs).
