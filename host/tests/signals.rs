@@ -163,6 +163,11 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// `GET path` on a new connection; the answer's body, or `None` if the connection broke first.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    get_in_background(addr, path).join().expect("client")
+}
+
 /// `GET path` on a new connection, on a thread; the answer's body, or `None` if the connection
 /// broke first.
 fn get_in_background(addr: SocketAddr, path: &str) -> thread::JoinHandle<Option<String>> {
@@ -249,23 +254,11 @@ fn sighup_reloads_the_config_file() {
     let (a, b) = (backend("a"), backend("b"));
     let path = config(&dir, a, 1000);
     let mut weir = Weir::start(&path, None);
-    assert_eq!(
-        get_in_background(weir.addr, "/")
-            .join()
-            .expect("client")
-            .as_deref(),
-        Some("a")
-    );
+    assert_eq!(get(weir.addr, "/").as_deref(), Some("a"));
     write_config(&path, b, 1000);
     weir.signal("HUP");
     assert!(weir.wait_for_log("reload applied", Duration::from_secs(10)));
-    assert_eq!(
-        get_in_background(weir.addr, "/")
-            .join()
-            .expect("client")
-            .as_deref(),
-        Some("b")
-    );
+    assert_eq!(get(weir.addr, "/").as_deref(), Some("b"));
     weir.signal("TERM");
     assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
 }
@@ -319,13 +312,7 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
         None,
         &["--access-log", log.to_str().expect("utf-8 path")],
     );
-    assert_eq!(
-        get_in_background(weir.addr, "/first")
-            .join()
-            .expect("client")
-            .as_deref(),
-        Some("a")
-    );
+    assert_eq!(get(weir.addr, "/first").as_deref(), Some("a"));
     let lines = wait_for_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let record: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON line");
@@ -348,13 +335,7 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
     std::fs::rename(&log, &rotated).expect("rotate");
     weir.signal("USR1");
     assert!(weir.wait_for_log("access log reopened", Duration::from_secs(10)));
-    assert_eq!(
-        get_in_background(weir.addr, "/second")
-            .join()
-            .expect("client")
-            .as_deref(),
-        Some("a")
-    );
+    assert_eq!(get(weir.addr, "/second").as_deref(), Some("a"));
     let lines = wait_for_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("\"/second\""), "{lines:?}");

@@ -654,19 +654,8 @@ async fn a_request_body_that_stalls_is_answered_400_after_the_idle_timeout() {
         .await
         .expect("write");
     let started = Instant::now();
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(TIMEOUT, async {
-        let mut chunk = [0u8; 1024];
-        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-            match client.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "weir answered in time");
-    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    let (text, in_time) = weir_tests::raw::read_head(&mut client, TIMEOUT).await;
+    assert!(in_time, "weir answered in time");
     assert!(text.starts_with("http/1.1 400"), "{text}");
     assert!(text.contains("x-weir-error: bad-request-body"), "{text}");
     let took = started.elapsed();
