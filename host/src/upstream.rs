@@ -495,21 +495,19 @@ impl BackendPool {
         self.budget.count_request();
     }
 
-    /// Takes a retry from the pool's budget, if it has room.
-    pub(crate) fn try_retry(&self) -> bool {
-        self.budget.try_retry()
-    }
-
     /// Phase **connect** for a pool: chooses a healthy backend not in `tried`, waits for one of
     /// its slots (in the queue, when all are taken) and returns an open connection to it. A
     /// backend that cannot be reached counts against its health and another is tried, within
     /// the pool's retries and budget: nothing was sent, so this is safe for every request.
+    /// With `retry`, the request was sent before and failed: its next backend takes a token
+    /// from the budget too, and an empty budget answers as if no backend were left.
     pub(crate) async fn connect(
         &self,
         key: Option<KeyHash>,
         tried: &mut Tried,
+        retry: bool,
     ) -> Result<Attempt, UpstreamError> {
-        match self.connect_with(key, tried, false).await? {
+        match self.connect_with(key, tried, false, retry).await? {
             (index, Opened::Pooled(conn), lease) => Ok(Attempt { index, conn, lease }),
             (index, Opened::Upgrade(_), _) => Err(self.mismatch(index)),
         }
@@ -523,7 +521,7 @@ impl BackendPool {
         key: Option<KeyHash>,
     ) -> Result<(usize, UpgradeSender, Lease), UpstreamError> {
         let mut tried = Tried::default();
-        match self.connect_with(key, &mut tried, true).await? {
+        match self.connect_with(key, &mut tried, true, false).await? {
             (index, Opened::Upgrade(sender), lease) => Ok((index, sender, lease)),
             (index, Opened::Pooled(_), _) => Err(self.mismatch(index)),
         }
@@ -544,10 +542,20 @@ impl BackendPool {
         key: Option<KeyHash>,
         tried: &mut Tried,
         upgrade: bool,
+        retry: bool,
     ) -> Result<(usize, Opened, Lease), UpstreamError> {
         let mut last_error = None;
+        let mut retrying = retry;
         loop {
             let now = self.now_ms();
+            // A retry takes its token only when there is a backend left to retry on.
+            if std::mem::take(&mut retrying) {
+                let any_left = (0..self.backends.len())
+                    .any(|i| !tried.contains(i) && self.backends[i].health.selectable(now));
+                if !any_left || !self.budget.try_retry() {
+                    return Err(last_error.unwrap_or_else(|| self.no_backend(now)));
+                }
+            }
             let Some((index, trial)) = self.choose(key, tried, now) else {
                 return Err(last_error.unwrap_or_else(|| self.no_backend(now)));
             };
@@ -590,10 +598,11 @@ impl BackendPool {
                     }
                     drop(lease);
                     let retries_left = tried.len() <= self.settings.retries.max_retries as usize;
-                    if !e.is_retry_safe() || !retries_left || !self.budget.try_retry() {
+                    if !e.is_retry_safe() || !retries_left {
                         return Err(e);
                     }
-                    tracing::debug!(pool = %self.settings.name, error = %e, "connect failed; trying another backend");
+                    tracing::debug!(pool = %self.settings.name, error = %e, "connect failed; trying another backend if the budget allows");
+                    retrying = true;
                     last_error = Some(e);
                 }
             }

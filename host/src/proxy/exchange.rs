@@ -219,12 +219,14 @@ impl PoolExchange<'_> {
         let mut kept = None;
         let mut previous = None;
         loop {
+            let retry = previous.is_some();
             let attempt = match (
-                self.pool.connect(self.key, &mut tried).await,
+                self.pool.connect(self.key, &mut tried, retry).await,
                 previous.take(),
             ) {
                 (Ok(attempt), _) => attempt,
-                // No backend left to retry on: the last failure is the answer.
+                // No backend left to retry on, or no budget for it: the last failure is the
+                // answer.
                 (Err(UpstreamError::NoBackend { .. }), Some(previous)) => return previous,
                 (Err(e), _) => return Err(e),
             };
@@ -283,9 +285,6 @@ impl PoolExchange<'_> {
             let Some(kept_body) = kept_body else {
                 return result;
             };
-            if !self.pool.try_retry() {
-                return result;
-            }
             replay = kept_body;
             tracing::debug!(request.id = %head.id, pool = %self.pool.name(), outcome = ?result.as_ref().map(|r| r.status()), "retrying on another backend");
             previous = Some(result);
