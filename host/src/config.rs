@@ -590,11 +590,12 @@ impl Validator<'_> {
         let isolation = match raw.isolation.get_ref().as_str() {
             "pooled" => Isolation::Pooled,
             "per-request" => Isolation::PerRequest,
+            "reset" => Isolation::Reset,
             other => {
                 return self.invalid(
                     raw.isolation.span(),
                     key("isolation"),
-                    format!("`{other}` is not pooled or per-request"),
+                    format!("`{other}` is not pooled, reset or per-request"),
                 );
             }
         };

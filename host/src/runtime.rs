@@ -15,6 +15,7 @@ mod path;
 mod plugin;
 mod request;
 mod response;
+mod snapshot;
 mod store;
 pub(crate) mod validate;
 mod wasi_shim;

@@ -14,6 +14,7 @@ mod failures;
 mod forward;
 mod h2c_upstream;
 mod health_checks;
+mod isolation;
 mod limits;
 mod paths;
 mod plugins;

@@ -468,7 +468,7 @@ pub struct Filter {
     /// `fail-closed` (answer 5xx) or `fail-open` (skip the filter). Default: fail-closed.
     #[serde(default = "spanned_default::failure")]
     pub failure: Spanned<String>,
-    /// `pooled` or `per-request`. Default: pooled.
+    /// `pooled`, `reset` or `per-request`. Default: pooled.
     #[serde(default = "spanned_default::isolation")]
     pub isolation: Spanned<String>,
     /// Deadline per hook call, in ms. Default: 50.

@@ -203,6 +203,7 @@ pub(super) fn load_reason(error: &LoadError) -> String {
             format!("not a loadable WebAssembly component: {reason}")
         }
         LoadError::WrongWorld { reason, .. } => format!("wrong world or version: {reason}"),
+        LoadError::Snapshot { reason, .. } => format!("cannot snapshot after init: {reason}"),
         LoadError::Init { source, .. } => match source {
             CallError::InitRejected(e) => format!("init rejected the config: {e}"),
             other => format!("init failed: {}", call_reason(other)),
