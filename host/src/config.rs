@@ -125,6 +125,9 @@ pub struct ListenerLimits {
     pub first_byte_timeout: Duration,
     /// A write the client does not take within this long closes the connection.
     pub send_timeout: Duration,
+    /// A connection with no request in flight and none begun for this long (after its first
+    /// request) is closed.
+    pub keep_alive_timeout: Duration,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
     /// When set, every connection starts with a PROXY header, accepted only from these
@@ -302,6 +305,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
         max_body_bytes: 0,
         first_byte_timeout_ms: Spanned::new(0..0, defaults::first_byte_timeout_ms()),
         send_timeout_ms: Spanned::new(0..0, defaults::send_timeout_ms()),
+        keep_alive_timeout_ms: Spanned::new(0..0, defaults::keep_alive_timeout_ms()),
         h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
         proxy_protocol: false,
         proxy_protocol_from: Spanned::new(0..0, Vec::new()),
