@@ -10,8 +10,7 @@ use http::{Method, StatusCode, Version};
 use http::uri::PathAndQuery;
 
 use crate::runtime::{
-    EncodedSeparators, Journal, PathContext, RequestId, RequestView, ResponseView,
-    normalise_target,
+    EncodedSeparators, Journal, PathContext, RequestId, RequestView, ResponseView, normalise_target,
 };
 
 use super::quote;

@@ -495,12 +495,13 @@ fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallErro
         None => format!("{error:?}"),
     };
     if text.len() > 4096 {
+        let whole = text.len();
         let mut end = 4096;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
         text.truncate(end);
-        text.push('…');
+        text.push_str(&format!("… ({whole} bytes in all)"));
     }
     CallError::Trap(text)
 }
