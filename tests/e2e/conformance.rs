@@ -76,11 +76,21 @@ fn assert_counts_are_quoted(dir: &str, report: &Report) {
     );
     let docs = format!("{}/../docs/conformance.md", env!("CARGO_MANIFEST_DIR"));
     let docs = std::fs::read_to_string(docs).expect("docs/conformance.md exists");
-    let quoted = format!("Every plugin gets the same {battery} checks");
-    assert!(
-        docs.contains(&quoted),
-        "docs/conformance.md must say: {quoted}"
-    );
+    // The sample reports: the battery and two cases, one failing.
+    for quoted in [
+        format!("Every plugin gets the same {battery} checks"),
+        format!("{} passed, 1 failed", battery + 1),
+        format!("\"passed\": {},", battery + 1),
+        format!("tests=\"{}\" failures=\"1\"", battery + 2),
+        format!("<testsuite name=\"battery\" tests=\"{battery}\""),
+        format!("1..{}\n", battery + 2),
+        format!("not ok {} - cases.toml: wrong on purpose", battery + 2),
+    ] {
+        assert!(
+            docs.contains(&quoted),
+            "docs/conformance.md must say: {quoted}"
+        );
+    }
 }
 
 macro_rules! plugin_passes {

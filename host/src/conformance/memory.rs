@@ -12,10 +12,10 @@ use super::battery::{GROUP, call_reason, load_reason};
 use super::{Check, Failure, TestOptions, corpus, record, settings};
 
 /// Rounds over the corpus before the first measurement (caches and pools fill up).
-const WARM_UP_ROUNDS: usize = 2;
+pub(super) const WARM_UP_ROUNDS: usize = 2;
 /// Measured quarters of the run, and rounds over the corpus in each.
-const QUARTERS: usize = 4;
-const ROUNDS_PER_QUARTER: usize = 4;
+pub(super) const QUARTERS: usize = 4;
+pub(super) const ROUNDS_PER_QUARTER: usize = 4;
 
 /// Runs the memory-growth check.
 pub(super) fn run(

@@ -3,7 +3,7 @@
 
 use clap::CommandFactory;
 
-use super::corpus;
+use super::{corpus, memory};
 
 const DOCS: &str = include_str!("../../../docs/conformance.md");
 
@@ -37,6 +37,30 @@ fn every_corpus_input_is_documented_and_every_documented_one_exists() {
     assert!(DOCS.contains(&sentence), "docs say: {sentence}");
     let sentence = format!("once for each of the {} responses below", responses.len());
     assert!(DOCS.contains(&sentence), "docs say: {sentence}");
+}
+
+#[test]
+fn the_sizes_the_docs_quote_are_the_batterys() {
+    let docs = DOCS.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (requests, responses) = (corpus::requests().len(), corpus::responses().len());
+    let rounds = memory::WARM_UP_ROUNDS + memory::QUARTERS * memory::ROUNDS_PER_QUARTER;
+    for quoted in [
+        format!("over the whole corpus of {requests} requests and {responses} responses"),
+        format!("{} for checks 3 and 4", requests + responses),
+        format!("{} for the long run (check 9)", rounds * requests * 2),
+        format!("serves the request corpus {rounds} times over"),
+        format!("({rounds} rounds of the request corpus)"),
+        format!(
+            "measured after {} rounds and then after each quarter of the remaining {}",
+            memory::WARM_UP_ROUNDS,
+            memory::QUARTERS * memory::ROUNDS_PER_QUARTER
+        ),
+    ] {
+        assert!(
+            docs.contains(&quoted),
+            "docs/conformance.md must say: {quoted}"
+        );
+    }
 }
 
 #[test]
