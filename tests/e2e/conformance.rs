@@ -297,7 +297,7 @@ fn history_dependence_names_the_first_input_whose_result_changed() {
         "{name}"
     );
     assert!(
-        reason.starts_with("the result depends on earlier requests: on a warm instance that had served 1 inputs before it (the last: GET /)"),
+        reason.starts_with("the result depends on earlier requests: on a warm instance that had served 1 input before it (the last: GET /)"),
         "{reason}"
     );
     assert!(

@@ -325,9 +325,10 @@ fn warm_replay(
             }
         };
         if got != *fresh {
+            let inputs = if served == 1 { "input" } else { "inputs" };
             let history = format!(
-                "on a warm instance that had served {served} inputs before it (the last: {last}) \
-                 it gives {}; a fresh instance gives {}",
+                "on a warm instance that had served {served} {inputs} before it (the last: \
+                 {last}) it gives {}; a fresh instance gives {}",
                 got.show(),
                 fresh.show()
             );
