@@ -25,6 +25,9 @@ use crate::proxy::HostMatch;
 use crate::runtime::{EncodedSeparators, EngineSettings, FilterSettings, Isolation, PluginLimits};
 use crate::upstream::{OriginSettings, PoolSettings};
 
+/// The highest value of each per-call budget (`weir test` takes the same ranges as the config).
+pub(crate) use limits::{MAX_EDITS, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_LOCAL_BODY};
+
 /// A validated config.
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -270,6 +270,17 @@ impl Plugin {
         self.cache_outcome
     }
 
+    /// The linear memory of the warm instance the next call would get (the largest size its
+    /// memory grew to; wasm memories never shrink), or `None` when no warm instance is idle:
+    /// none was kept after the last call (a fault, the recycle limit or the memory mark) or
+    /// the plugin runs `isolation = "per-request"`. For tools: the conformance tool's
+    /// memory-growth check.
+    pub fn idle_memory_bytes(&self) -> Option<usize> {
+        self.lock_idle()
+            .last()
+            .map(|warm| warm.store.data().limiter.peak_bytes)
+    }
+
     /// The plugin's counters (`host.counter-add`).
     pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
         self.shared.counters()
@@ -542,12 +553,13 @@ fn classify(error: wasmtime::Error, store: &Store<HostState>, deadline: Duration
         None => format!("{error:?}"),
     };
     if text.len() > 4096 {
+        let whole = text.len();
         let mut end = 4096;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
         text.truncate(end);
-        text.push('…');
+        text.push_str(&format!("… ({whole} bytes in all)"));
     }
     CallError::Trap(text)
 }
