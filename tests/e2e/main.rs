@@ -12,6 +12,7 @@ mod edits;
 mod egress;
 mod failures;
 mod forward;
+mod h2_conformance;
 mod h2c_upstream;
 mod health_checks;
 mod isolation;
