@@ -278,10 +278,12 @@ fn literal(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// The `:status` of a response header block when its first field is an indexed static-table
-/// status (RFC 7541 Appendix A, indexes 8 to 14), as the `h2` crate sends them.
+/// The `:status` of a response header block, as the `h2` crate encodes it first: an indexed
+/// static-table status (RFC 7541 Appendix A, indexes 8 to 14), or a literal with the indexed
+/// name `:status` and a plain or Huffman-coded value (RFC 7541 §6.2, Appendix B).
 pub fn status_of(block: &[u8]) -> Option<u16> {
-    match block.first()? {
+    let first = *block.first()?;
+    let indexed = match first {
         0x88 => Some(200),
         0x89 => Some(204),
         0x8a => Some(206),
@@ -290,7 +292,57 @@ pub fn status_of(block: &[u8]) -> Option<u16> {
         0x8d => Some(404),
         0x8e => Some(500),
         _ => None,
+    };
+    if indexed.is_some() {
+        return indexed;
     }
+    // Literal with incremental indexing (01xxxxxx), without indexing (0000xxxx) or never
+    // indexed (0001xxxx), whose name is static index 8 to 14 (`:status`).
+    let name = match first {
+        0x40..=0x7f => first & 0x3f,
+        0x00..=0x1f => first & 0x0f,
+        _ => return None,
+    };
+    if !(8..=14).contains(&name) {
+        return None;
+    }
+    let len = *block.get(1)?;
+    let value = block.get(2..2 + usize::from(len & 0x7f))?;
+    let text = if len & 0x80 != 0 {
+        huffman_digits(value)?
+    } else {
+        String::from_utf8(value.to_vec()).ok()?
+    };
+    text.parse().ok()
+}
+
+/// Decodes a Huffman-coded string of decimal digits (RFC 7541 Appendix B: `0`-`2` have 5-bit
+/// codes 0 to 2, `3`-`9` 6-bit codes 25 to 31); `None` for anything else.
+fn huffman_digits(bytes: &[u8]) -> Option<String> {
+    let total = bytes.len() * 8;
+    let bit = |i: usize| (bytes[i / 8] >> (7 - i % 8)) & 1;
+    let mut out = String::new();
+    let mut at = 0;
+    while total - at >= 5 {
+        let five = (0..5).fold(0u8, |v, k| v << 1 | bit(at + k));
+        if five <= 2 {
+            out.push(char::from(b'0' + five));
+            at += 5;
+        } else if (12..=15).contains(&five) && total - at >= 6 {
+            let six = five << 1 | bit(at + 5);
+            if six < 25 {
+                return None;
+            }
+            out.push(char::from(b'0' + six - 22));
+            at += 6;
+        } else if five == 0x1f {
+            // Padding: the most significant bits of EOS, all ones.
+            break;
+        } else {
+            return None;
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// What [`H2Conn`] runs over.
@@ -311,6 +363,27 @@ impl fmt::Debug for H2Conn {
     }
 }
 
+/// A TCP connection with Nagle off and, if asked, small socket buffers.
+async fn tcp(
+    addr: SocketAddr,
+    recv_buffer: Option<u32>,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+        socket.set_send_buffer_size(size)?;
+    }
+    let stream = tokio::time::timeout(timeout, socket.connect(addr))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// Largest frame payload the reader accepts from the server (its SETTINGS_MAX_FRAME_SIZE is
 /// never raised by this client).
 const MAX_READ_FRAME: usize = 16_384;
@@ -318,36 +391,44 @@ const MAX_READ_FRAME: usize = 16_384;
 impl H2Conn {
     /// A cleartext connection (h2c with prior knowledge once the preface is sent).
     pub async fn h2c(addr: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        tcp.set_nodelay(true)?;
-        Ok(Self::over(Box::new(tcp)))
+        Ok(Self::over(Box::new(tcp(addr, None, timeout).await?)))
     }
 
     /// A TLS connection with SNI `server_name`; `config` should offer ALPN `h2`. Fails unless
-    /// the server chose `h2`.
+    /// the server chose `h2`. `recv_buffer` shrinks the socket's receive and send buffers, so
+    /// that a client that does not read pushes back on the server sooner, and a flood is
+    /// queued mostly on the server's side.
     pub async fn tls(
         addr: SocketAddr,
         server_name: &str,
         config: Arc<ClientConfig>,
+        recv_buffer: Option<u32>,
         timeout: Duration,
     ) -> std::io::Result<Self> {
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let tls = tokio::time::timeout(timeout, async {
-            let tcp = TcpStream::connect(addr).await?;
-            tcp.set_nodelay(true)?;
-            tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-        })
+        let tcp = tcp(addr, recv_buffer, timeout).await?;
+        let tls = tokio::time::timeout(
+            timeout,
+            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+        )
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err(std::io::Error::other("the server did not choose ALPN h2"));
         }
         Ok(Self::over(Box::new(tls)))
+    }
+
+    /// Like [`h2c`](Self::h2c) with the socket's buffers shrunk to `recv_buffer`.
+    pub async fn h2c_with_buffer(
+        addr: SocketAddr,
+        recv_buffer: u32,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
+        Ok(Self::over(Box::new(
+            tcp(addr, Some(recv_buffer), timeout).await?,
+        )))
     }
 
     /// A connection over any transport.
@@ -464,6 +545,17 @@ mod tests {
         assert_eq!(&bytes[..9], &[0, 0, 8, 6, 1, 0, 0, 0, 0]);
         let bytes = rst_stream(3, code::CANCEL);
         assert_eq!(&bytes[..9], &[0, 0, 4, 3, 0, 0, 0, 0, 3]);
+    }
+
+    #[test]
+    fn statuses_are_read_indexed_literal_or_huffman_coded() {
+        assert_eq!(status_of(&[0x88]), Some(200));
+        assert_eq!(status_of(&[0x48, 3, b'4', b'3', b'1']), Some(431));
+        // "431" Huffman-coded: 011010 011001 00001, then EOS padding.
+        assert_eq!(status_of(&[0x48, 0x83, 0x69, 0x90, 0xff]), Some(431));
+        // "503": 011011 00000 011001, then EOS padding.
+        assert_eq!(status_of(&[0x48, 0x83, 0x6c, 0x0c, 0xff]), Some(503));
+        assert_eq!(status_of(&[0x41, 1, b'x']), None, "not :status");
     }
 
     #[test]
