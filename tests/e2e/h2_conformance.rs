@@ -824,6 +824,30 @@ fn semantics_cases() -> Vec<Case> {
                 (":path", ""),
             ],
         ),
+        malformed(
+            "8.3.1/6 :authority and Host name different origins",
+            "/two-hosts",
+            &with("/two-hosts", ("host", "other.test")),
+        ),
+        malformed(
+            "8.5/1 CONNECT with :scheme and :path",
+            "/connect-path",
+            &[
+                (":method", "CONNECT"),
+                (":scheme", "https"),
+                (":authority", "app.test:443"),
+                (":path", "/connect-path"),
+            ],
+        ),
+        case(
+            "8.2.2/3 `te: trailers` is allowed",
+            with_end_stream(
+                kind::HEADERS,
+                1,
+                &header_block(&with("/te-trailers", ("te", "trailers"))),
+            ),
+            Expect::Status(1, 200),
+        ),
         Case {
             name: "8.1.1/1 content-length larger than the DATA",
             handshake: true,
