@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use weir_tests::Backend;
 use weir_tests::h2raw::{
-    Event, Frame, H2Conn, code, code_name, flag, frame, get, header_block, integer, kind, ping,
-    priority, request_block, rst_stream, setting, settings, window_update,
+    Event, Frame, H2Conn, PREFACE, code, code_name, flag, frame, get, header_block, integer, kind,
+    ping, priority, request_block, rst_stream, setting, settings, window_update,
 };
 use weir_tests::tls::{Pki, client_config};
 
@@ -37,6 +37,8 @@ pub(crate) enum Expect {
     Refused(u32, u16, u32),
     /// A PING ACK with this payload.
     PingAck([u8; 8]),
+    /// A SETTINGS frame with ACK.
+    SettingsAck,
     /// Nothing wrong: the connection still answers a PING.
     Alive,
 }
@@ -49,6 +51,7 @@ impl Expect {
             Self::Status(s, st) => format!("HEADERS({s}) :status {st}"),
             Self::Refused(s, st, c) => format!("{st}, or RST_STREAM({s}) {}", code_name(c)),
             Self::PingAck(_) => "PING ACK, payload echoed".to_owned(),
+            Self::SettingsAck => "SETTINGS ACK".to_owned(),
             Self::Alive => "ignored; PING still answered".to_owned(),
         }
     }
@@ -303,6 +306,8 @@ fn decide(expect: Expect, f: &Frame) -> Option<bool> {
             }),
         Expect::PingAck(p) => (goaway || (f.kind == kind::PING && f.has(flag::ACK)))
             .then(|| f.kind == kind::PING && f.payload == p),
+        Expect::SettingsAck => (goaway || (f.kind == kind::SETTINGS && f.has(flag::ACK)))
+            .then_some(f.kind == kind::SETTINGS),
         Expect::Alive => unreachable!("Alive is turned into PingAck"),
     }
 }
@@ -356,6 +361,15 @@ fn preface_and_frame_cases() -> Vec<Case> {
             expect: Conn(code::PROTOCOL_ERROR),
             never_forwarded: None,
             h2_answers: None,
+        },
+        Case {
+            name: "3.4/2 preface followed by PING instead of SETTINGS",
+            handshake: false,
+            send: cat(&[PREFACE.to_vec(), ping(0, PAYLOAD)]),
+            expect: Conn(code::PROTOCOL_ERROR),
+            never_forwarded: None,
+            // The crate does not insist on SETTINGS first: it answers the PING and waits.
+            h2_answers: Some(PingAck(PAYLOAD)),
         },
         case(
             "4.1/1 unknown frame type",
@@ -460,6 +474,11 @@ fn stream_cases() -> Vec<Case> {
                 frame(kind::DATA, 0, 1, b"data"),
             ]),
             Stream(1, code::STREAM_CLOSED),
+        ),
+        case(
+            "5.3.1/1 PRIORITY making a stream depend on itself",
+            cat(&[post(1, "/", &[]), priority(1, 1, 16)]),
+            Stream(1, code::PROTOCOL_ERROR),
         ),
         case(
             "5.1.1/1 even-numbered stream identifier",
@@ -608,6 +627,18 @@ fn frame_definition_cases() -> Vec<Case> {
             settings(&[(0xff, 1)]),
             Alive,
         ),
+        // Without the handshake, so the first ACK is for this SETTINGS frame.
+        Case {
+            name: "6.5.3/1 SETTINGS is acknowledged",
+            handshake: false,
+            send: cat(&[
+                PREFACE.to_vec(),
+                settings(&[(setting::INITIAL_WINDOW_SIZE, 100_000)]),
+            ]),
+            expect: Expect::SettingsAck,
+            never_forwarded: None,
+            h2_answers: None,
+        },
         case("6.7/1 PING", ping(0, PAYLOAD), PingAck(PAYLOAD)),
         case(
             "6.7/2 PING on a stream",
@@ -654,6 +685,15 @@ fn frame_definition_cases() -> Vec<Case> {
                 window_update(1, 0x7fff_ffff),
             ]),
             Stream(1, code::FLOW_CONTROL_ERROR),
+        ),
+        case(
+            "6.9.2/1 SETTINGS_INITIAL_WINDOW_SIZE pushing a stream window past 2^31-1",
+            cat(&[
+                post(1, "/", &[]),
+                window_update(1, 0x7fff_ffff - 65_535),
+                settings(&[(setting::INITIAL_WINDOW_SIZE, 65_536)]),
+            ]),
+            Conn(code::FLOW_CONTROL_ERROR),
         ),
         case(
             "6.10/1 CONTINUATION completes a header block",

@@ -161,6 +161,7 @@ impl fmt::Display for Frame {
                 None => write!(f, "HEADERS({})", self.stream),
             },
             kind::PING if self.has(flag::ACK) => write!(f, "PING ACK"),
+            kind::SETTINGS if self.has(flag::ACK) => write!(f, "SETTINGS ACK"),
             other => write!(f, "frame type {other:#x} on stream {}", self.stream),
         }
     }
