@@ -163,7 +163,7 @@ fn repeat(one: &[u8]) -> Vec<u8> {
     one.repeat(4096)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_ping_flood_from_a_client_that_never_reads_is_closed() {
     run(Attack {
         name: "PING flood",
@@ -176,7 +176,7 @@ async fn a_ping_flood_from_a_client_that_never_reads_is_closed() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_settings_flood_from_a_client_that_never_reads_is_closed() {
     run(Attack {
         name: "SETTINGS flood",
@@ -188,7 +188,7 @@ async fn a_settings_flood_from_a_client_that_never_reads_is_closed() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_continuation_flood_ends_in_goaway() {
     let field = header_block(&[("x-flood", "abcdefghijklmnopqrstuvwxyz")]);
     let mut opening = request_block("GET", "/continuation", &[]);
@@ -207,7 +207,7 @@ async fn a_continuation_flood_ends_in_goaway() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_rapid_reset_flood_ends_in_goaway() {
     run(Attack {
         name: "RST_STREAM flood",
@@ -229,7 +229,7 @@ async fn a_rapid_reset_flood_ends_in_goaway() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn an_empty_data_flood_ends_in_goaway() {
     run(Attack {
         name: "empty DATA flood",
