@@ -1,8 +1,10 @@
 //! HTTP/2 floods against weir's h2c and HTTPS listeners: PING and SETTINGS floods from a
-//! client that never reads, a CONTINUATION flood, a rapid-reset (RST_STREAM) flood, and a flood
-//! of empty DATA frames. Each must keep weir's memory bounded, end the flooding connection
+//! client that never reads, a CONTINUATION flood, a rapid-reset (RST_STREAM) flood, and floods
+//! of empty and of 1-byte DATA frames. Each must keep weir's memory bounded, end the flooding connection
 //! where a limit applies, and leave a request on another connection answered while it runs.
-//! `WEIR_H2_TABLE=1` prints what each flood wrote and how it ended.
+//! `WEIR_H2_TABLE=1` (with `--nocapture`) prints what each flood wrote and how it ended. The
+//! tests run on the current-thread runtime: weir, the flood and the other client share one
+//! thread, so a flood cannot starve other tests of both cores.
 
 use std::time::Duration;
 
@@ -242,6 +244,23 @@ async fn an_empty_data_flood_ends_in_goaway() {
         batch: |_| repeat(&frame(kind::DATA, 0, 1, &[])),
         read_after: true,
         // The h2 crate bounds DATA frames that carry (almost) nothing on an open stream.
+        accept: |end| matches!(end, End::GoAway(code::ENHANCE_YOUR_CALM) | End::Closed),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_one_byte_data_flood_ends_in_goaway() {
+    run(Attack {
+        name: "1-byte DATA flood",
+        opening: frame(
+            kind::HEADERS,
+            flag::END_HEADERS,
+            1,
+            &request_block("POST", "/tiny", &[]),
+        ),
+        batch: |_| repeat(&frame(kind::DATA, 0, 1, b"x")),
+        read_after: true,
         accept: |end| matches!(end, End::GoAway(code::ENHANCE_YOUR_CALM) | End::Closed),
     })
     .await;
