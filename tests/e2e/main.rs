@@ -12,6 +12,8 @@ mod edits;
 mod egress;
 mod failures;
 mod forward;
+mod h2_conformance;
+mod h2_floods;
 mod h2c_upstream;
 mod health_checks;
 mod isolation;

@@ -19,6 +19,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub mod h2raw;
 pub mod raw;
 pub mod tls;
 

@@ -141,13 +141,26 @@ fn append_x_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
 /// (`host[:port]`, no user info, no path, no spaces). An empty `Host` is legal (a target with
 /// no authority), and so is a missing one when the target is in absolute form: a proxy
 /// replaces `Host` with the target's authority anyway (§3.2.2), and some proxy clients omit it.
-/// Checked before routing, so an ambiguous host can neither pick a route nor reach a backend.
+/// An HTTP/2 request whose `Host` names another origin than its `:authority` is malformed too
+/// (RFC 9113 §8.3.1): routes and filters would judge one host while the backend is told the
+/// other. Checked before routing, so an ambiguous host can neither pick a route nor reach a
+/// backend.
 pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), super::ProxyError> {
     use super::ProxyError::Downstream;
     let mut hosts = request.headers().get_all(HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
         return Err(Downstream("more than one Host field"));
+    }
+    if request.version() == http::Version::HTTP_2
+        && let (Some(authority), Some(host)) = (request.uri().authority(), first)
+        && !host
+            .to_str()
+            .is_ok_and(|host| same_origin(authority.as_str(), host))
+    {
+        return Err(Downstream(
+            "the Host field names another origin than :authority",
+        ));
     }
     match first {
         None if request.version() == http::Version::HTTP_11
@@ -162,6 +175,27 @@ pub(crate) fn check_host<B>(request: &http::Request<B>) -> Result<(), super::Pro
             _ => Err(Downstream("the Host field is not host[:port]")),
         },
     }
+}
+
+/// Whether two authorities name the same origin: the same host (ASCII case and a trailing dot
+/// aside) and the same port where both give one.
+fn same_origin(a: &str, b: &str) -> bool {
+    let (host_a, host_b) = (super::route::host_of(a), super::route::host_of(b));
+    host_a.eq_ignore_ascii_case(host_b)
+        && match (port_of(a), port_of(b)) {
+            (Some(port_a), Some(port_b)) => port_a == port_b,
+            _ => true,
+        }
+}
+
+/// The port of `host[:port]` (`[v6]:port` too), if any.
+fn port_of(authority: &str) -> Option<&str> {
+    let after_host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(_, after)| after),
+        None => authority.split_once(':').map_or("", |(_, port)| port),
+    };
+    let port = after_host.strip_prefix(':').unwrap_or(after_host);
+    (!port.is_empty()).then_some(port)
 }
 
 /// How many `Via` entries name weir as the recipient (`1.1 weir`, `2 weir`, ...), across every
@@ -347,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn host_fields_are_checked_as_rfc_9112_says() {
+    fn host_fields_are_checked_as_rfc_9112_and_rfc_9113_say() {
         let request = |version, hosts: &[&str]| {
             let mut builder = http::Request::builder().version(version).uri("/");
             for host in hosts {
@@ -367,6 +401,42 @@ mod tests {
         assert!(check_host(&request(v2, &[])).is_ok());
         let absolute = http::Request::get("http://a.test/").body(()).unwrap();
         assert!(check_host(&absolute).is_ok(), "the target names the host");
+        // HTTP/2: `Host` beside `:authority` must name the same origin.
+        let h2 = |authority: &str, host: &str| {
+            http::Request::get(format!("https://{authority}/"))
+                .version(v2)
+                .header(HOST, host)
+                .body(())
+                .unwrap()
+        };
+        for (authority, host) in [
+            ("app.test", "app.test"),
+            ("App.Test:443", "app.test."),
+            ("app.test:8443", "app.test"),
+            ("[::1]:8443", "[::1]:8443"),
+        ] {
+            assert!(
+                check_host(&h2(authority, host)).is_ok(),
+                "{authority} {host}"
+            );
+        }
+        for (authority, host) in [
+            ("app.test", "other.test"),
+            ("app.test:8443", "app.test:9443"),
+            ("[::1]:8443", "[::2]:8443"),
+            ("app.test", ""),
+        ] {
+            assert!(
+                check_host(&h2(authority, host)).is_err(),
+                "{authority} {host}"
+            );
+        }
+        let mut h1 = h2("app.test", "other.test");
+        *h1.version_mut() = v11;
+        assert!(
+            check_host(&h1).is_ok(),
+            "HTTP/1.1 absolute form: the target wins (RFC 9112 §3.2.2)"
+        );
         for bad in [
             request(v11, &[]),
             request(v11, &["a.test", "b.test"]),

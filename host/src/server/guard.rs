@@ -364,8 +364,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         }
     }
 
+    /// Bounded like a write: on TLS, shutting down writes `close_notify`, which a client that
+    /// stopped reading would otherwise hold forever.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(result) => {
+                this.send = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.write_waits(cx).map(Err),
+        }
     }
 }
 
@@ -516,6 +525,39 @@ mod tests {
                 .is_none(),
             "a tunnel's idle time is the tunnel's business"
         );
+    }
+
+    /// A stream whose shutdown never completes, like TLS whose `close_notify` cannot be sent.
+    struct StuckShutdown;
+
+    impl AsyncWrite for StuckShutdown {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(data.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_that_cannot_complete_fails_after_the_send_timeout() {
+        let mut guarded = Guarded::new(
+            StuckShutdown,
+            timeouts(5000, 5000, 5000, 50),
+            Activity::new(),
+        );
+        let error = tokio::time::timeout(Duration::from_secs(5), guarded.shutdown())
+            .await
+            .expect("the guard ends the shutdown")
+            .expect_err("the shutdown times out");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test(start_paused = true)]
