@@ -500,3 +500,21 @@ async fn a_broken_request_body_never_reaches_the_backend_as_a_complete_request()
     assert!(!seen.contains("world"), "{seen}");
     assert!(!seen.ends_with("0\r\n\r\n"), "{seen}");
 }
+
+#[tokio::test]
+async fn an_absolute_form_target_replaces_the_host_field_for_the_backend() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&config(backend.addr(), &[], &[])).await;
+    let mut client = weir_tests::raw::RawClient::connect(weir.addr, TIMEOUT)
+        .await
+        .expect("connect");
+    let status = client
+        .request(b"GET http://app.test/page HTTP/1.1\r\nhost: other.test\r\n\r\n")
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    let seen = backend.last();
+    assert_eq!(seen.path, "/page");
+    // RFC 9112 section 3.2.2: the target's authority wins over the client's Host.
+    assert_eq!(seen.header("host"), "app.test");
+}

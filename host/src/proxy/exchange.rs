@@ -520,13 +520,21 @@ pub(super) fn upstream_fields(
             headers::append_via(&mut fields, *version);
         }
     }
-    if !fields.contains_key(HOST) {
-        // HTTP/2 and absolute-form requests carry the authority in the target, HTTP/1.0 ones
-        // may carry none: the upstream gets it as `Host`.
-        let authority = head.authority.as_ref().unwrap_or(upstream);
-        if let Ok(value) = HeaderValue::from_str(authority.as_str()) {
-            fields.insert(HOST, value);
-        }
+    // HTTP/2 and absolute-form requests carry the authority in the target, and it wins over a
+    // `Host` field (RFC 9112 §3.2.2: a proxy replaces `Host` with it; RFC 9113 §8.3.1); an
+    // HTTP/1.0 request may carry neither: the upstream gets the backend's name.
+    let authority = match &head.authority {
+        Some(authority) => Some(authority).filter(|a| {
+            fields
+                .get(HOST)
+                .is_none_or(|h| h.as_bytes() != a.as_str().as_bytes())
+        }),
+        None => Some(upstream).filter(|_| !fields.contains_key(HOST)),
+    };
+    if let Some(authority) = authority
+        && let Ok(value) = HeaderValue::from_str(authority.as_str())
+    {
+        fields.insert(HOST, value);
     }
     fields
 }
