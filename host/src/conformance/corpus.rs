@@ -47,6 +47,7 @@ pub(crate) fn request(
         tls: None,
         backend: None,
         journal: Journal::default(),
+        context: Default::default(),
     }
 }
 
