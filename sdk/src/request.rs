@@ -400,7 +400,24 @@ mod tests {
     }
 }
 
-/// Facts about the downstream TLS session, from [`Request::tls`].
+/// Facts about the downstream TLS session, from [`Request::tls`] (WIT `tls-info`).
+///
+/// ```
+/// use weir_sdk::{Request, TlsInfo, Verdict};
+///
+/// /// Lets through only clients that presented a certificate (mTLS).
+/// fn require_client_cert(req: &Request) -> Verdict {
+///     match req.tls() {
+///         Some(TlsInfo { client_cert_sha256: Some(_), .. }) => Verdict::Continue,
+///         _ => Verdict::deny(403, "client certificate required"),
+///     }
+/// }
+///
+/// # use weir_sdk::testing::TestRequest;
+/// let tls = TlsInfo { client_cert_sha256: Some("ab12".into()), ..TlsInfo::default() };
+/// assert!(require_client_cert(&TestRequest::get("/").tls(tls).build()).is_continue());
+/// assert!(!require_client_cert(&TestRequest::get("/").build()).is_continue());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsInfo {
     /// The server name the client asked for (SNI), if it sent one.
