@@ -352,15 +352,10 @@ fn dev_builds_runs_and_reloads_the_plugin_after_a_source_change() {
         .build()
         .unwrap();
     let backend = runtime.block_on(weir_tests::Backend::start("dev"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
     let config_path = crate_dir.join("weir.dev.toml");
     let config = std::fs::read_to_string(&config_path)
         .unwrap()
-        .replace("127.0.0.1:8080", &listen)
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("127.0.0.1:9000", &backend.addr().to_string());
     std::fs::write(&config_path, config).unwrap();
 
@@ -385,19 +380,25 @@ fn dev_builds_runs_and_reloads_the_plugin_after_a_source_change() {
         }
     });
     // Builds take seconds with warm dependencies; the bound covers a cold shared directory.
-    let wait_for = |needle: &str| {
+    let wait_for = |needle: &str| -> String {
         let deadline = Instant::now() + Duration::from_secs(600);
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
+                Ok(line) if line.contains(needle) => return line,
                 Ok(line) => seen.push(line),
                 Err(_) => break,
             }
         }
         panic!("weir dev never logged `{needle}`:\n{}", seen.join("\n"));
     };
-    wait_for("listening");
+    // The listener binds port 0; its log line names the address.
+    let listening = wait_for("listening");
+    let listen = listening
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("no addr= in {listening:?}"))
+        .to_owned();
     assert!(http_get(&listen, "/api/x").contains(" 200 "));
     assert_eq!(backend.last().header("x-seen"), "yes");
 
@@ -412,7 +413,7 @@ fn dev_builds_runs_and_reloads_the_plugin_after_a_source_change() {
         "the template still sets the configured value"
     );
     std::fs::write(&lib, changed).unwrap();
-    wait_for("reload applied");
+    let _ = wait_for("reload applied");
     assert!(http_get(&listen, "/api/x").contains(" 200 "));
     assert_eq!(backend.last().header("x-seen"), "rebuilt");
 
