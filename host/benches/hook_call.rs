@@ -88,6 +88,7 @@ fn request() -> RequestView {
         tls: None,
         backend: None,
         journal: Journal::default(),
+        context: Default::default(),
     }
 }
 

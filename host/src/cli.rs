@@ -1,4 +1,4 @@
-//! The command line: `weir run`, `weir check` and `weir demo`.
+//! The command line: `weir run`, `weir check`, `weir demo`, `weir test`, `weir new` and `weir dev`.
 
 use std::path::PathBuf;
 
@@ -61,6 +61,10 @@ pub enum Command {
     /// Test a plugin without a proxy or a network: the standard conformance battery, then the
     /// cases in each CASES file. Exit code 0 only when every check passed.
     Test(TestArgs),
+    /// Develop a plugin: build it (`cargo build --release --target wasm32-wasip2`), run weir
+    /// with the crate's `weir.dev.toml`, and rebuild on every change to `src/` or `Cargo.toml`;
+    /// weir reloads the new build by itself (a failed build or reload keeps the old one).
+    Dev(DevArgs),
     /// Create a new project from a template.
     New {
         /// What to create.
@@ -72,21 +76,51 @@ pub enum Command {
 /// `weir new`.
 #[derive(Debug, Subcommand)]
 pub enum NewCommand {
-    /// A plugin crate: SDK dependency, a filter with one rule, a native unit test, a cases
-    /// file and a README; it builds and passes `weir test` as created.
+    /// A plugin crate: this weir's SDK (copied under `vendor/`), a filter, native unit tests,
+    /// a cases file, a `weir dev` config and a README; it builds and passes `weir test` as
+    /// created, with no weir source checkout.
     Plugin {
         /// Crate name, e.g. `my-filter`.
         name: String,
+        /// What the filter does to begin with: `request` (adds a request header), `response`
+        /// (edits response headers only) or `router` (chooses a backend pool).
+        #[arg(long, value_enum, default_value_t = PluginTemplate::Request)]
+        template: PluginTemplate,
         /// Directory to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Path of weir's `sdk/` directory (default: the source tree this weir was built from).
+        /// Depend on a weir checkout's `sdk/` directory instead of a vendored copy.
         #[arg(long, conflicts_with = "sdk_version")]
         sdk_path: Option<PathBuf>,
-        /// Use the published SDK from crates.io instead, e.g. `0.1`.
+        /// Depend on a published SDK version from the registry instead, e.g. `0.1`.
         #[arg(long)]
         sdk_version: Option<String>,
     },
+}
+
+/// The templates of `weir new plugin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginTemplate {
+    /// Edits requests: adds a header to requests under a path prefix.
+    Request,
+    /// Edits responses only: sets and removes response headers.
+    Response,
+    /// Chooses the backend pool of each request (path prefix, cookie affinity).
+    Router,
+}
+
+/// `weir dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The plugin crate (made by `weir new plugin`).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// weir's config, relative to `--dir`; its filters name the crate's `.wasm`.
+    #[arg(long, short, default_value = "weir.dev.toml")]
+    pub config: PathBuf,
+    /// How often to look for changes under `src/` and `Cargo.toml`, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
 }
 
 /// Output formats of `weir test`.

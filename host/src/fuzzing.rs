@@ -105,12 +105,13 @@ pub fn request_edits(data: &[u8]) {
         tls: None,
         backend: None,
         journal: crate::runtime::Journal::default(),
+        context: Default::default(),
     };
     let limits = crate::config::default_plugin_limits();
     let mut state = crate::runtime::fuzz_state(view, limits);
     let req = || Resource::<RequestView>::new_borrow(0);
     while let Some(op) = input.byte() {
-        let outcome = match op % 12 {
+        let outcome = match op % 14 {
             0 => input.text().map(|p| state.set_path(req(), p).map(drop)),
             1 => input.text().map(|q| {
                 let query = (!q.is_empty()).then_some(q);
@@ -143,6 +144,11 @@ pub fn request_edits(data: &[u8]) {
                 state.select_backend(req(), p, key).map(drop)
             }),
             10 => Some(state.headers(req()).map(drop)),
+            11 => input
+                .text()
+                .zip(input.bytes())
+                .map(|(k, v)| state.set_context(req(), k, v).map(drop)),
+            12 => input.text().map(|k| state.context(req(), k).map(drop)),
             _ => Some(state.cookies(req()).map(drop)),
         };
         // An edit error or a trap (how the host refuses a call outright) are both fine; the

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod demo;
+pub mod dev;
 pub mod filters;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]

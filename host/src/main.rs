@@ -1,6 +1,9 @@
 //! The `weir` binary: parses the command line, installs logging, runs the chosen command.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,11 +11,14 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _, fmt};
-use weir::cli::{Cli, Command, DemoArgs, LogFormat, NewCommand, OutputFormat, RunArgs, TestArgs};
+use weir::cli::{
+    Cli, Command, DemoArgs, DevArgs, LogFormat, NewCommand, OutputFormat, PluginTemplate, RunArgs,
+    TestArgs,
+};
 use weir::config::{self, QuickMode};
 use weir::conformance::{self, Format, TestOptions};
-use weir::scaffold::{self, SdkSource};
-use weir::{demo, server};
+use weir::scaffold::{self, SdkSource, Template};
+use weir::{demo, dev, server};
 
 /// With the `mimalloc` feature, the binary (never the library, whose benches count allocations
 /// with an allocator of their own) allocates with mimalloc instead of the system's malloc.
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => run_demo(args).await,
             Command::Test(args) => test(args).await,
             Command::New { what } => new(what).map(|()| ExitCode::SUCCESS),
+            Command::Dev(args) => run_dev(args).await,
         }
     });
     match result {
@@ -321,6 +328,7 @@ async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 fn new(what: NewCommand) -> anyhow::Result<()> {
     let NewCommand::Plugin {
         name,
+        template,
         dir,
         sdk_path,
         sdk_version,
@@ -331,19 +339,67 @@ fn new(what: NewCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("no SDK at {}", path.display()))?,
         ),
         (None, Some(version)) => SdkSource::Version(version),
-        (None, None) => SdkSource::default_for_this_build(),
+        (None, None) => SdkSource::Vendored,
     };
-    let created = scaffold::new_plugin(&name, &dir, &sdk)?;
+    let template = match template {
+        PluginTemplate::Request => Template::Request,
+        PluginTemplate::Response => Template::Response,
+        PluginTemplate::Router => Template::Router,
+    };
+    let created = scaffold::new_plugin(&name, &dir, template, &sdk)?;
     #[allow(clippy::print_stdout, reason = "tells the user what was created")]
     {
         println!(
-            "created {}
-next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+            "created {} ({} template)
+next: cd {} && cargo test && weir dev    (see its README.md)",
             created.display(),
+            template.name(),
             created.display()
         );
     }
     Ok(())
+}
+
+/// `weir dev`: the first build, the rebuild thread, then `weir run --config` on the dev config
+/// (whose file watcher reloads each new build).
+async fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let dir = args
+        .dir
+        .canonicalize()
+        .with_context(|| format!("no plugin crate at {}", args.dir.display()))?;
+    let config = dir.join(&args.config);
+    if !config.is_file() {
+        anyhow::bail!(
+            "{} not found: weir dev runs weir with the crate's dev config (`weir new plugin` writes weir.dev.toml)",
+            config.display()
+        );
+    }
+    let first = dir.clone();
+    if !tokio::task::spawn_blocking(move || dev::build(&first)).await?? {
+        anyhow::bail!(
+            "the plugin does not build (cargo's errors are above); fix it and run weir dev again"
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    dev::spawn_rebuilder(
+        dir,
+        Duration::from_millis(args.poll_ms.max(50)),
+        stop.clone(),
+    )
+    .context("cannot start the rebuild thread")?;
+    let result = run(RunArgs {
+        config: Some(config),
+        listen: None,
+        upstream: None,
+        forward: false,
+        tls_cert: None,
+        tls_key: None,
+        filter: Vec::new(),
+        cache_dir: None,
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    result
 }
 
 /// The signals that stop weir, listened for.

@@ -7,6 +7,7 @@
 pub mod bindings;
 mod budget;
 mod cache;
+mod context;
 mod cookie;
 mod fields;
 mod imports;
@@ -30,6 +31,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use bindings::{Decision, EditError, Header, LocalResponse};
 pub use budget::PluginLimits;
 pub use cache::{CacheOutcome, ContentHash};
+pub use context::FilterContexts;
 pub use journal::{Journal, JournalEntry};
 pub use path::{EncodedSeparators, PathContext};
 pub(crate) use path::{RawTarget, normalise_target};

@@ -216,54 +216,212 @@ fn sigterm_drains_and_exits_cleanly() {
     assert!(rest.iter().any(|l| l.contains("draining")), "{rest:?}");
 }
 
+/// The target directory every scaffolded crate builds into, shared between tests and runs so
+/// the SDK's dependencies compile once (a crate's own target dir would rebuild them each time).
+fn scaffold_target() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target")
+}
+
+/// Runs cargo in a scaffolded crate, offline (the scaffold's dependencies are the workspace's,
+/// already in the local registry cache), into the shared target directory.
+fn scaffold_cargo(crate_dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO"))
+        .args(args)
+        .arg("--offline")
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", scaffold_target())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {}: {}",
+        crate_dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
-fn new_plugin_builds_and_passes_weir_test_outside_the_repository() {
+fn every_template_builds_without_a_checkout_and_passes_weir_test() {
+    let dir = tempfile::tempdir().unwrap();
+    for (template, first_case) in [
+        ("request", "requests under the prefix get the header"),
+        ("response", "responses get the header and lose server"),
+        ("router", "api requests go to the api pool"),
+    ] {
+        let name = format!("hello-{template}");
+        let out = weir(&[
+            "new",
+            "plugin",
+            &name,
+            "--template",
+            template,
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let crate_dir = dir.path().join(&name);
+        for file in [
+            "Cargo.toml",
+            "src/lib.rs",
+            "cases.toml",
+            "weir.dev.toml",
+            "README.md",
+            "vendor/weir-sdk/Cargo.toml",
+            "vendor/weir-rules/Cargo.toml",
+            "vendor/wit/filter.wit",
+        ] {
+            assert!(crate_dir.join(file).is_file(), "{name}: {file} was created");
+        }
+        let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(r#"weir-sdk = { path = "vendor/weir-sdk" }"#),
+            "the SDK is the vendored copy, not this checkout:\n{manifest}"
+        );
+        scaffold_cargo(&crate_dir, &["test"]);
+        scaffold_cargo(
+            &crate_dir,
+            &["build", "--release", "--target", "wasm32-wasip2"],
+        );
+        let wasm = scaffold_target().join(format!(
+            "wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ));
+        let cases = crate_dir.join("cases.toml");
+        let out = weir(&["test", wasm.to_str().unwrap(), cases.to_str().unwrap()]);
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {report}");
+        assert!(
+            report.contains(&format!("ok   cases.toml: {first_case}")),
+            "{name}: {report}"
+        );
+        assert!(report.ends_with(" passed, 0 failed\n"), "{name}: {report}");
+    }
+}
+
+/// Sends `GET path` to `addr` over HTTP/1.1 and returns the status line; bounded by timeouts.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to weir");
+    let timeout = Some(std::time::Duration::from_secs(10));
+    stream
+        .set_read_timeout(timeout)
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(timeout)
+        .expect("set a write timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn dev_builds_runs_and_reloads_the_plugin_after_a_source_change() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
     let dir = tempfile::tempdir().unwrap();
     let out = weir(&[
         "new",
         "plugin",
-        "hello-filter",
+        "dev-filter",
         "--dir",
         dir.path().to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let crate_dir = dir.path().join("hello-filter");
-    for file in ["Cargo.toml", "src/lib.rs", "cases.toml", "README.md"] {
-        assert!(crate_dir.join(file).is_file(), "{file} was created");
-    }
-    // Shared between runs so the SDK's dependencies compile once.
-    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
-    let cargo = |args: &[&str]| {
-        let out = Command::new(env!("CARGO"))
-            .args(args)
-            .current_dir(&crate_dir)
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    assert!(out.status.success());
+    let crate_dir = dir.path().join("dev-filter");
+    // `weir dev` builds into the crate's `target/`; point that at the shared directory.
+    std::fs::create_dir_all(scaffold_target()).unwrap();
+    std::os::unix::fs::symlink(scaffold_target(), crate_dir.join("target")).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = runtime.block_on(weir_tests::Backend::start("dev"));
+    let config_path = crate_dir.join("weir.dev.toml");
+    let config = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:9000", &backend.addr().to_string());
+    std::fs::write(&config_path, config).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["dev", "--poll-ms", "100", "--dir"])
+        .arg(&crate_dir)
+        .env_remove("RUST_LOG")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("CARGO_NET_OFFLINE", "true")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir dev starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Builds take seconds with warm dependencies; the bound covers a cold shared directory.
+    let wait_for = |needle: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("weir dev never logged `{needle}`:\n{}", seen.join("\n"));
     };
-    cargo(&["test"]);
-    cargo(&["build", "--release", "--target", "wasm32-wasip2"]);
-    let wasm = target.join("wasm32-wasip2/release/hello_filter.wasm");
-    let cases = crate_dir.join("cases.toml");
-    let out = weir(&["test", wasm.to_str().unwrap(), cases.to_str().unwrap()]);
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        report.contains("ok   cases.toml: requests under the prefix get the header"),
-        "{report}"
+    // The listener binds port 0; its log line names the address.
+    let listening = wait_for("listening");
+    let listen = listening
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("no addr= in {listening:?}"))
+        .to_owned();
+    assert!(http_get(&listen, "/api/x").contains(" 200 "));
+    assert_eq!(backend.last().header("x-seen"), "yes");
+
+    let lib = crate_dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let changed = source.replace(
+        "req.set_header(&self.config.header, &self.config.value)",
+        "req.set_header(&self.config.header, \"rebuilt\")",
     );
-    assert!(report.ends_with(" passed, 0 failed\n"), "{report}");
+    assert_ne!(
+        changed, source,
+        "the template still sets the configured value"
+    );
+    std::fs::write(&lib, changed).unwrap();
+    let _ = wait_for("reload applied");
+    assert!(http_get(&listen, "/api/x").contains(" 200 "));
+    assert_eq!(backend.last().header("x-seen"), "rebuilt");
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().expect("weir dev exits");
+    assert!(exit.success(), "{exit:?}");
 }
 
 #[test]

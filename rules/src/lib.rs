@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod context;
 pub mod cookie;
 pub mod journal;
 pub mod path;

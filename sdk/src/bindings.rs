@@ -237,6 +237,14 @@ impl RequestBackend for HostRequest {
     fn select_backend(&mut self, pool: &str, affinity_key: Option<&str>) -> Result<(), EditError> {
         Ok(self.0.select_backend(pool, affinity_key)?)
     }
+
+    fn context(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.context(key)
+    }
+
+    fn set_context(&mut self, key: &str, value: &[u8]) -> Result<(), EditError> {
+        Ok(self.0.set_context(key, value)?)
+    }
 }
 
 impl ResponseBackend for HostResponse {

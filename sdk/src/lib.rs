@@ -11,6 +11,27 @@
 //! It must not depend on an async runtime, an HTTP stack or a wasm runtime: it builds for
 //! `wasm32-wasip2` (real bindings) and natively (no bindings, test kit only).
 //!
+//! # Rust types for every WIT shape
+//!
+//! | WIT (`weir:filter@0.1.0`) | here |
+//! |---|---|
+//! | `init`, `on-request`, `on-response` | [`Filter`], exported with [`export_filter!`] |
+//! | resource `request` | [`Request`]; edits return `Result<_, EditError>` |
+//! | resource `response` | [`Response`] |
+//! | `decision` | [`Verdict`] |
+//! | `local-response` | [`LocalResponse`] |
+//! | `header` | [`Header`] |
+//! | `edit-error` | [`EditError`] |
+//! | `http-version` | [`HttpVersion`] |
+//! | `tls-info` | [`TlsInfo`], from [`Request::tls`] |
+//! | `set-cookie` | [`SetCookie`], from [`Response::set_cookies`], to [`Response::add_set_cookie`] |
+//! | `cookie-attributes` | [`CookieAttributes`], for [`Response::rewrite_set_cookie`] |
+//! | `same-site` | [`SameSite`] |
+//! | `request.select-backend` | [`Request::select_backend`] |
+//! | `request.set-context`, `request.context` | [`Request::set_context`], [`Request::context`] |
+//! | `level`, `log`, `monotonic-now`, `counter-add` | [`host::Level`], [`host::log`], [`host::monotonic_now`], [`host::counter_add`] |
+//! | `on-response-unused` | called for you when a filter keeps the default [`Filter::on_response`] |
+//!
 //! # A complete plugin
 //!
 //! `Cargo.toml`: a `cdylib` (plus `rlib` for native tests) depending on `weir-sdk`.

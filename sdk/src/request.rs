@@ -86,6 +86,8 @@ pub(crate) trait RequestBackend: fmt::Debug {
     fn set_cookie(&mut self, name: &str, value: &str) -> Result<(), EditError>;
     fn remove_cookie(&mut self, name: &str) -> bool;
     fn select_backend(&mut self, pool: &str, affinity_key: Option<&str>) -> Result<(), EditError>;
+    fn context(&self, key: &str) -> Option<Vec<u8>>;
+    fn set_context(&mut self, key: &str, value: &[u8]) -> Result<(), EditError>;
 }
 
 impl Request {
@@ -301,6 +303,35 @@ impl Request {
         self.backend().tls()
     }
 
+    /// The value this filter kept under `key` for this request with
+    /// [`set_context`](Self::set_context). Each filter sees only its own keys. weir holds the
+    /// values, not the instance, so `on_response` reads them whichever instance served
+    /// `on_request` (also with `isolation = "per-request"`).
+    ///
+    /// ```
+    /// # use weir_sdk::testing::TestRequest;
+    /// let mut req = TestRequest::get("/").build();
+    /// assert_eq!(req.context("user"), None);
+    /// req.set_context("user", "alice").unwrap();
+    /// assert_eq!(req.context("user"), Some(b"alice".to_vec()));
+    /// ```
+    pub fn context(&self, key: &str) -> Option<Vec<u8>> {
+        self.backend().context(key)
+    }
+
+    /// The value kept under `key` as UTF-8 text; `None` when absent or not UTF-8.
+    ///
+    /// ```
+    /// # use weir_sdk::testing::TestRequest;
+    /// let mut req = TestRequest::get("/").build();
+    /// req.set_context("started", 1234_u64.to_string()).unwrap();
+    /// let started: Option<u64> = req.context_str("started").and_then(|s| s.parse().ok());
+    /// assert_eq!(started, Some(1234));
+    /// ```
+    pub fn context_str(&self, key: &str) -> Option<String> {
+        String::from_utf8(self.context(key)?).ok()
+    }
+
     pub(crate) fn from_memory(memory: MemoryRequest) -> Self {
         Self {
             backend: Backend::Memory(memory),
@@ -369,7 +400,24 @@ mod tests {
     }
 }
 
-/// Facts about the downstream TLS session, from [`Request::tls`].
+/// Facts about the downstream TLS session, from [`Request::tls`] (WIT `tls-info`).
+///
+/// ```
+/// use weir_sdk::{Request, TlsInfo, Verdict};
+///
+/// /// Lets through only clients that presented a certificate (mTLS).
+/// fn require_client_cert(req: &Request) -> Verdict {
+///     match req.tls() {
+///         Some(TlsInfo { client_cert_sha256: Some(_), .. }) => Verdict::Continue,
+///         _ => Verdict::deny(403, "client certificate required"),
+///     }
+/// }
+///
+/// # use weir_sdk::testing::TestRequest;
+/// let tls = TlsInfo { client_cert_sha256: Some("ab12".into()), ..TlsInfo::default() };
+/// assert!(require_client_cert(&TestRequest::get("/").tls(tls).build()).is_continue());
+/// assert!(!require_client_cert(&TestRequest::get("/").build()).is_continue());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsInfo {
     /// The server name the client asked for (SNI), if it sent one.

@@ -124,6 +124,7 @@ impl TestRequest {
                 tls: None,
                 backend: None,
                 journal: Journal::default(),
+                context: weir_rules::context::Context::default(),
             },
         }
     }
@@ -433,6 +434,60 @@ pub fn run_request<F: Filter>(filter: &mut F, req: &mut Request) -> Verdict {
 /// ```
 pub fn run_response<F: Filter>(filter: &mut F, req: &Request, resp: &mut Response) -> Verdict {
     filter.on_response(req, resp)
+}
+
+/// Runs one request through a filter as weir does with `isolation = "per-request"`, the
+/// strictest case: `on_request` on a fresh instance (`F::init(config)`) and, when it continues,
+/// `on_response` on another fresh instance, so module state does not carry from one hook to the
+/// other; only the request and its [context](Request::context) do. Returns the verdict that
+/// ended the exchange: `on_request`'s when it answered locally (weir then sends that answer
+/// without calling `on_response`), else `on_response`'s. `Err` when `init` refuses `config`.
+///
+/// ```
+/// use weir_sdk::testing::{self, TestRequest, TestResponse};
+/// use weir_sdk::{Filter, Request, Response, Verdict};
+///
+/// /// Tags each response with the user its request came from.
+/// struct Tag {
+///     seen: Option<String>, // wrong place for per-request data: not there under isolation
+/// }
+///
+/// impl Filter for Tag {
+///     fn init(_: &str) -> Result<Self, String> {
+///         Ok(Tag { seen: None })
+///     }
+///     fn on_request(&mut self, req: &mut Request) -> Verdict {
+///         let user = req.header_str("x-user").unwrap_or_default();
+///         self.seen = Some(user.clone());
+///         match req.set_context("user", user) {
+///             Ok(()) => Verdict::Continue,
+///             Err(e) => Verdict::deny(400, e.to_string()),
+///         }
+///     }
+///     fn on_response(&mut self, req: &Request, resp: &mut Response) -> Verdict {
+///         assert!(self.seen.is_none(), "a fresh instance");
+///         let user = req.context("user").unwrap_or_default();
+///         let _ = resp.set_header("x-user-was", user);
+///         Verdict::Continue
+///     }
+/// }
+///
+/// let mut req = TestRequest::get("/").header("x-user", "alice").build();
+/// let mut resp = TestResponse::new(200).build();
+/// let verdict = testing::run_isolated::<Tag>("{}", &mut req, &mut resp).unwrap();
+/// assert!(verdict.is_continue());
+/// assert_eq!(resp.header_str("x-user-was").as_deref(), Some("alice"));
+/// ```
+pub fn run_isolated<F: Filter>(
+    config: &str,
+    req: &mut Request,
+    resp: &mut Response,
+) -> Result<Verdict, String> {
+    let verdict = F::init(config)?.on_request(req);
+    if !verdict.is_continue() {
+        return Ok(verdict);
+    }
+    Ok(F::init(config)?.on_response(req, resp))
 }
 
 /// The filter configs a plugin's README shows: every fenced ```` ```json ```` block and every

@@ -252,3 +252,132 @@ async fn chain_runs_request_hooks_in_order_and_response_hooks_in_reverse() {
         "response hooks ran second, then first"
     );
 }
+
+/// A filter table for the `edits` guest with `isolation = "per-request"`.
+fn isolated(name: &str, config_json: &str) -> String {
+    filter(name, guests::EDITS, config_json) + "isolation = \"per-request\"\n"
+}
+
+#[tokio::test]
+async fn context_reaches_each_filters_on_response_under_per_request_isolation() {
+    let backend = Backend::start("a").await;
+    let a = isolated(
+        "a",
+        r#"{"request":[["set-context","k","from-a"]],"response":[["show-context","k","x-ctx-a"]]}"#,
+    );
+    let b = isolated(
+        "b",
+        r#"{"request":[["set-context","k","from-b"]],"response":[["show-context","k","x-ctx-b"]]}"#,
+    );
+    let reader = isolated(
+        "reader",
+        r#"{"response":[["show-context","k","x-ctx-reader"]]}"#,
+    );
+    let weir = TestWeir::start(&config(
+        backend.addr(),
+        &[a, b, reader],
+        &["a", "b", "reader"],
+    ))
+    .await;
+    for round in 0..3 {
+        let res = weir.get("app.test", "/").await;
+        assert_eq!(res.status, StatusCode::OK, "round {round}: {}", res.body);
+        assert_eq!(res.header("x-ctx-a"), "from-a", "round {round}");
+        assert_eq!(res.header("x-ctx-b"), "from-b", "round {round}");
+        assert_eq!(
+            res.header("x-ctx-reader"),
+            "none",
+            "a filter sees only its own context"
+        );
+        assert_eq!(
+            res.header_all("x-instance-requests"),
+            ["0", "0", "0"],
+            "every on-response ran on an instance that did not see the request"
+        );
+    }
+    let seen = backend.last();
+    assert_eq!(seen.header("x-edit-error"), "");
+    assert!(
+        seen.headers
+            .keys()
+            .all(|name| !name.as_str().contains("ctx")),
+        "the context is not sent upstream"
+    );
+}
+
+#[tokio::test]
+async fn context_past_its_limit_is_refused_as_an_invalid_edit() {
+    let backend = Backend::start("a").await;
+    let weir = with_edits(
+        &backend,
+        r#"{"request":[["set-context","small","ok"],["set-context","big","x",5000],["set-context","bad key","x"]],"response":[["show-context","big","x-big"],["show-context","small","x-small"]]}"#,
+    )
+    .await;
+    let res = weir.get("app.test", "/").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let errors: Vec<String> = backend
+        .last()
+        .headers
+        .get_all("x-edit-error")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("set-context: forbidden edit: context limit reached"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("set-context: invalid name: `bad key` is not a context key"),
+        "{errors:?}"
+    );
+    assert_eq!(res.header("x-big"), "none", "a refused value is not kept");
+    assert_eq!(res.header("x-small"), "ok");
+}
+
+#[test]
+fn weir_test_carries_the_context_to_on_response_and_reports_overflow_as_an_invalid_edit() {
+    use std::path::PathBuf;
+
+    use weir::conformance::{self, TestOptions};
+
+    let run = |config: &str, cases: Vec<PathBuf>| {
+        conformance::run(&TestOptions {
+            config_json: Some(config.to_owned()),
+            cases,
+            ..TestOptions::new(PathBuf::from(guests::EDITS))
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        "[[case]]\nname = \"the context set on request is read on response\"\nresponse = { status = 200 }\nexpect = { response_headers = { x-k = \"v\" } }\n",
+    )
+    .unwrap();
+    let good = run(
+        r#"{"request":[["set-context","k","v"]],"response":[["show-context","k","x-k"]]}"#,
+        vec![cases],
+    );
+    assert_eq!(
+        good.failed(),
+        0,
+        "{}",
+        good.render(conformance::Format::Human)
+    );
+
+    let overflow = run(
+        r#"{"request":[["set-context","big","x",5000]]}"#,
+        Vec::new(),
+    );
+    let reason = overflow
+        .checks
+        .iter()
+        .find_map(|c| c.failure.as_ref())
+        .map(|f| f.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("invalid edit: set-context: forbidden: context limit reached"),
+        "{reason:?}"
+    );
+}

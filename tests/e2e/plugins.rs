@@ -399,6 +399,7 @@ mod response_hook {
             tls: None,
             backend: None,
             journal: Journal::default(),
+            context: Default::default(),
         };
         let response = ResponseView {
             status: http::StatusCode::OK,

@@ -67,6 +67,7 @@ pub(crate) fn request(
         tls: None,
         backend: None,
         journal: Journal::default(),
+        context: Default::default(),
     }
 }
 

@@ -47,6 +47,7 @@ pub(crate) fn request_head(mut parts: Parts, meta: &RequestMeta) -> RequestView 
         tls: meta.tls.clone(),
         backend: None,
         journal: Journal::default(),
+        context: Default::default(),
     }
 }
 

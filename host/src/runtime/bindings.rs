@@ -28,3 +28,52 @@ pub use self::weir::filter::types::{
     CookieAttributes, Decision, EditError, Header, HttpVersion, LocalResponse, SameSite, SetCookie,
     TlsInfo,
 };
+
+#[cfg(test)]
+mod tests {
+    /// The plugin guide's table of Rust types names every type of the WIT and every function
+    /// of its `host` and `filter` interfaces, so a WIT addition cannot go undocumented there.
+    #[test]
+    fn plugin_guide_names_a_rust_type_for_every_wit_shape() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let wit = std::fs::read_to_string(format!("{root}/wit/filter.wit")).unwrap();
+        let guide = std::fs::read_to_string(format!("{root}/docs/plugin-guide.md")).unwrap();
+        let table = guide
+            .split("### Rust types for every WIT shape")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the guide has the table");
+        let mentions = |name: &str| {
+            table.match_indices(name).any(|(at, _)| {
+                let before = table[..at].chars().next_back();
+                let after = table[at + name.len()..].chars().next();
+                let word =
+                    |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-');
+                !word(before) && !word(after)
+            })
+        };
+        let mut shapes = Vec::new();
+        let mut interface = "";
+        for line in wit.lines().map(str::trim) {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("interface"), Some(name)) => interface = name,
+                (Some("record" | "variant" | "enum" | "resource" | "flags"), Some(name)) => {
+                    shapes.push(name.to_owned());
+                }
+                (Some(first), _)
+                    if matches!(interface, "host" | "filter") && line.contains(": func(") =>
+                {
+                    shapes.push(first.trim_end_matches(':').to_owned());
+                }
+                _ => {}
+            }
+        }
+        assert!(shapes.len() > 15, "parsed {shapes:?}");
+        let missing: Vec<&String> = shapes.iter().filter(|s| !mentions(s)).collect();
+        assert!(
+            missing.is_empty(),
+            "docs/plugin-guide.md's table lacks {missing:?}"
+        );
+    }
+}

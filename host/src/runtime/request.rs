@@ -13,6 +13,7 @@ use wasmtime::component::Resource;
 use super::bindings::weir::filter::types::HostRequest;
 use super::bindings::{EditError, Header, HttpVersion, TlsInfo};
 use super::budget::{Budgeted, check_header_count};
+use super::context::FilterContexts;
 use super::cookie::{
     parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
 };
@@ -106,6 +107,8 @@ pub struct RequestView {
     pub backend: Option<BackendChoice>,
     /// Accepted edits.
     pub journal: Journal,
+    /// What each filter keeps for its own `on-response` (`set-context`).
+    pub context: FilterContexts,
 }
 
 impl RequestView {
@@ -418,6 +421,15 @@ impl HostRequest for HostState {
         }))
     }
 
+    fn context(&mut self, req: Resource<RequestView>, key: String) -> Res<Option<Vec<u8>>> {
+        let filter = self.plugin.name.clone();
+        Ok(self
+            .view(&req)?
+            .context
+            .get(&filter, &key)
+            .map(<[u8]>::to_vec))
+    }
+
     fn set_path(&mut self, req: Resource<RequestView>, path: String) -> Edit {
         self.budgeted_edit(&req, "set-path", 0, |v, _| v.set_path(path))
     }
@@ -480,6 +492,16 @@ impl HostRequest for HostState {
         })
     }
 
+    fn set_context(&mut self, req: Resource<RequestView>, key: String, value: Vec<u8>) -> Edit {
+        // Not a change to the request: counted as an edit of the call's budget (so a loop of
+        // sets is bounded), bounded in bytes by the context's own limits, never journaled
+        // when accepted (values may be secrets; the request is unchanged).
+        let filter = self.plugin.name.clone();
+        self.budgeted_edit(&req, "set-context", 0, |v, _| {
+            v.context.set(&filter, &key, &value)
+        })
+    }
+
     fn drop(&mut self, req: Resource<RequestView>) -> Res<()> {
         // The host owns every request; a guest dropping its borrow never frees it.
         debug_assert!(!req.owned());
@@ -510,6 +532,7 @@ mod tests {
             tls: None,
             backend: None,
             journal: Journal::default(),
+            context: FilterContexts::default(),
         }
     }
 

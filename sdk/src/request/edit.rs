@@ -156,4 +156,25 @@ impl Request {
     ) -> Result<(), EditError> {
         self.backend_mut().select_backend(pool, affinity_key)
     }
+
+    /// Keeps `value` under `key` for this request, for this filter's own `on_response`;
+    /// replaces an earlier value. It is not an edit of the request (nothing goes upstream and
+    /// nothing is journaled), but it counts as one edit of the hook call's budget.
+    ///
+    /// The key is 1 to 64 visible ASCII characters ([`EditError::InvalidName`] otherwise). One
+    /// filter may keep at most 32 keys and 4096 bytes of keys and values per request
+    /// ([`EditError::Forbidden`] past either; nothing changes). The values end with the request.
+    ///
+    /// ```
+    /// # use weir_sdk::{EditError, testing::{self, TestRequest}};
+    /// let mut req = TestRequest::get("/").build();
+    /// req.set_context("route", "beta").unwrap();
+    /// assert_eq!(req.context_str("route").as_deref(), Some("beta"));
+    /// assert!(matches!(req.set_context("a key", ""), Err(EditError::InvalidName(_))));
+    /// assert!(matches!(req.set_context("big", vec![0; 5000]), Err(EditError::Forbidden(_))));
+    /// assert!(testing::edits(&req).is_empty(), "context is not journaled");
+    /// ```
+    pub fn set_context(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), EditError> {
+        self.backend_mut().set_context(key, value.as_ref())
+    }
 }

@@ -34,6 +34,8 @@ pub(crate) struct MemoryRequest {
     /// The pool and affinity key chosen with `select-backend`.
     pub(crate) backend: Option<(String, Option<String>)>,
     pub(crate) journal: Journal,
+    /// What the filter keeps for its `on_response` (`set-context`), with weir's limits.
+    pub(crate) context: weir_rules::context::Context,
 }
 
 impl MemoryRequest {
@@ -228,5 +230,13 @@ impl RequestBackend for MemoryRequest {
         }
         self.backend = Some((pool.to_owned(), affinity_key.map(str::to_owned)));
         Ok(())
+    }
+
+    fn context(&self, key: &str) -> Option<Vec<u8>> {
+        self.context.get(key).map(<[u8]>::to_vec)
+    }
+
+    fn set_context(&mut self, key: &str, value: &[u8]) -> Result<(), EditError> {
+        Ok(self.context.set(key, value)?)
     }
 }

@@ -5,22 +5,29 @@
 //! request ops `set-path P`, `set-query Q|null`, `set-authority A`, `set-scheme S`,
 //! `set-header N V`, `append-header N V`, `remove-header N`, `set-cookie N V`,
 //! `remove-cookie N`, `select-backend POOL [KEY]`, `show-paths` (copies `path` and `raw-path` into
-//! `x-seen-path` and `x-seen-raw-path`), `respond STATUS BODY [N V]...`; response ops
+//! `x-seen-path` and `x-seen-raw-path`), `set-context K V [REPEAT]` (keeps V repeated REPEAT
+//! times under K), `respond STATUS BODY [N V]...`; response ops
 //! `set-status S`, `set-header N V`, `append-header N V`, `remove-header N`,
-//! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`, `respond STATUS BODY [N V]...`
-//! (the pairs after BODY are the local response's headers).
+//! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`,
+//! `show-context K N` (appends header N with the context value under K, or `none`, and
+//! `x-instance-requests` with how many requests this instance's `on-request` saw),
+//! `respond STATUS BODY [N V]...` (the pairs after BODY are the local response's headers).
 //! A refused edit appends `x-edit-error: <op>: <reason>` to the message it was editing, and an
 //! unknown op fails `init`.
 
 use serde_json::Value;
 use weir_sdk::{
-    CookieAttributes, Filter, LocalResponse, Request, Response, SetCookie, Verdict, export_filter,
+    CookieAttributes, EditError, Filter, LocalResponse, Request, Response, SetCookie, Verdict,
+    export_filter,
 };
 
 /// The configured edits.
 pub struct Edits {
     request: Vec<Vec<Value>>,
     response: Vec<Vec<Value>>,
+    /// Module state: requests this instance's `on-request` saw (shows whether `on-response`
+    /// runs on the same instance).
+    requests_seen: u32,
 }
 
 const REQUEST_OPS: &[&str] = &[
@@ -35,6 +42,7 @@ const REQUEST_OPS: &[&str] = &[
     "remove-cookie",
     "select-backend",
     "show-paths",
+    "set-context",
     "respond",
 ];
 const RESPONSE_OPS: &[&str] = &[
@@ -45,6 +53,7 @@ const RESPONSE_OPS: &[&str] = &[
     "add-set-cookie",
     "remove-set-cookie",
     "secure-set-cookie",
+    "show-context",
     "respond",
 ];
 
@@ -108,12 +117,36 @@ fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, Str
             req.set_header("x-seen-path", &path)
                 .and_then(|()| req.set_header("x-seen-raw-path", &raw))
         }
+        "set-context" => {
+            let times = op.get(3).and_then(Value::as_u64).unwrap_or(1);
+            let value = text(op, 2).repeat(usize::try_from(times).unwrap_or(1));
+            req.set_context(text(op, 1), value)
+        }
         _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
 }
 
-fn apply_response(resp: &mut Response, op: &[Value]) -> Result<Option<Verdict>, String> {
+/// `show-context K N`: what the request's context holds under K, and this instance's history.
+fn show_context(
+    req: &Request,
+    resp: &mut Response,
+    op: &[Value],
+    seen: u32,
+) -> Result<(), EditError> {
+    let value = req
+        .context_str(text(op, 1))
+        .unwrap_or_else(|| "none".to_owned());
+    resp.append_header(text(op, 2), value)?;
+    resp.append_header("x-instance-requests", seen.to_string())
+}
+
+fn apply_response(
+    req: &Request,
+    resp: &mut Response,
+    op: &[Value],
+    seen: u32,
+) -> Result<Option<Verdict>, String> {
     let name = text(op, 0);
     let result = match name {
         "set-status" => resp.set_status(number(op, 1)),
@@ -133,6 +166,7 @@ fn apply_response(resp: &mut Response, op: &[Value]) -> Result<Option<Verdict>, 
             };
             resp.rewrite_set_cookie(text(op, 1), &change).map(drop)
         }
+        "show-context" => show_context(req, resp, op, seen),
         _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
@@ -144,10 +178,12 @@ impl Filter for Edits {
         Ok(Self {
             request: ops(&config, "request", REQUEST_OPS)?,
             response: ops(&config, "response", RESPONSE_OPS)?,
+            requests_seen: 0,
         })
     }
 
     fn on_request(&mut self, req: &mut Request) -> Verdict {
+        self.requests_seen += 1;
         for op in &self.request {
             match apply_request(req, op) {
                 Ok(Some(verdict)) => return verdict,
@@ -160,9 +196,9 @@ impl Filter for Edits {
         Verdict::Continue
     }
 
-    fn on_response(&mut self, _req: &Request, resp: &mut Response) -> Verdict {
+    fn on_response(&mut self, req: &Request, resp: &mut Response) -> Verdict {
         for op in &self.response {
-            match apply_response(resp, op) {
+            match apply_response(req, resp, op, self.requests_seen) {
                 Ok(Some(verdict)) => return verdict,
                 Ok(None) => {}
                 Err(reason) => {
@@ -185,7 +221,7 @@ export_filter!(Edits);
 
 #[cfg(test)]
 mod tests {
-    use weir_sdk::testing::{self, TestRequest};
+    use weir_sdk::testing::{self, TestRequest, TestResponse};
 
     use super::*;
 
@@ -207,5 +243,17 @@ mod tests {
                 .unwrap()
                 .starts_with("set-header: ")
         );
+    }
+
+    #[test]
+    fn context_reaches_on_response_on_a_fresh_instance() {
+        let config =
+            r#"{"request":[["set-context","k","v"]],"response":[["show-context","k","x-k"]]}"#;
+        let mut req = TestRequest::get("/").build();
+        let mut resp = TestResponse::new(200).build();
+        let verdict = testing::run_isolated::<Edits>(config, &mut req, &mut resp).unwrap();
+        assert!(verdict.is_continue());
+        assert_eq!(resp.header_str("x-k").as_deref(), Some("v"));
+        assert_eq!(resp.header_str("x-instance-requests").as_deref(), Some("0"));
     }
 }
