@@ -6,6 +6,8 @@
 //! - `GET /metrics` → Prometheus text format
 //! - `GET /upstreams` → JSON: per pool, each backend's state (healthy, ejected for how long and
 //!   why, on trial, down), connections, requests in flight; the queue and retries
+//! - `GET /traces` → JSON: the last 100 access records, each with its decision trace
+//! - `GET /reloads` → JSON: the last 32 reloads (time, outcome, generation, refusal reason)
 //! - `POST /reload` → re-reads the config and reloads; JSON outcome (200 applied, 500 refused)
 //!
 //! - `GET /ready` → `ready` (200), or `draining` (503) once a stop began or after `POST /drain`
@@ -99,8 +101,17 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
             json(StatusCode::OK, serde_json::json!({"outcome": "draining"}))
         }
         (&Method::GET, "/plugins") => json(StatusCode::OK, plugins(control)),
-        (&Method::GET, "/metrics") => text(StatusCode::OK, metrics(control)),
+        (&Method::GET, "/metrics") => {
+            let mut response = text(StatusCode::OK, metrics(control));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            response
+        }
         (&Method::GET, "/upstreams") => json(StatusCode::OK, upstreams(control)),
+        (&Method::GET, "/traces") => json(StatusCode::OK, traces(control)),
+        (&Method::GET, "/reloads") => json(StatusCode::OK, reloads(control)),
         (&Method::POST, "/reload") => match control.reload_from_source().await {
             Ok(generation) => json(
                 StatusCode::OK,
@@ -115,13 +126,17 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
                 }),
             ),
         },
-        (_, "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/reload") => text(
+        (
+            _,
+            "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/traces"
+            | "/reloads" | "/reload",
+        ) => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".to_owned(),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /health, /ready, /plugins, /metrics, /upstreams, POST /reload or POST /drain\n".to_owned(),
+            "not found: try /health, /ready, /plugins, /metrics, /upstreams, /traces, /reloads, POST /reload or POST /drain\n".to_owned(),
         ),
     }
 }
@@ -181,6 +196,28 @@ fn plugins(control: &Control) -> serde_json::Value {
     serde_json::json!({ "generation": state.generation, "plugins": plugins })
 }
 
+/// The last access records (oldest first), each with its decision trace.
+fn traces(control: &Control) -> serde_json::Value {
+    let state = control.state();
+    let records = state.access.recent();
+    serde_json::json!({
+        "generation": state.generation,
+        "dropped": state.access.dropped(),
+        "records": records.iter().map(|r| &**r).collect::<Vec<_>>(),
+    })
+}
+
+/// The reloads (oldest first), with why each refused one was refused.
+fn reloads(control: &Control) -> serde_json::Value {
+    let stats = control.stats();
+    serde_json::json!({
+        "generation": control.state().generation,
+        "applied": stats.applied,
+        "refused": stats.failed,
+        "history": control.history(),
+    })
+}
+
 /// Every pool's backends and their state, sorted by pool name.
 fn upstreams(control: &Control) -> serde_json::Value {
     let state = control.state();
@@ -191,30 +228,41 @@ fn upstreams(control: &Control) -> serde_json::Value {
 }
 
 fn metrics(control: &Control) -> String {
+    use crate::metrics::{Scrape, count};
     let state = control.state();
     let stats = control.stats();
-    let mut out = String::new();
-    out.push_str("# HELP weir_config_generation Config generation serving new requests.\n# TYPE weir_config_generation gauge\n");
-    out.push_str(&format!("weir_config_generation {}\n", state.generation));
-    out.push_str(
-        "# HELP weir_reloads_total Reloads by outcome.\n# TYPE weir_reloads_total counter\n",
+    let mut scrape = Scrape::default();
+    scrape.gauge(
+        "weir_config_generation",
+        "Config generation serving new requests.",
+        Vec::new(),
+        i64::try_from(state.generation).unwrap_or(i64::MAX),
     );
-    out.push_str(&format!(
-        "weir_reloads_total{{outcome=\"applied\"}} {}\n",
-        stats.applied
-    ));
-    out.push_str(&format!(
-        "weir_reloads_total{{outcome=\"refused\"}} {}\n",
-        stats.failed
-    ));
-    out.push_str("# HELP weir_plugin_counter Counters plugins add to with host.counter-add.\n# TYPE weir_plugin_counter counter\n");
+    for (outcome, n) in [("applied", stats.applied), ("refused", stats.failed)] {
+        scrape.counter(
+            "weir_reloads",
+            "Reloads by outcome (applied, refused).",
+            vec![("outcome", outcome.to_owned())],
+            n,
+        );
+    }
     for p in &state.plugins {
         for (name, value) in p.plugin.counters() {
-            out.push_str(&format!(
-                "weir_plugin_counter{{plugin=\"{}\",name=\"{}\"}} {value}\n",
-                label(&p.name),
-                label(&name)
-            ));
+            scrape.counter(
+                "weir_plugin_counter",
+                "Counters plugins add to with host.counter-add.",
+                vec![("plugin", p.name.to_string()), ("name", name)],
+                value,
+            );
+        }
+        let (busy, pooled) = p.plugin.instances();
+        for (state, n) in [("busy", busy), ("pooled", pooled)] {
+            scrape.gauge(
+                "weir_filter_instances",
+                "A filter's instances: in a hook call now (busy), warm and idle (pooled).",
+                vec![("filter", p.name.to_string()), ("state", state.to_owned())],
+                count(n),
+            );
         }
     }
     let breakers: Vec<(&str, crate::metrics::BreakerSample)> = state
@@ -222,20 +270,12 @@ fn metrics(control: &Control) -> String {
         .iter()
         .filter_map(|p| Some((&*p.name, crate::filters::breaker_of(&p.plugin)?.sample())))
         .collect();
-    crate::metrics::render_breakers(&mut out, breakers.into_iter(), label);
+    crate::metrics::sample_breakers(&mut scrape, breakers.into_iter());
     let mut pools: Vec<&crate::upstream::BackendPool> =
         state.pools.values().map(|p| &**p).collect();
     pools.sort_by(|a, b| a.name().cmp(b.name()));
-    crate::upstream::render_pools(pools.into_iter(), &mut out);
-    crate::metrics::METRICS.render(&mut out);
-    out
-}
-
-/// Escapes a Prometheus label value.
-fn label(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    crate::upstream::sample_pools(pools.into_iter(), &mut scrape);
+    scrape.encode()
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -15,6 +15,7 @@ mod forward;
 mod h2c_upstream;
 mod health_checks;
 mod limits;
+mod observability;
 mod paths;
 mod plugins;
 mod pools;
