@@ -1,5 +1,8 @@
 //! The local admin endpoint: health, loaded plugins, Prometheus metrics, and reload.
 //!
+//! - `GET /dashboard` → one self-contained HTML page (no external asset) that shows per-filter
+//!   call rate, latency percentiles, faults and breakers, upstream backends, the reload history
+//!   and the last decision traces, refreshed every 2 s from the endpoints below
 //! - `GET /health` → `ok`
 //! - `GET /plugins` → JSON: config generation and, per plugin, name, path, SHA-256, load time,
 //!   whether loading compiled it, and its counters
@@ -13,8 +16,9 @@
 //! - `GET /ready` → `ready` (200), or `draining` (503) once a stop began or after `POST /drain`
 //! - `POST /drain` → not ready from now on; requests are still served until weir is stopped
 //!
-//! Bind it to loopback; with `[admin] token_file`, every request but `/health` and `/ready`
-//! needs `Authorization: Bearer <token>`.
+//! Bind it to loopback; with `[admin] token_file`, every request but `/health`, `/ready` and
+//! `/dashboard` needs `Authorization: Bearer <token>` (the dashboard takes it from its URL's
+//! fragment, `/dashboard#token=…`, which browsers never send).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -91,6 +95,7 @@ pub async fn serve_with(
 async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n".to_owned()),
+        (&Method::GET, "/dashboard") => dashboard(),
         (&Method::GET, "/ready") => match control.is_ready() {
             true => text(StatusCode::OK, "ready\n".to_owned()),
             false => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
@@ -129,14 +134,14 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
         (
             _,
             "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/traces"
-            | "/reloads" | "/reload",
+            | "/reloads" | "/reload" | "/dashboard",
         ) => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".to_owned(),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /health, /ready, /plugins, /metrics, /upstreams, /traces, /reloads, POST /reload or POST /drain\n".to_owned(),
+            "not found: try /dashboard, /health, /ready, /plugins, /metrics, /upstreams, /traces, /reloads, POST /reload or POST /drain\n".to_owned(),
         ),
     }
 }
@@ -148,7 +153,8 @@ fn refuse_unauthorised(
     req: &Request<Incoming>,
 ) -> Option<Response<Full<Bytes>>> {
     let token = token?;
-    if matches!(req.uri().path(), "/health" | "/ready") {
+    // The dashboard page holds no data: its own requests carry the token.
+    if matches!(req.uri().path(), "/health" | "/ready" | "/dashboard") {
         return None;
     }
     let given = req
@@ -276,6 +282,30 @@ fn metrics(control: &Control) -> String {
     pools.sort_by(|a, b| a.name().cmp(b.name()));
     crate::upstream::sample_pools(pools.into_iter(), &mut scrape);
     scrape.encode()
+}
+
+/// The dashboard: one self-contained page that reads the other endpoints every 2 s.
+const DASHBOARD: &str = include_str!("admin/dashboard.html");
+
+fn dashboard() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(DASHBOARD.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Only its own inline script and style, and requests to this endpoint.
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -7,6 +7,7 @@ mod busy_plugin;
 mod client_limits;
 mod config_errors;
 mod conformance;
+mod dashboard;
 mod demo;
 mod edits;
 mod egress;

@@ -25,7 +25,7 @@ const SECRETS: [&str; 4] = [
 
 /// One listener `obs-<tag>`, one route `obs-<tag>` running a header-setting filter and a trapping
 /// fail-open filter (on `/boom` only).
-fn observed(backend: &Backend, tag: &str) -> String {
+pub(crate) fn observed(backend: &Backend, tag: &str) -> String {
     format!(
         "{}\n[[listener]]\nname = \"obs-{tag}\"\nbind = \"127.0.0.1:0\"\n\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n\n{}\n{}failure = \"fail-open\"\n\n[[route]]\nname = \"obs-{tag}\"\npath_prefix = \"/\"\npool = \"main\"\nfilters = [\"obs-{tag}-headers\", \"obs-{tag}-trap\"]\n",
         runtime_table(),
