@@ -156,6 +156,9 @@ impl FilterChain {
             view = returned;
             let step = mark.step(&view.journal, &name, "on_request", elapsed, &result);
             crate::metrics::METRICS.filter_call(&name, "on_request", elapsed, step.fault);
+            for _ in &step.refused {
+                crate::metrics::METRICS.filter_fault(&name, "invalid_edit");
+            }
             trace.push(step);
             match result {
                 Ok(Decision::Continue) => {}
@@ -234,6 +237,9 @@ impl FilterChain {
             response = resp;
             let step = mark.step(&response.journal, &name, "on_response", elapsed, &result);
             crate::metrics::METRICS.filter_call(&name, "on_response", elapsed, step.fault);
+            for _ in &step.refused {
+                crate::metrics::METRICS.filter_fault(&name, "invalid_edit");
+            }
             trace.push(step);
             match result {
                 Ok(Decision::Continue) => {}

@@ -329,3 +329,51 @@ async fn the_reload_history_keeps_each_outcome_and_refusal_reason() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn records_count_retries_on_another_backend_and_refused_edits_are_faults() {
+    let live = Backend::start("live").await;
+    let dead = weir_tests::closed_port().await;
+    let toml = format!(
+        "{}\n[[listener]]\nname = \"obs-retry\"\nbind = \"127.0.0.1:0\"\n\n[[pool]]\nname = \"two\"\nbackends = [\"{dead}\", \"{}\"]\n\n{}\n[[route]]\nname = \"obs-retry\"\npath_prefix = \"/\"\npool = \"two\"\nfilters = [\"obs-retry-hop\"]\n",
+        runtime_table(),
+        live.addr(),
+        filter(
+            "obs-retry-hop",
+            guests::HEADERS,
+            r#"{"request":{"set":{"connection":"close"}}}"#,
+        ),
+    );
+    let weir = TestWeir::start(&toml).await;
+    let admin_server = weir::admin::serve("127.0.0.1:0".parse().expect("addr"), weir.control())
+        .await
+        .expect("admin endpoint");
+    // Round robin: one of the first two requests goes to the dead backend first.
+    for n in 0..2 {
+        let path = format!("/r{n}");
+        assert_eq!(weir.get("app.test", &path).await.status, StatusCode::OK);
+    }
+    let mut retried = 0;
+    for n in 0..2 {
+        let (record, _) = record_of(admin_server.addr, &format!("/r{n}")).await;
+        assert_eq!(record["upstream.addr"], live.addr().to_string(), "{record}");
+        retried += record["upstream.retries"].as_u64().expect("retries");
+        let refused = &record["trace"][0]["refused"];
+        assert!(
+            refused[0]
+                .as_str()
+                .is_some_and(|r| r.starts_with("set-header")),
+            "{record}"
+        );
+    }
+    assert_eq!(retried, 1, "exactly one request met the dead backend first");
+    let (_, metrics) = admin(admin_server.addr, "/metrics").await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "weir_filter_faults_total{filter=\"obs-retry-hop\",kind=\"invalid_edit\"}"
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+}

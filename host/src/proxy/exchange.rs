@@ -282,9 +282,9 @@ impl PoolExchange<'_> {
             let keep = self.keep_head || may_resend;
             let request = upstream_request(head, keep, upstream_body, self.forwarding, &name);
             seen.upstream = Some(name);
-            if retry {
-                seen.record.retries += 1;
-            }
+            // Every backend after the first, whether it replaced one that could not be reached
+            // or one whose answer is retried.
+            seen.record.retries = u32::try_from(tried.len().saturating_sub(1)).unwrap_or(u32::MAX);
             let result = self.pool.send(attempt, request, deadline).await;
             if result.is_ok() {
                 seen.ttfb = Some(seen.started.elapsed());
