@@ -243,6 +243,9 @@ fn write_records(
 
 fn write_one(record: &AccessRecord, line: &mut String) {
     let Some((output, format)) = OUTPUT.get() else {
+        if !tracing::enabled!(target: "weir::access", tracing::Level::INFO) {
+            return;
+        }
         let json = serde_json::to_string(&record.trace).unwrap_or_default();
         tracing::info!(
             target: "weir::access",
