@@ -12,7 +12,7 @@
 //! so no `Cookie`, `Authorization` or `Proxy-Authorization` value can reach it. Edits are named
 //! (`set-header x-user`), never shown with their values.
 //!
-//! A leaf: depends on nothing else in weir but `metrics`.
+//! Depends on `metrics` and on two plain data types, `runtime::RequestId` and `tls::TlsFacts`.
 
 mod format;
 
@@ -22,9 +22,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use http::uri::Authority;
+use http::{Method, Uri};
 use serde::Serialize;
 
-pub use format::rfc3339;
+use crate::runtime::RequestId;
+use crate::tls::TlsFacts;
+
+pub use format::{Target, rfc3339};
 
 /// Records queued for the writer at most; past this, records are dropped (and counted).
 pub const QUEUE: usize = 16_384;
@@ -32,37 +41,32 @@ pub const QUEUE: usize = 16_384;
 /// Records the admin endpoint keeps, newest last.
 pub const RECENT: usize = 100;
 
-/// One request or tunnel, as logged.
-#[derive(Clone, Debug, Default, Serialize)]
+/// One request or tunnel, as logged. Plain data taken from the request without formatting
+/// anything (addresses, ids, the time and the target are rendered by the writer thread): the
+/// data path pays for copies of shared pointers, not for strings.
+#[derive(Clone, Debug)]
 pub struct AccessRecord {
-    /// When the request arrived, RFC 3339 UTC with milliseconds.
-    pub time: String,
+    /// When the request arrived.
+    pub time: SystemTime,
     /// `request`, `tunnel` (CONNECT) or `upgrade` (WebSocket).
     pub kind: &'static str,
     /// The request id (also in `x-weir-error` answers and diagnostic events).
-    #[serde(rename = "request.id")]
-    pub id: String,
+    pub id: RequestId,
     /// The request's client: behind trusted proxies or a PROXY header, the one they name.
-    #[serde(rename = "client.addr")]
-    pub client: String,
+    pub client: SocketAddr,
     /// The TCP peer.
-    #[serde(rename = "peer.addr")]
-    pub peer: String,
+    pub peer: SocketAddr,
     /// The listener's name.
-    pub listener: String,
-    /// The route's name (reverse proxy), `null` on a forward-proxy listener or without a route.
-    pub route: Option<String>,
+    pub listener: Arc<str>,
+    /// The route's name (reverse proxy), `None` on a forward-proxy listener or without a route.
+    pub route: Option<Arc<str>>,
     /// Request method.
-    #[serde(rename = "http.method")]
-    pub method: String,
-    /// The request target as received: path and query, or `host:port` for CONNECT.
-    #[serde(rename = "http.target")]
-    pub target: String,
+    pub method: Method,
+    /// The request target as received (logged without user info).
+    pub target: Uri,
     /// `HTTP/1.1`, `HTTP/2.0`…
-    #[serde(rename = "http.version")]
     pub version: &'static str,
     /// Status sent downstream.
-    #[serde(rename = "http.status")]
     pub status: u16,
     /// Request body bytes read from the client (for a tunnel: bytes sent up).
     pub bytes_in: u64,
@@ -71,26 +75,127 @@ pub struct AccessRecord {
     /// From the request's arrival to the last byte of its response (or the tunnel's end).
     pub duration_us: u64,
     /// From the request's arrival to the upstream response head, when one came.
-    #[serde(rename = "upstream.ttfb_us")]
     pub upstream_ttfb_us: Option<u64>,
     /// The backend or origin (`host:port`) the request went to last.
-    #[serde(rename = "upstream.addr")]
-    pub upstream: Option<String>,
-    /// Attempts after the first (another backend, for a retry).
-    #[serde(rename = "upstream.retries")]
+    pub upstream: Option<Authority>,
+    /// Backends tried after the first.
     pub retries: u32,
     /// Config generation that served the request.
     pub generation: u64,
-    /// TLS version on an HTTPS listener.
-    #[serde(rename = "tls.version")]
-    pub tls_version: Option<String>,
-    /// The SNI the client sent.
-    #[serde(rename = "tls.sni")]
-    pub tls_sni: Option<String>,
+    /// The TLS session, on an HTTPS listener (its version and SNI are logged).
+    pub tls: Option<Arc<TlsFacts>>,
     /// The `x-weir-error` kind when weir answered with an error itself; how a tunnel ended.
     pub error: Option<&'static str>,
     /// Every filter hook that ran or was skipped, in order.
     pub trace: Vec<TraceStep>,
+}
+
+impl Default for AccessRecord {
+    fn default() -> Self {
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        Self {
+            time: SystemTime::UNIX_EPOCH,
+            kind: "request",
+            id: RequestId::fixed("none", 0),
+            client: nowhere,
+            peer: nowhere,
+            listener: Arc::from(""),
+            route: None,
+            method: Method::GET,
+            target: Uri::from_static("/"),
+            version: "HTTP/1.1",
+            status: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration_us: 0,
+            upstream_ttfb_us: None,
+            upstream: None,
+            retries: 0,
+            generation: 0,
+            tls: None,
+            error: None,
+            trace: Vec::new(),
+        }
+    }
+}
+
+/// The record as written: field names and renderings, borrowed.
+#[derive(Serialize)]
+struct Wire<'a> {
+    #[serde(serialize_with = "display")]
+    time: format::Rfc3339,
+    kind: &'static str,
+    #[serde(rename = "request.id", serialize_with = "display")]
+    id: &'a RequestId,
+    #[serde(rename = "client.addr", serialize_with = "display")]
+    client: &'a SocketAddr,
+    #[serde(rename = "peer.addr", serialize_with = "display")]
+    peer: &'a SocketAddr,
+    listener: &'a str,
+    route: Option<&'a str>,
+    #[serde(rename = "http.method")]
+    method: &'a str,
+    #[serde(rename = "http.target", serialize_with = "display")]
+    target: format::Target<'a>,
+    #[serde(rename = "http.version")]
+    version: &'static str,
+    #[serde(rename = "http.status")]
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    duration_us: u64,
+    #[serde(rename = "upstream.ttfb_us")]
+    upstream_ttfb_us: Option<u64>,
+    #[serde(rename = "upstream.addr")]
+    upstream: Option<&'a str>,
+    #[serde(rename = "upstream.retries")]
+    retries: u32,
+    generation: u64,
+    #[serde(rename = "tls.version")]
+    tls_version: Option<&'a str>,
+    #[serde(rename = "tls.sni")]
+    tls_sni: Option<&'a str>,
+    error: Option<&'static str>,
+    trace: &'a [TraceStep],
+}
+
+impl Serialize for AccessRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let tls = self.tls.as_deref();
+        Wire {
+            time: format::Rfc3339(self.time),
+            kind: self.kind,
+            id: &self.id,
+            client: &self.client,
+            peer: &self.peer,
+            listener: &self.listener,
+            route: self.route.as_deref(),
+            method: self.method.as_str(),
+            target: format::Target(&self.target),
+            version: self.version,
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            upstream_ttfb_us: self.upstream_ttfb_us,
+            upstream: self.upstream.as_ref().map(Authority::as_str),
+            retries: self.retries,
+            generation: self.generation,
+            tls_version: tls.map(|t| t.version.as_str()),
+            tls_sni: tls.and_then(|t| t.sni.as_deref()),
+            error: self.error,
+            trace: &self.trace,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Serializes a value by its `Display`, without an intermediate string.
+fn display<T: fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// One filter hook in the decision trace.
@@ -132,7 +237,14 @@ pub fn edit_name(line: &str) -> String {
     let op = words.next().unwrap_or_default();
     let named = op.ends_with("-header") || op.ends_with("cookie") || op == "select-backend";
     match (named, words.next()) {
-        (true, Some(name)) => format!("{op} {name}"),
+        (true, Some(name)) => {
+            // Sized once (`format!` would grow it).
+            let mut shown = String::with_capacity(op.len() + 1 + name.len());
+            shown.push_str(op);
+            shown.push(' ');
+            shown.push_str(name);
+            shown
+        }
         _ => op.to_owned(),
     }
 }
@@ -162,7 +274,7 @@ pub fn write_to(output: Box<dyn Write + Send>, format: AccessFormat) {
 #[derive(Debug)]
 pub struct AccessLog {
     queue: SyncSender<Box<AccessRecord>>,
-    recent: Arc<Mutex<VecDeque<Arc<AccessRecord>>>>,
+    recent: Arc<Mutex<VecDeque<Box<AccessRecord>>>>,
     dropped: AtomicU64,
 }
 
@@ -197,13 +309,14 @@ impl AccessLog {
         }
     }
 
-    /// The last [`RECENT`] records written, oldest first.
-    pub fn recent(&self) -> Vec<Arc<AccessRecord>> {
+    /// The last [`RECENT`] records written, oldest first (copies: the admin endpoint asks
+    /// rarely, the writer keeps them without a second allocation).
+    pub fn recent(&self) -> Vec<AccessRecord> {
         self.recent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .cloned()
+            .map(|record| (**record).clone())
             .collect()
     }
 
@@ -217,7 +330,7 @@ impl AccessLog {
 /// output whenever the queue is empty.
 fn write_records(
     records: &Receiver<Box<AccessRecord>>,
-    recent: &Mutex<VecDeque<Arc<AccessRecord>>>,
+    recent: &Mutex<VecDeque<Box<AccessRecord>>>,
 ) {
     let mut line = String::new();
     while let Ok(record) = records.recv() {
@@ -228,7 +341,7 @@ fn write_records(
             if kept.len() == RECENT {
                 kept.pop_front();
             }
-            kept.push_back(Arc::from(record));
+            kept.push_back(record);
             drop(kept);
             next = records.try_recv().ok();
         }
@@ -253,12 +366,12 @@ fn write_one(record: &AccessRecord, line: &mut String) {
             "request.id" = %record.id,
             "client.addr" = %record.client,
             "peer.addr" = %record.peer,
-            listener = %record.listener,
+            listener = &*record.listener,
             route = record.route.as_deref().unwrap_or("-"),
             "http.method" = %record.method,
-            "http.target" = %record.target,
+            "http.target" = %format::Target(&record.target),
             "http.status" = record.status,
-            "upstream.addr" = record.upstream.as_deref().unwrap_or("-"),
+            "upstream.addr" = record.upstream.as_ref().map_or("-", Authority::as_str),
             "upstream.retries" = record.retries,
             bytes_in = record.bytes_in,
             bytes_out = record.bytes_out,

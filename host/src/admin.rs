@@ -209,7 +209,7 @@ fn traces(control: &Control) -> serde_json::Value {
     serde_json::json!({
         "generation": state.generation,
         "dropped": state.access.dropped(),
-        "records": records.iter().map(|r| &**r).collect::<Vec<_>>(),
+        "records": records,
     })
 }
 

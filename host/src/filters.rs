@@ -131,6 +131,8 @@ impl FilterChain {
         mut view: RequestView,
         trace: &mut Vec<TraceStep>,
     ) -> RequestOutcome {
+        // Room for both hooks of every filter: no growth while the chain runs.
+        trace.reserve(2 * self.entries.len());
         for (entry, circuit) in self.entries.iter().zip(&self.breakers) {
             let name = entry.plugin.settings().name.clone();
             let admission = circuit.admit(breaker::now_ms);

@@ -10,25 +10,25 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::uri::Authority;
-use http::{Request, Uri, Version};
+use http::{Request, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::{ConnInfo, ProxyBody, ProxyState};
-use crate::access::{AccessLog, AccessRecord, rfc3339};
+use crate::access::{AccessLog, AccessRecord};
 use crate::metrics::{METRICS, RequestSample};
 use crate::runtime::RequestId;
 use crate::upstream::BoxError;
 
 /// The route label of a request that matched none (or was on a forward-proxy listener).
-const NO_ROUTE: &str = "-";
+static NO_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("-"));
 
 /// What the phases learn that the access record reports.
 pub(super) struct Seen {
@@ -57,20 +57,29 @@ impl Seen {
         request: &Request<B>,
         started: Instant,
     ) -> Self {
+        // Shared pointers and plain values only: the writer thread renders them.
         let record = AccessRecord {
-            time: rfc3339(SystemTime::now()),
+            time: SystemTime::now(),
             kind: "request",
-            id: id.to_string(),
-            client: conn.client.to_string(),
-            peer: conn.peer.to_string(),
-            listener: conn.listener.to_string(),
-            method: request.method().as_str().to_owned(),
-            target: target_of(request.uri()),
+            id,
+            client: conn.client,
+            peer: conn.peer,
+            listener: conn.listener.clone(),
+            route: None,
+            method: request.method().clone(),
+            target: request.uri().clone(),
             version: version_name(request.version()),
+            status: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration_us: 0,
+            upstream_ttfb_us: None,
+            upstream: None,
+            retries: 0,
             generation: state.generation,
-            tls_version: conn.tls.as_ref().map(|t| t.version.clone()),
-            tls_sni: conn.tls.as_ref().and_then(|t| t.sni.clone()),
-            ..AccessRecord::default()
+            tls: conn.tls.clone(),
+            error: None,
+            trace: Vec::new(),
         };
         Self {
             upstream: None,
@@ -88,9 +97,9 @@ impl Seen {
     pub(super) fn tunnel_record(&self, kind: &'static str) -> Box<AccessRecord> {
         let mut record = self.record.clone();
         record.kind = kind;
-        record.client = self.client.to_string();
-        record.route = self.route.as_deref().map(str::to_owned);
-        record.upstream = self.upstream.as_ref().map(|a| a.as_str().to_owned());
+        record.client = self.client;
+        record.route = self.route.clone();
+        record.upstream = self.upstream.clone();
         record
     }
 
@@ -114,9 +123,9 @@ impl Seen {
         } = self;
         record.status = response.status().as_u16();
         record.error = error;
-        record.client = client.to_string();
-        record.route = route.as_deref().map(str::to_owned);
-        record.upstream = upstream.map(|a| a.as_str().to_owned());
+        record.client = client;
+        record.route = route.clone();
+        record.upstream = upstream;
         record.upstream_ttfb_us = ttfb.map(|t| t.as_micros() as u64);
         let pending = Pending {
             record,
@@ -124,7 +133,7 @@ impl Seen {
             bytes_out: 0,
             started,
             ttfb,
-            route: route.unwrap_or_else(|| Arc::from(NO_ROUTE)),
+            route: route.unwrap_or_else(|| NO_ROUTE.clone()),
             listener: listener.clone(),
             log: log.clone(),
         };
@@ -151,29 +160,6 @@ pub(super) fn tunnel_closed(
     record.duration_us = started.elapsed().as_micros() as u64;
     record.error = Some(end);
     log.record(record);
-}
-
-/// The target as received, for the log: path and query; `host:port` for CONNECT; for an
-/// absolute URI, scheme, host, port, path and query (never userinfo, which may be a password).
-fn target_of(uri: &Uri) -> String {
-    let path = uri.path_and_query().map_or("", |p| p.as_str());
-    match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme), Some(authority)) => {
-            let port = authority
-                .port()
-                .map(|p| format!(":{p}"))
-                .unwrap_or_default();
-            format!("{scheme}://{}{port}{path}", authority.host())
-        }
-        (None, Some(authority)) => {
-            let port = authority
-                .port()
-                .map(|p| format!(":{p}"))
-                .unwrap_or_default();
-            format!("{}{port}", authority.host())
-        }
-        _ => path.to_owned(),
-    }
 }
 
 fn version_name(version: Version) -> &'static str {
@@ -269,20 +255,5 @@ impl Drop for LoggedBody {
         if let Some(pending) = self.pending.take() {
             pending.log();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_logged_target_never_carries_userinfo() {
-        let uri: Uri = "http://user:secret@example.com:8080/a?b=1".parse().unwrap();
-        assert_eq!(target_of(&uri), "http://example.com:8080/a?b=1");
-        let uri: Uri = "example.com:443".parse().unwrap();
-        assert_eq!(target_of(&uri), "example.com:443");
-        let uri: Uri = "/x?y=2".parse().unwrap();
-        assert_eq!(target_of(&uri), "/x?y=2");
     }
 }
