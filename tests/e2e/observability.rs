@@ -66,6 +66,15 @@ async fn admin(addr: std::net::SocketAddr, path: &str) -> (StatusCode, String) {
 /// Waits (at most 10 s) until `/traces` holds a record whose target is `target`; that record
 /// and the whole `/traces` text.
 async fn record_of(addr: std::net::SocketAddr, target: &str) -> (serde_json::Value, String) {
+    record_where(addr, |r| r["http.target"] == target).await
+}
+
+/// Waits (at most 10 s) until `/traces` holds a record `wanted` accepts; that record and the
+/// whole `/traces` text.
+async fn record_where(
+    addr: std::net::SocketAddr,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> (serde_json::Value, String) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = admin(addr, "/traces").await;
@@ -75,12 +84,12 @@ async fn record_of(addr: std::net::SocketAddr, target: &str) -> (serde_json::Val
             .as_array()
             .expect("records")
             .iter()
-            .find(|r| r["http.target"] == target)
+            .find(|r| wanted(r))
             .cloned();
         if let Some(record) = found {
             return (record, body);
         }
-        assert!(Instant::now() < deadline, "no record for {target}: {body}");
+        assert!(Instant::now() < deadline, "no such record: {body}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -376,4 +385,90 @@ async fn records_count_retries_on_another_backend_and_refused_edits_are_faults()
         Some(2.0),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_connect_tunnel_gets_a_record_of_its_own_when_it_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An echo origin: reads until the client's end of stream, sends it all back, closes.
+    let origin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = origin.local_addr().expect("address");
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = origin.accept().await {
+            let mut heard = Vec::new();
+            let _ = stream.read_to_end(&mut heard).await;
+            let _ = stream.write_all(&heard).await;
+        }
+    });
+    let toml = format!(
+        "{}\n[[listener]]\nname = \"obs-tunnel\"\nbind = \"127.0.0.1:0\"\nmode = \"forward\"\n[listener.forward]\nallow_private_targets = true\nconnect_ports = [{}]\n",
+        runtime_table(),
+        target.port()
+    );
+    let weir = TestWeir::start(&toml).await;
+    let admin_server = weir::admin::serve("127.0.0.1:0".parse().expect("addr"), weir.control())
+        .await
+        .expect("admin endpoint");
+    let mut tcp = tokio::net::TcpStream::connect(weir.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic proxy-secret\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("send CONNECT");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut byte))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        assert_eq!(n, 1, "weir closed before answering");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp.write_all(b"ping!").await.expect("send");
+    tcp.shutdown().await.expect("half-close");
+    let mut echoed = Vec::new();
+    tokio::time::timeout(TIMEOUT, tcp.read_to_end(&mut echoed))
+        .await
+        .expect("echo in time")
+        .expect("echo");
+    assert_eq!(echoed, b"ping!");
+    drop(tcp);
+
+    let target = target.to_string();
+    let (opened, _) = record_where(admin_server.addr, |r| {
+        r["kind"] == "request" && r["http.target"] == target.as_str()
+    })
+    .await;
+    assert_eq!(
+        (
+            &opened["http.method"],
+            &opened["http.status"],
+            &opened["listener"]
+        ),
+        (&"CONNECT".into(), &200.into(), &"obs-tunnel".into()),
+        "{opened}"
+    );
+    assert!(opened["route"].is_null(), "{opened}");
+    let (tunnel, text) = record_where(admin_server.addr, |r| r["kind"] == "tunnel").await;
+    assert_eq!(tunnel["request.id"], opened["request.id"], "{tunnel}");
+    assert_eq!(tunnel["http.target"], target.as_str());
+    assert_eq!(tunnel["upstream.addr"], target.as_str());
+    assert_eq!(
+        (&tunnel["bytes_in"], &tunnel["bytes_out"]),
+        (&5.into(), &5.into())
+    );
+    assert_eq!(tunnel["error"], "closed");
+    assert!(tunnel["duration_us"].as_u64().is_some(), "{tunnel}");
+    assert!(!text.contains("proxy-secret"), "{text}");
 }
