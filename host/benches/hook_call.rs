@@ -129,6 +129,19 @@ fn hook_calls(c: &mut Criterion) {
             b.iter(|| black_box(fresh.on_request_blocking(template.clone())));
         });
     }
+    // A fresh instance of the post-`init` snapshot per call: instantiation without `init`, for
+    // every example plugin (each must snapshot).
+    for (name, path, config) in [
+        ("url-rewrite", guests::URL_REWRITE, REWRITE),
+        ("headers", guests::HEADERS, HEADERS),
+        ("cookies", guests::COOKIES, COOKIES),
+        ("router", guests::ROUTER, ROUTER),
+    ] {
+        let reset = plugin(&rt, path, config, Isolation::Reset);
+        group.bench_function(format!("reset/{name}"), |b| {
+            b.iter(|| black_box(reset.on_request_blocking(template.clone())));
+        });
+    }
 
     let chain = [
         plugin(&rt, guests::URL_REWRITE, REWRITE, Isolation::Pooled),

@@ -121,27 +121,63 @@ pub enum OutputFormat {
 pub struct TestArgs {
     /// The plugin component (`.wasm`).
     pub plugin: PathBuf,
-    /// Case files (TOML) to run after the battery.
+    /// Case files (TOML) to run after the battery. They are read first: when one cannot be
+    /// used, nothing runs.
     pub cases: Vec<PathBuf>,
-    /// Config handed to `init`, as JSON (default `{}`). A case file's own `config` overrides it
-    /// for that file's cases.
+    /// Config handed to `init`, as JSON. Default: the first case file's `config`, else `{}`.
+    /// A case file's own `config` replaces it for that file's cases.
     #[arg(long, conflicts_with = "config_file")]
     pub config: Option<String>,
     /// Read the config from a file instead.
     #[arg(long)]
     pub config_file: Option<PathBuf>,
-    /// Pool names that exist; selecting another one fails the check.
+    /// Pool names that exist; selecting another one fails the check. Default: any pool.
     #[arg(long, value_delimiter = ',')]
     pub pools: Option<Vec<String>>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
-    /// Deadline per hook call, in milliseconds.
+    /// Deadline per hook call, in milliseconds (the proxy's `deadline_ms`).
     #[arg(long, default_value_t = 50)]
     pub deadline_ms: u64,
-    /// Memory cap per instance, in bytes.
+    /// Memory cap per instance, in bytes (the proxy's `memory_limit_bytes`).
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub memory_limit_bytes: usize,
+    /// Edits one hook call may make (the filter's `max_edits_per_call` in the proxy).
+    #[arg(long, default_value_t = limit_default(|l| l.max_edits_per_call.into()),
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_EDITS))]
+    pub max_edits_per_call: u64,
+    /// Header bytes one hook call may add (the filter's `max_header_bytes_per_call`).
+    #[arg(long, default_value_t = limit_default(|l| l.max_header_bytes_per_call as u64),
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_HEADER_BYTES))]
+    pub max_header_bytes_per_call: u64,
+    /// Header fields a message may reach through edits, and a local response may carry (the
+    /// filter's `max_header_count`).
+    #[arg(long, default_value_t = limit_default(|l| l.max_header_count as u64),
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_HEADER_COUNT))]
+    pub max_header_count: u64,
+    /// Largest body of a local response (the filter's `max_local_response_body_bytes`).
+    #[arg(long, default_value_t = limit_default(|l| l.max_local_response_body_bytes as u64),
+          value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_LOCAL_BODY))]
+    pub max_local_response_body_bytes: u64,
+}
+
+impl TestArgs {
+    /// The per-call budgets the options give (each within the config's range).
+    pub fn limits(&self) -> crate::runtime::PluginLimits {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        crate::runtime::PluginLimits {
+            max_edits_per_call: u32::try_from(self.max_edits_per_call).unwrap_or(u32::MAX),
+            max_header_bytes_per_call: size(self.max_header_bytes_per_call),
+            max_header_count: size(self.max_header_count),
+            max_local_response_body_bytes: size(self.max_local_response_body_bytes),
+        }
+    }
+}
+
+/// One of the proxy's default budgets, as the option's default.
+fn limit_default(pick: fn(&crate::runtime::PluginLimits) -> u64) -> u64 {
+    pick(&crate::config::default_plugin_limits())
 }
 
 /// `weir run`.

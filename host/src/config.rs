@@ -25,6 +25,9 @@ use crate::proxy::HostMatch;
 use crate::runtime::{EncodedSeparators, EngineSettings, FilterSettings, Isolation, PluginLimits};
 use crate::upstream::{OriginSettings, PoolSettings};
 
+/// The highest value of each per-call budget (`weir test` takes the same ranges as the config).
+pub(crate) use limits::{MAX_EDITS, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_LOCAL_BODY};
+
 /// A validated config.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -125,6 +128,9 @@ pub struct ListenerLimits {
     pub first_byte_timeout: Duration,
     /// A write the client does not take within this long closes the connection.
     pub send_timeout: Duration,
+    /// A connection with no request in flight and none begun for this long (after its first
+    /// request) is closed.
+    pub keep_alive_timeout: Duration,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
     /// When set, every connection starts with a PROXY header, accepted only from these
@@ -302,6 +308,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
         max_body_bytes: 0,
         first_byte_timeout_ms: Spanned::new(0..0, defaults::first_byte_timeout_ms()),
         send_timeout_ms: Spanned::new(0..0, defaults::send_timeout_ms()),
+        keep_alive_timeout_ms: Spanned::new(0..0, defaults::keep_alive_timeout_ms()),
         h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
         proxy_protocol: false,
         proxy_protocol_from: Spanned::new(0..0, Vec::new()),
@@ -590,11 +597,12 @@ impl Validator<'_> {
         let isolation = match raw.isolation.get_ref().as_str() {
             "pooled" => Isolation::Pooled,
             "per-request" => Isolation::PerRequest,
+            "reset" => Isolation::Reset,
             other => {
                 return self.invalid(
                     raw.isolation.span(),
                     key("isolation"),
-                    format!("`{other}` is not pooled or per-request"),
+                    format!("`{other}` is not pooled, reset or per-request"),
                 );
             }
         };

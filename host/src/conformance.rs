@@ -1,25 +1,32 @@
 //! `weir test`: the plugin conformance suite. It loads one plugin with the real runtime (no
-//! proxy, no network), runs the standard battery every plugin must pass, then the author's
-//! cases, and reports each check with a specific reason.
+//! proxy, no network), reads the case files, runs the standard battery every plugin must pass,
+//! then the author's cases, and reports each check with a specific reason.
 //!
 //! The battery checks that the plugin targets this host's world and version; that `init`
-//! accepts the given config and survives a malformed one; that each hook handles a corpus of
-//! awkward but legal requests and responses without trapping, within the deadline and the
-//! memory cap; that every verdict and edit is valid; and that the same input gives the same
-//! result from a fresh instance.
+//! accepts the given config and refuses a malformed one; that each hook handles a corpus of
+//! awkward and everyday requests and responses without trapping, within the deadline, the
+//! memory cap and the per-call budgets; that every verdict and edit is valid; that the same
+//! input gives the same result from a fresh instance, from a warm one that served other
+//! requests first, and (for `on-response`) from an instance that did not see the request; and
+//! that memory stays flat over a long run of calls.
 //!
-//! Depends on `runtime` and `filters` only.
+//! Depends on `runtime` and `filters` only (and `config` for the proxy's default budgets).
 
 mod battery;
 mod cases;
 mod corpus;
+mod history;
+mod memory;
+mod quote;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{EngineSettings, FilterSettings, Isolation, Runtime};
+use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits, Runtime};
 
 pub use cases::{CaseError, CaseFile};
 pub use report::Format;
@@ -40,6 +47,9 @@ pub struct TestOptions {
     pub deadline: Duration,
     /// Memory cap per instance.
     pub memory_limit_bytes: usize,
+    /// The per-call budgets (edits, header bytes and fields, local response body), applied by
+    /// the same code as in the proxy. Default: the proxy's defaults.
+    pub limits: PluginLimits,
 }
 
 impl TestOptions {
@@ -52,6 +62,7 @@ impl TestOptions {
             pools: None,
             deadline: Duration::from_millis(50),
             memory_limit_bytes: 16 << 20,
+            limits: crate::config::default_plugin_limits(),
         }
     }
 }
@@ -65,6 +76,9 @@ pub struct Check {
     pub name: String,
     /// `None` when it passed, else why it failed.
     pub failure: Option<Failure>,
+    /// Something a passing check found worth a look (a plugin that accepts a config that is
+    /// not JSON, a pool choice that depends on earlier requests). Does not fail the run.
+    pub warning: Option<String>,
     /// Time it took.
     pub duration: Duration,
 }
@@ -98,6 +112,14 @@ impl Report {
         self.checks.len() - self.passed()
     }
 
+    /// Checks that passed with a warning.
+    pub fn warnings(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.failure.is_none() && c.warning.is_some())
+            .count()
+    }
+
     /// Renders the report.
     pub fn render(&self, format: Format) -> String {
         report::render(self, format)
@@ -105,9 +127,14 @@ impl Report {
 }
 
 /// Runs the battery and the cases. Blocking (it compiles and calls wasm); never panics on
-/// anything the plugin does.
+/// anything the plugin does. Case files are read first: when one cannot be used, the report
+/// lists every such file and nothing runs.
 pub fn run(options: &TestOptions) -> Report {
     let mut checks = Vec::new();
+    let files = cases::load_all(&options.cases, &mut checks);
+    if !checks.is_empty() {
+        return report(options, checks);
+    }
     let runtime = Runtime::new(EngineSettings {
         max_instances: 16,
         max_memory_bytes: options.memory_limit_bytes.max(1 << 20),
@@ -116,24 +143,27 @@ pub fn run(options: &TestOptions) -> Report {
     });
     match runtime {
         Ok(runtime) => {
-            let config = battery_config(options);
+            let config = battery_config(options, &files);
             let loaded = battery::run(&runtime, options, &config, &mut checks);
             if let Some(plugin) = loaded {
-                for path in &options.cases {
-                    cases::run(&plugin, path, options, &mut checks);
+                for (path, file) in &files {
+                    cases::run(&plugin, path, file, options, &mut checks);
                 }
             }
         }
-        Err(e) => checks.push(Check {
-            group: "battery".into(),
-            name: "create the wasm engine".into(),
-            failure: Some(Failure {
-                reason: e.to_string(),
-                input: None,
-            }),
-            duration: Duration::ZERO,
-        }),
+        Err(e) => {
+            record(&mut checks, "battery", "create the wasm engine", || {
+                Err(Failure {
+                    reason: e.to_string(),
+                    input: None,
+                })
+            });
+        }
     }
+    report(options, checks)
+}
+
+fn report(options: &TestOptions, checks: Vec<Check>) -> Report {
     Report {
         plugin: options.plugin.display().to_string(),
         checks,
@@ -141,14 +171,13 @@ pub fn run(options: &TestOptions) -> Report {
 }
 
 /// The config the battery runs with: `--config`, else the first case file's, else `{}`.
-fn battery_config(options: &TestOptions) -> String {
+fn battery_config(options: &TestOptions, files: &[(PathBuf, CaseFile)]) -> String {
     if let Some(config) = &options.config_json {
         return config.clone();
     }
-    options
-        .cases
+    files
         .iter()
-        .find_map(|path| CaseFile::load(path).ok().and_then(|file| file.config))
+        .find_map(|(_, file)| file.config.clone())
         .unwrap_or_else(|| "{}".to_owned())
 }
 
@@ -163,26 +192,43 @@ fn settings(options: &TestOptions, config_json: &str, isolation: Isolation) -> F
         isolation,
         recycle_after_calls: u64::MAX,
         max_idle_instances: 2,
-        // The budgets a `[[filter]]` gets when it sets none: a plugin that passes here stays
-        // within them in the proxy.
-        limits: crate::config::default_plugin_limits(),
+        // The proxy's budgets (its defaults unless the options say otherwise), enforced by the
+        // runtime itself: a plugin that passes here stays within them in the proxy.
+        limits: options.limits,
     }
 }
 
-/// Times `check` and records its outcome.
+/// Times `check` and records its outcome, its reason and input bounded.
 fn record(
     checks: &mut Vec<Check>,
     group: &str,
     name: impl Into<String>,
     check: impl FnOnce() -> Result<(), Failure>,
 ) -> bool {
+    record_outcome(checks, group, name, || check().map(|()| None))
+}
+
+/// Like [`record`], for a check that may pass with a warning (`Ok(Some(warning))`).
+fn record_outcome(
+    checks: &mut Vec<Check>,
+    group: &str,
+    name: impl Into<String>,
+    check: impl FnOnce() -> Result<Option<String>, Failure>,
+) -> bool {
     let started = Instant::now();
-    let failure = check().err();
+    let (failure, warning) = match check() {
+        Ok(warning) => (None, warning),
+        Err(failure) => (Some(failure), None),
+    };
     let passed = failure.is_none();
     checks.push(Check {
         group: group.to_owned(),
         name: name.into(),
-        failure,
+        failure: failure.map(|f| Failure {
+            reason: quote::bound(f.reason, quote::REASON_BYTES),
+            input: f.input.map(|i| quote::bound(i, quote::REASON_BYTES)),
+        }),
+        warning: warning.map(|w| quote::bound(w, quote::REASON_BYTES)),
         duration: started.elapsed(),
     });
     passed

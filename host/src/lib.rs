@@ -15,6 +15,9 @@ pub mod config;
 pub mod conformance;
 pub mod demo;
 pub mod filters;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logfile;
 pub mod metrics;
 pub mod proxy;

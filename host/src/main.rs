@@ -284,6 +284,7 @@ async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         pools: args.pools.clone(),
         deadline: std::time::Duration::from_millis(args.deadline_ms),
         memory_limit_bytes: args.memory_limit_bytes,
+        limits: args.limits(),
         ..TestOptions::new(args.plugin.clone())
     };
     let format = match args.format {

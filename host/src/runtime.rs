@@ -15,6 +15,7 @@ mod path;
 mod plugin;
 mod request;
 mod response;
+mod snapshot;
 mod store;
 pub(crate) mod validate;
 mod wasi_shim;
@@ -43,6 +44,26 @@ pub use response::ResponseView;
 pub use store::MemoryCapExceeded;
 
 use cache::ComponentCache;
+
+/// A store's host state with `view` lent to it and a fresh call budget, for the fuzz targets
+/// that call the host functions a guest calls.
+#[cfg(any(fuzzing, test))]
+pub(crate) fn fuzz_state(view: RequestView, limits: PluginLimits) -> store::HostState {
+    let shared = Arc::new(store::PluginShared::new(Arc::from("fuzz")));
+    let mut state = store::HostState::new(shared, 16 << 20, limits);
+    state.lent.request = Some(view);
+    state.budget.reset();
+    state
+}
+
+/// The view lent by [`fuzz_state`], after the calls.
+#[cfg(any(fuzzing, test))]
+pub(crate) fn fuzz_take(mut state: store::HostState) -> RequestView {
+    match state.lent.request.take() {
+        Some(view) => view,
+        None => panic!("the lent view left the store"),
+    }
+}
 
 /// Process-wide runtime settings (the `[runtime]` config table). Not reloadable: the engine
 /// outlives every config generation so compiled components stay valid.

@@ -6,7 +6,7 @@ mod file_watch;
 mod guard;
 mod listeners;
 pub mod notify;
-mod proxy_protocol;
+pub(crate) mod proxy_protocol;
 mod state;
 
 use std::net::SocketAddr;

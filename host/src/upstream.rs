@@ -27,6 +27,8 @@ mod limits;
 mod origin;
 mod probe;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -500,14 +502,22 @@ impl BackendPool {
     /// backend that cannot be reached counts against its health and another is tried, within
     /// the pool's retries and budget: nothing was sent, so this is safe for every request.
     /// With `retry`, the request was sent before and failed: its next backend takes a token
-    /// from the budget too, and an empty budget answers as if no backend were left.
+    /// from the budget too, and an empty budget answers as if no backend were left. With
+    /// `egress` (a forward listener's policy), every connection, new or pooled, is to an
+    /// address the policy allows.
     pub(crate) async fn connect(
         &self,
         key: Option<KeyHash>,
         tried: &mut Tried,
         retry: bool,
+        egress: Option<&EgressPolicy>,
     ) -> Result<Attempt, UpstreamError> {
-        match self.connect_with(key, tried, false, retry).await? {
+        let connecting = Connecting {
+            upgrade: false,
+            retry,
+            egress,
+        };
+        match self.connect_with(key, tried, connecting).await? {
             (index, Opened::Pooled(conn), lease) => Ok(Attempt { index, conn, lease }),
             (index, Opened::Upgrade(_), _) => Err(self.mismatch(index)),
         }
@@ -519,9 +529,15 @@ impl BackendPool {
     pub(crate) async fn connect_for_upgrade(
         &self,
         key: Option<KeyHash>,
+        egress: Option<&EgressPolicy>,
     ) -> Result<(usize, UpgradeSender, Lease), UpstreamError> {
         let mut tried = Tried::default();
-        match self.connect_with(key, &mut tried, true, false).await? {
+        let connecting = Connecting {
+            upgrade: true,
+            retry: false,
+            egress,
+        };
+        match self.connect_with(key, &mut tried, connecting).await? {
             (index, Opened::Upgrade(sender), lease) => Ok((index, sender, lease)),
             (index, Opened::Pooled(_), _) => Err(self.mismatch(index)),
         }
@@ -541,9 +557,13 @@ impl BackendPool {
         &self,
         key: Option<KeyHash>,
         tried: &mut Tried,
-        upgrade: bool,
-        retry: bool,
+        connecting: Connecting<'_>,
     ) -> Result<(usize, Opened, Lease), UpstreamError> {
+        let Connecting {
+            upgrade,
+            retry,
+            egress,
+        } = connecting;
         let mut last_error = None;
         let mut retrying = retry;
         loop {
@@ -586,9 +606,11 @@ impl BackendPool {
             };
             let lease = Lease::new(claim, permit);
             let opened = if upgrade {
-                self.connect_upgrade(index).await.map(Opened::Upgrade)
+                self.connect_upgrade(index, egress)
+                    .await
+                    .map(Opened::Upgrade)
             } else {
-                self.connect_to(index).await.map(Opened::Pooled)
+                self.connect_to(index, egress).await.map(Opened::Pooled)
             };
             match opened {
                 Ok(opened) => return Ok((index, opened, lease)),
@@ -626,20 +648,38 @@ impl BackendPool {
         }
     }
 
-    /// An open connection to backend `index`: a pooled one, else a new one.
-    pub(crate) async fn connect_to(&self, index: usize) -> Result<Connection, UpstreamError> {
+    /// An open connection to backend `index`: a pooled one, else a new one. With `egress`, a
+    /// pooled connection is used only if its address is allowed (a pool may serve reverse and
+    /// forward listeners alike), and a new one connects only to allowed addresses.
+    pub(crate) async fn connect_to(
+        &self,
+        index: usize,
+        egress: Option<&EgressPolicy>,
+    ) -> Result<Connection, UpstreamError> {
         let backend = &self.backends[index];
         match backend.conns.checkout() {
-            Some(conn) => Ok(conn),
+            Some(conn) => match egress.map(|policy| policy.judge(conn.peer().ip())) {
+                Some(Err(why)) => Err(TargetError::Refused {
+                    host: backend.authority.host().to_owned(),
+                    addr: conn.peer().ip(),
+                    why,
+                }
+                .into()),
+                _ => Ok(conn),
+            },
             // Boxed: connecting (TCP, TLS, handshake) is a large future that keep-alive makes
             // rare, and the request future that embeds it is held per downstream connection.
-            None => Box::pin(self.connect_new(index)).await,
+            None => Box::pin(self.connect_new(index, egress)).await,
         }
     }
 
-    async fn connect_new(&self, index: usize) -> Result<Connection, UpstreamError> {
+    async fn connect_new(
+        &self,
+        index: usize,
+        egress: Option<&EgressPolicy>,
+    ) -> Result<Connection, UpstreamError> {
         let backend = &self.backends[index];
-        let addrs = self.addresses(index).await?;
+        let addrs = self.addresses(index, egress).await?;
         backend
             .conns
             .connect(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
@@ -649,9 +689,13 @@ impl BackendPool {
 
     /// A new dedicated HTTP/1.1 connection to backend `index` for one upgrade request (never
     /// pooled, whatever the pool's protocol).
-    async fn connect_upgrade(&self, index: usize) -> Result<UpgradeSender, UpstreamError> {
+    async fn connect_upgrade(
+        &self,
+        index: usize,
+        egress: Option<&EgressPolicy>,
+    ) -> Result<UpgradeSender, UpstreamError> {
         let backend = &self.backends[index];
-        let addrs = self.addresses(index).await?;
+        let addrs = self.addresses(index, egress).await?;
         backend
             .conns
             .connect_upgrade(&addrs, backend.tls.as_ref(), self.settings.connect_timeout)
@@ -661,7 +705,13 @@ impl BackendPool {
 
     /// The addresses of backend `index`, after checking that an `https://` backend has a TLS
     /// configuration. A name that does not resolve is as unreachable as a refused connection.
-    async fn addresses(&self, index: usize) -> Result<Vec<std::net::SocketAddr>, UpstreamError> {
+    /// With `egress`, only the addresses it allows, from this one lookup (nothing resolves
+    /// the name again before connecting); none allowed is the policy's refusal.
+    async fn addresses(
+        &self,
+        index: usize,
+        egress: Option<&EgressPolicy>,
+    ) -> Result<Vec<std::net::SocketAddr>, UpstreamError> {
         let backend = &self.backends[index];
         let name = || backend.authority.to_string();
         if backend.scheme == "https" && backend.tls.is_none() {
@@ -671,10 +721,31 @@ impl BackendPool {
             });
         }
         let port = port_of(&backend.authority, backend.scheme == "https");
-        self.resolver
+        let mut addrs = self
+            .resolver
             .resolve(backend.authority.host(), port)
             .await
-            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))
+            .map_err(|e| connect_error(name(), ConnectError::Tcp(e.to_string())))?;
+        let Some(policy) = egress else {
+            return Ok(addrs);
+        };
+        let mut refused = None;
+        addrs.retain(|addr| match policy.judge(addr.ip()) {
+            Ok(()) => true,
+            Err(why) => {
+                refused.get_or_insert((addr.ip(), why));
+                false
+            }
+        });
+        match refused {
+            Some((addr, why)) if addrs.is_empty() => Err(TargetError::Refused {
+                host: backend.authority.host().to_owned(),
+                addr,
+                why,
+            }
+            .into()),
+            _ => Ok(addrs),
+        }
     }
 
     /// Phase **send** for a pool: writes `request` (origin-form URI, `Host` set) on the
@@ -687,6 +758,7 @@ impl BackendPool {
         attempt: Attempt,
         request: Request<UpstreamBody>,
         deadline: Option<tokio::time::Instant>,
+        egress: Option<&EgressPolicy>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let Attempt {
             index,
@@ -700,7 +772,7 @@ impl BackendPool {
             timeout = timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         }
         let result = send(conn, request, timeout, &backend.authority, async || {
-            self.connect_new(index).await
+            self.connect_new(index, egress).await
         })
         .await;
         let outcome = match &result {
@@ -771,6 +843,17 @@ pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 enum Opened {
     Pooled(Connection),
     Upgrade(UpgradeSender),
+}
+
+/// What `connect_with` opens, and under which policy.
+#[derive(Clone, Copy)]
+struct Connecting<'a> {
+    /// A dedicated HTTP/1.1 connection for an upgrade, rather than a pooled one.
+    upgrade: bool,
+    /// The request was sent before: the next backend takes a retry-budget token.
+    retry: bool,
+    /// A forward listener's egress policy, applied to every address connected.
+    egress: Option<&'a EgressPolicy>,
 }
 
 /// Backends already tried for one request.

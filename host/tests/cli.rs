@@ -310,6 +310,16 @@ fn weir_test_exit_code_and_machine_formats() {
     );
 }
 
+#[test]
+fn weir_test_takes_budgets_only_within_the_config_range() {
+    let out = weir(&["test", guests::DENY, "--max-edits-per-call", "0"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--max-edits-per-call"), "{stderr}");
+    let out = weir(&["test", guests::DENY, "--max-header-count", "8193"]);
+    assert_eq!(out.status.code(), Some(2), "8192 is the config's ceiling");
+}
+
 /// The first stderr lines of `weir run` in quick mode with `extra` arguments, until it logs
 /// that it listens; the process is killed then.
 fn first_log_lines(extra: &[&str]) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! How an edit's value is shown in the journal, the same in the host and the test kit.
 
 /// Renders a header value for the journal without leaking secrets: values of credential-bearing
-/// headers become their length, and long values are cut at 128 bytes on a character boundary.
+/// headers become their length, and long values are cut at 128 bytes on a character boundary,
+/// ending in `… (N bytes)`, the whole value's length.
 ///
 /// ```
 /// assert_eq!(weir_rules::journal::show_value("cookie", b"a=1"), "<3 bytes>");
@@ -23,7 +24,11 @@ pub fn show_value(name: &str, value: &[u8]) -> String {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        format!("{}…", text.get(..end).unwrap_or_default())
+        format!(
+            "{}… ({} bytes)",
+            text.get(..end).unwrap_or_default(),
+            value.len()
+        )
     } else {
         text.into_owned()
     }
@@ -44,7 +49,7 @@ mod tests {
     #[test]
     fn long_values_are_cut_on_a_char_boundary() {
         let shown = show_value("x-a", "é".repeat(100).as_bytes());
-        assert!(shown.ends_with('…'));
-        assert!(shown.len() <= 128 + '…'.len_utf8());
+        assert!(shown.ends_with("é… (200 bytes)"), "{shown}");
+        assert!(shown.len() <= 128 + "… (200 bytes)".len());
     }
 }

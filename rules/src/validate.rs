@@ -315,14 +315,14 @@ pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Shortens untrusted text quoted in an error so a hostile plugin cannot flood the logs, and
-/// escapes it so it cannot forge log lines.
+/// Shortens untrusted text quoted in an error so a hostile plugin cannot flood the logs (a cut
+/// text ends in `… (N bytes)`, its whole length), and escapes it so it cannot forge log lines.
 ///
 /// ```
 /// use weir_rules::validate::clip;
 ///
 /// assert_eq!(clip("a\nb"), "a\\nb");
-/// assert!(clip(&"x".repeat(100)).ends_with('…'));
+/// assert!(clip(&"x".repeat(100)).ends_with("x… (100 bytes)"));
 /// ```
 pub fn clip(text: &str) -> String {
     const MAX: usize = 64;
@@ -334,7 +334,7 @@ pub fn clip(text: &str) -> String {
         end -= 1;
     }
     let head = text.get(..end).unwrap_or_default();
-    format!("{}…", head.escape_debug())
+    format!("{}… ({} bytes)", head.escape_debug(), text.len())
 }
 
 /// RFC 6265 §4.1.1 `cookie-octet`.

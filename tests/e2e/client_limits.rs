@@ -201,3 +201,102 @@ async fn connections_past_the_per_client_limit_are_closed_at_once() {
     let (head, _) = raw_exchange(weir.addr, b"GET / HTTP/1.1\r\nhost: app.test\r\n\r\n").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&limits_config(
+        backend.addr(),
+        "header_timeout_ms = 300\nkeep_alive_timeout_ms = 1500",
+        "",
+    ))
+    .await;
+    let request = b"GET / HTTP/1.1\r\nhost: app.test\r\n\r\n";
+    let mut client = weir_tests::raw::RawClient::connect(weir.addr, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    assert_eq!(client.request(request).await.expect("first request"), 200);
+    // Idle for longer than the head timeout: that timer counts only a head begun, so the
+    // connection is still there for a second request.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(client.request(request).await.expect("second request"), 200);
+    let idle = Instant::now();
+    assert!(
+        client.closed_within(Duration::from_secs(10)).await,
+        "weir closed the idle connection"
+    );
+    let took = idle.elapsed();
+    assert!(
+        took >= Duration::from_millis(1300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(backend.count(), 2);
+}
+
+#[tokio::test]
+async fn a_head_begun_and_not_finished_is_cut_by_the_head_timeout_not_the_keep_alive() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&limits_config(
+        backend.addr(),
+        "header_timeout_ms = 300\nkeep_alive_timeout_ms = 60000",
+        "",
+    ))
+    .await;
+    let mut slow = TcpStream::connect(weir.addr).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: app")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut byte = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match slow.read(&mut byte).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "weir closed the connection");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(backend.count(), 0);
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_keep_alive_timeout() {
+    let backend = Backend::start("a").await;
+    let weir = TestWeir::start(&limits_config(
+        backend.addr(),
+        "header_timeout_ms = 300\nkeep_alive_timeout_ms = 1500",
+        "",
+    ))
+    .await;
+    let stream = TcpStream::connect(weir.addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c with prior knowledge");
+    let driver = tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = http::Request::get(format!("http://{}/", weir.addr))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.status(), http::StatusCode::OK);
+        drop(response);
+        // Idle past the head timeout, which HTTP/2 does not use between requests.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let idle = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(10), driver).await;
+    assert!(ended.is_ok(), "weir closed the idle HTTP/2 connection");
+    let took = idle.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert_eq!(backend.count(), 2);
+}

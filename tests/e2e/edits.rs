@@ -144,6 +144,20 @@ async fn invalid_local_response_is_refused_with_500() {
 }
 
 #[tokio::test]
+async fn a_local_204_with_a_body_is_refused_with_500_and_without_one_sent() {
+    let backend = Backend::start("a").await;
+    let weir = with_edits(&backend, r#"{"request":[["respond",204,"a body"]]}"#).await;
+    let res = weir.get("app.test", "/").await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.header("x-weir-error"), "invalid-verdict");
+
+    let weir = with_edits(&backend, r#"{"request":[["respond",204,""]]}"#).await;
+    let res = weir.get("app.test", "/").await;
+    assert_eq!((res.status.as_u16(), res.body.as_str()), (204, ""));
+    assert_eq!(backend.count(), 0);
+}
+
+#[tokio::test]
 async fn refused_edits_are_reported_to_the_plugin_and_change_nothing() {
     let backend = Backend::start("a").await;
     let weir = with_edits(

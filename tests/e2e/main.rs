@@ -15,6 +15,7 @@ mod failures;
 mod forward;
 mod h2c_upstream;
 mod health_checks;
+mod isolation;
 mod limits;
 mod observability;
 mod paths;

@@ -100,6 +100,16 @@ impl RawClient {
         Ok(status)
     }
 
+    /// Waits up to `timeout` for the server to close the connection (an end of file or an
+    /// error, with nothing else to read); returns whether it did.
+    pub async fn closed_within(&mut self, timeout: Duration) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(timeout, self.stream.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
     async fn read(&mut self, filled: usize) -> std::io::Result<usize> {
         if filled == self.buf.len() {
             return Err(std::io::Error::other("response larger than the buffer"));

@@ -36,6 +36,9 @@ pub(crate) fn first_byte_timeout_ms() -> u64 {
 pub(crate) fn send_timeout_ms() -> u64 {
     60_000
 }
+pub(crate) fn keep_alive_timeout_ms() -> u64 {
+    60_000
+}
 pub(crate) fn h2_max_concurrent_streams() -> u64 {
     256
 }

@@ -153,6 +153,10 @@ pub struct Listener {
     /// A write to a client that does not read is abandoned after this, in ms. Default: 60000.
     #[serde(default = "spanned_default::send_timeout_ms")]
     pub send_timeout_ms: Spanned<u64>,
+    /// A connection idle between requests (HTTP/1.1 keep-alive, HTTP/2 with no stream) is
+    /// closed after this, in ms. Default: 60000.
+    #[serde(default = "spanned_default::keep_alive_timeout_ms")]
+    pub keep_alive_timeout_ms: Spanned<u64>,
     /// Networks of proxies in front of weir whose `X-Forwarded-For` / `Forwarded` entries are
     /// believed, right to left. Default: none.
     #[serde(default = "spanned_default::trusted_proxies")]
@@ -468,7 +472,7 @@ pub struct Filter {
     /// `fail-closed` (answer 5xx) or `fail-open` (skip the filter). Default: fail-closed.
     #[serde(default = "spanned_default::failure")]
     pub failure: Spanned<String>,
-    /// `pooled` or `per-request`. Default: pooled.
+    /// `pooled`, `reset` or `per-request`. Default: pooled.
     #[serde(default = "spanned_default::isolation")]
     pub isolation: Spanned<String>,
     /// Deadline per hook call, in ms. Default: 50.
@@ -577,6 +581,9 @@ mod spanned_default {
     }
     pub(super) fn send_timeout_ms() -> Spanned<u64> {
         unset(defaults::send_timeout_ms())
+    }
+    pub(super) fn keep_alive_timeout_ms() -> Spanned<u64> {
+        unset(defaults::keep_alive_timeout_ms())
     }
     pub(super) fn h2_max_concurrent_streams() -> Spanned<u64> {
         unset(defaults::h2_max_concurrent_streams())

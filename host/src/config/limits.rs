@@ -13,13 +13,13 @@ use crate::runtime::PluginLimits;
 /// Highest `max_header_count`: an `http::HeaderMap` holds at most 24576 distinct names, and
 /// weir adds its own fields (`Host`, `X-Forwarded-*`, `Via`) after the chain, so the limit
 /// keeps every map far from that ceiling.
-const MAX_HEADER_COUNT: u64 = 8192;
+pub(crate) const MAX_HEADER_COUNT: u64 = 8192;
 /// Highest `max_edits_per_call`.
-const MAX_EDITS: u64 = 1 << 20;
+pub(crate) const MAX_EDITS: u64 = 1 << 20;
 /// Highest `max_header_bytes_per_call`.
-const MAX_HEADER_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_HEADER_BYTES: u64 = 16 << 20;
 /// Highest `max_local_response_body_bytes`.
-const MAX_LOCAL_BODY: u64 = 256 << 20;
+pub(crate) const MAX_LOCAL_BODY: u64 = 256 << 20;
 /// Highest breaker back-off: one hour.
 const MAX_BACKOFF_MS: u64 = 3_600_000;
 

@@ -139,6 +139,12 @@ impl Validator<'_> {
                 1,
                 day,
             )?),
+            keep_alive_timeout: Duration::from_millis(ranged(
+                &raw.keep_alive_timeout_ms,
+                "keep_alive_timeout_ms",
+                1,
+                day,
+            )?),
             trusted_proxies: self
                 .networks(&raw.trusted_proxies, key("trusted_proxies"))?
                 .into(),

@@ -1,16 +1,20 @@
-//! The standard battery every plugin must pass.
+//! The standard battery every plugin must pass: it loads, `init` refuses a malformed config,
+//! every corpus input is handled with valid edits and verdicts within the budgets, and then
+//! the replays ([`history`](super::history)) and the long run ([`memory`](super::memory)).
 
 use std::sync::Arc;
 
 use crate::filters;
 use crate::runtime::{
-    CallError, Decision, Isolation, LoadError, Plugin, RequestView, ResponseView, Runtime,
+    CallError, Decision, Isolation, Journal, LoadError, Plugin, RequestView, ResponseView, Runtime,
     WIT_PACKAGE,
 };
 
-use super::{Check, Failure, TestOptions, corpus, record, settings};
+use super::{
+    Check, Failure, TestOptions, corpus, history, memory, quote, record, record_outcome, settings,
+};
 
-const GROUP: &str = "battery";
+pub(super) const GROUP: &str = "battery";
 /// A config no plugin should accept as valid JSON.
 const MALFORMED_CONFIG: &str = "{not json";
 
@@ -34,7 +38,7 @@ pub(super) fn run(
             )
             .map_err(|e| Failure {
                 reason: load_reason(&e),
-                input: Some(format!("config {}", clip(config))),
+                input: Some(format!("config {}", quote::text(config))),
             })?;
             loaded = Some(plugin);
             Ok(())
@@ -42,7 +46,7 @@ pub(super) fn run(
     );
     let plugin = loaded?;
 
-    record(
+    record_outcome(
         checks,
         GROUP,
         "init refuses a malformed config with an error, not a trap",
@@ -51,14 +55,19 @@ pub(super) fn run(
             &options.plugin,
             settings(options, MALFORMED_CONFIG, Isolation::PerRequest),
         ) {
-            Ok(_)
-            | Err(LoadError::Init {
+            Err(LoadError::Init {
                 source: CallError::InitRejected(_),
                 ..
-            }) => Ok(()),
+            }) => Ok(None),
+            Ok(_) => Ok(Some(format!(
+                "init accepted {}, which is not JSON: an operator's typo in this plugin's \
+                 config would go unnoticed (weir hands every filter its config table as \
+                 JSON; a plugin that takes no config may ignore it)",
+                quote::text(MALFORMED_CONFIG)
+            ))),
             Err(e) => Err(Failure {
                 reason: load_reason(&e),
-                input: Some(format!("config {MALFORMED_CONFIG}")),
+                input: Some(format!("config {}", quote::text(MALFORMED_CONFIG))),
             }),
         },
     );
@@ -69,45 +78,12 @@ pub(super) fn run(
         });
     }
     for (name, response) in corpus::responses() {
-        let request = corpus::request(
-            http::Method::GET,
-            "/",
-            None,
-            &[("host", b"app.example.test")],
-        );
         record(checks, GROUP, format!("on-response handles {name}"), || {
-            check_response(&plugin, options, request, response)
+            check_response(&plugin, options, corpus::response_request(), response)
         });
     }
-
-    record(
-        checks,
-        GROUP,
-        "the same input gives the same result from a fresh instance",
-        || {
-            let fresh = Plugin::load(
-                runtime,
-                &options.plugin,
-                settings(options, config, Isolation::PerRequest),
-            )
-            .map_err(|e| Failure {
-                reason: load_reason(&e),
-                input: None,
-            })?;
-            for (_, view) in corpus::requests() {
-                let input = corpus::describe(&view);
-                let first = fingerprint(fresh.on_request_blocking(view.clone()));
-                let second = fingerprint(fresh.on_request_blocking(view));
-                if first != second {
-                    return Err(Failure {
-                        reason: format!("results differ: first {first}, then {second}"),
-                        input: Some(input),
-                    });
-                }
-            }
-            Ok(())
-        },
-    );
+    history::run(runtime, options, config, checks);
+    memory::run(runtime, options, config, checks);
     Some(plugin)
 }
 
@@ -125,7 +101,8 @@ pub(super) fn check_request(
     };
     let decision = result.map_err(|e| fail(call_reason(&e)))?;
     check_edits(&view.journal).map_err(fail)?;
-    check_decision(decision).map_err(fail)?;
+    check_notes(&view.journal).map_err(fail)?;
+    check_decision(decision, options).map_err(fail)?;
     if let (Some(choice), Some(pools)) = (&view.backend, &options.pools)
         && !pools.contains(&choice.pool)
     {
@@ -141,7 +118,7 @@ pub(super) fn check_request(
 /// Runs `on-response` once and checks the outcome is valid.
 pub(super) fn check_response(
     plugin: &Plugin,
-    _options: &TestOptions,
+    options: &TestOptions,
     request: RequestView,
     response: ResponseView,
 ) -> Result<(), Failure> {
@@ -157,31 +134,46 @@ pub(super) fn check_response(
     };
     let decision = result.map_err(|e| fail(call_reason(&e)))?;
     check_edits(&response.journal).map_err(fail)?;
-    check_decision(decision).map_err(fail)
+    check_decision(decision, options).map_err(fail)
 }
 
-fn check_edits(journal: &crate::runtime::Journal) -> Result<(), String> {
+fn check_edits(journal: &Journal) -> Result<(), String> {
     match journal.refusals() {
         [] => Ok(()),
-        refused => Err(format!(
-            "invalid edit: {}",
-            refused
+        refused => {
+            let shown: Vec<&str> = refused
                 .iter()
+                .take(quote::LIST_ITEMS)
                 .map(|r| r.edit.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
+                .collect();
+            let more = match refused.len() - shown.len() {
+                0 => String::new(),
+                n => format!("; and {n} more"),
+            };
+            Err(format!("invalid edit: {}{more}", shown.join("; ")))
+        }
+    }
+}
+
+/// Fails on an edit the host had to change before applying it: a `set-path` with dot
+/// segments (`/static/../admin`), which weir resolves before sending (RFC 3986 §5.2.4).
+pub(super) fn check_notes(journal: &Journal) -> Result<(), String> {
+    match journal.notes().first() {
+        None => Ok(()),
+        Some(note) => Err(format!(
+            "dot segments in an edited path: {}. A plugin that puts `.` or `..` in a path \
+             usually joins text it does not control into it; build the path you mean",
+            note.edit
         )),
     }
 }
 
-fn check_decision(decision: Decision) -> Result<(), String> {
+fn check_decision(decision: Decision, options: &TestOptions) -> Result<(), String> {
     match decision {
         Decision::Continue => Ok(()),
-        Decision::Respond(local) => {
-            filters::into_http_response_within(local, &crate::config::default_plugin_limits())
-                .map(drop)
-                .map_err(|e| format!("invalid verdict: {e}"))
-        }
+        Decision::Respond(local) => filters::into_http_response_within(local, &options.limits)
+            .map(drop)
+            .map_err(|e| format!("invalid verdict: {e}")),
     }
 }
 
@@ -203,33 +195,10 @@ pub(super) fn load_reason(error: &LoadError) -> String {
             format!("not a loadable WebAssembly component: {reason}")
         }
         LoadError::WrongWorld { reason, .. } => format!("wrong world or version: {reason}"),
+        LoadError::Snapshot { reason, .. } => format!("cannot snapshot after init: {reason}"),
         LoadError::Init { source, .. } => match source {
             CallError::InitRejected(e) => format!("init rejected the config: {e}"),
             other => format!("init failed: {}", call_reason(other)),
         },
-    }
-}
-
-fn fingerprint((view, result): (RequestView, Result<Decision, CallError>)) -> String {
-    let outcome = match result {
-        Ok(decision) => format!("{decision:?}"),
-        Err(e) => call_reason(&e),
-    };
-    let edits: Vec<&str> = view
-        .journal
-        .entries()
-        .iter()
-        .map(|e| e.edit.as_str())
-        .collect();
-    format!(
-        "{outcome} with edits {edits:?} and backend {:?}",
-        view.backend
-    )
-}
-
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(200) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }

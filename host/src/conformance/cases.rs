@@ -3,16 +3,20 @@
 //! sets are checked; `edits` checks the whole journal exactly. The format is in
 //! `docs/conformance.md`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod build;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use http::header::HeaderMap;
 use serde::Deserialize;
 
 use crate::runtime::{Decision, Isolation, LocalResponse, Plugin, RequestView, ResponseView};
 
-use super::battery::{call_reason, load_reason};
-use super::{Check, Failure, TestOptions, corpus, record, settings};
+use build::{build_request, build_response};
+
+use super::battery::{call_reason, check_notes, load_reason};
+use super::{Check, Failure, TestOptions, corpus, quote, record, settings};
 
 /// A case file.
 #[derive(Debug, Deserialize)]
@@ -201,24 +205,41 @@ impl CaseFile {
     }
 }
 
-/// Runs every case of the file at `path`.
-pub(super) fn run(default: &Plugin, path: &Path, options: &TestOptions, checks: &mut Vec<Check>) {
-    let group = path.file_name().map_or_else(
+/// Reads every case file; each one that cannot be used is a failed check `case file is valid`.
+pub(super) fn load_all(paths: &[PathBuf], checks: &mut Vec<Check>) -> Vec<(PathBuf, CaseFile)> {
+    let mut files = Vec::new();
+    for path in paths {
+        match CaseFile::load(path) {
+            Ok(file) => files.push((path.clone(), file)),
+            Err(e) => {
+                record(checks, &group_of(path), "case file is valid", || {
+                    Err(Failure {
+                        reason: e.to_string(),
+                        input: None,
+                    })
+                });
+            }
+        }
+    }
+    files
+}
+
+fn group_of(path: &Path) -> String {
+    path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
-    );
-    let file = match CaseFile::load(path) {
-        Ok(file) => file,
-        Err(e) => {
-            record(checks, &group, "case file is valid", || {
-                Err(Failure {
-                    reason: e.to_string(),
-                    input: None,
-                })
-            });
-            return;
-        }
-    };
+    )
+}
+
+/// Runs every case of `file`, read from `path`.
+pub(super) fn run(
+    default: &Plugin,
+    path: &Path,
+    file: &CaseFile,
+    options: &TestOptions,
+    checks: &mut Vec<Check>,
+) {
+    let group = group_of(path);
     let own;
     let plugin = match &file.config {
         None => default,
@@ -240,7 +261,7 @@ pub(super) fn run(default: &Plugin, path: &Path, options: &TestOptions, checks: 
                         || {
                             Err(Failure {
                                 reason: load_reason(&e),
-                                input: Some(format!("config {config}")),
+                                input: Some(format!("config {}", quote::text(config))),
                             })
                         },
                     );
@@ -252,12 +273,17 @@ pub(super) fn run(default: &Plugin, path: &Path, options: &TestOptions, checks: 
     let pools = file.pools.as_ref().or(options.pools.as_ref());
     for case in &file.case {
         record(checks, &group, case.name.clone(), || {
-            run_case(plugin, case, pools)
+            run_case(plugin, case, pools, options)
         });
     }
 }
 
-fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result<(), Failure> {
+fn run_case(
+    plugin: &Plugin,
+    case: &Case,
+    pools: Option<&Vec<String>>,
+    options: &TestOptions,
+) -> Result<(), Failure> {
     let view = build_request(&case.request).map_err(|reason| Failure {
         reason,
         input: None,
@@ -278,12 +304,13 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
     if let Some(refused) = view.journal.refusals().first() {
         return Err(fail(format!("invalid edit: {}", refused.edit)));
     }
+    check_notes(&view.journal).map_err(fail)?;
     let e = &case.expect;
     check_request(e, &view, pools).map_err(fail)?;
     match (decision, &case.response) {
         (Decision::Respond(local), _) => {
             expect_verdict(e, "respond")?;
-            check_local(e, &local).map_err(fail)?;
+            check_local(e, &local, options).map_err(fail)?;
         }
         (Decision::Continue, None) => {
             expect_verdict(e, "continue").map_err(|f| Failure {
@@ -307,7 +334,7 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
             match decision {
                 Decision::Respond(local) => {
                     expect_verdict(e, "respond")?;
-                    check_local(e, &local).map_err(fail)?;
+                    check_local(e, &local, options).map_err(fail)?;
                 }
                 Decision::Continue => {
                     expect_verdict(e, "continue")?;
@@ -319,7 +346,11 @@ fn run_case(plugin: &Plugin, case: &Case, pools: Option<&Vec<String>>) -> Result
     if let Some(edits) = &e.edits
         && *edits != journal
     {
-        return Err(fail(format!("edits: expected {edits:?}, got {journal:?}")));
+        return Err(fail(format!(
+            "edits: expected {}, got {}",
+            quote::list(edits),
+            quote::list(&journal)
+        )));
     }
     Ok(())
 }
@@ -353,7 +384,10 @@ fn check_request(
         same("query", e.query.as_deref(), view.query())?;
     }
     if e.no_query && view.query().is_some() {
-        return Err(format!("query: expected none, got {:?}", view.query()));
+        return Err(format!(
+            "query: expected none, got {}",
+            quote::opt(view.query())
+        ));
     }
     if e.authority.is_some() {
         same("authority", e.authority.as_deref(), view.authority())?;
@@ -385,8 +419,8 @@ fn check_request(
     }
     if e.no_pool && chosen.is_some() {
         return Err(format!(
-            "pool: expected none, got {:?}",
-            chosen.map(|c| &c.pool)
+            "pool: expected none, got {}",
+            quote::opt(chosen.map(|c| c.pool.as_str()))
         ));
     }
     if let (Some(choice), Some(pools)) = (chosen, pools)
@@ -401,9 +435,8 @@ fn check_request(
     Ok(())
 }
 
-fn check_local(e: &Expect, local: &LocalResponse) -> Result<(), String> {
-    let limits = crate::config::default_plugin_limits();
-    let response = crate::filters::into_http_response_within(local.clone(), &limits)
+fn check_local(e: &Expect, local: &LocalResponse, options: &TestOptions) -> Result<(), String> {
+    let response = crate::filters::into_http_response_within(local.clone(), &options.limits)
         .map_err(|err| format!("invalid verdict: {err}"))?;
     if let Some(status) = e.status {
         same(
@@ -426,7 +459,11 @@ fn check_local(e: &Expect, local: &LocalResponse) -> Result<(), String> {
     if let Some(part) = &e.body_contains
         && !body.contains(part.as_str())
     {
-        return Err(format!("body: expected to contain {part:?}, got {body:?}"));
+        return Err(format!(
+            "body: expected to contain {}, got {}",
+            quote::text(part),
+            quote::text(&body)
+        ));
     }
     Ok(())
 }
@@ -461,7 +498,11 @@ fn check_set_cookies(e: &Expect, headers: &HeaderMap) -> Result<(), String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
     if *wanted != got {
-        return Err(format!("set-cookie: expected {wanted:?}, got {got:?}"));
+        return Err(format!(
+            "set-cookie: expected {}, got {}",
+            quote::list(wanted),
+            quote::list(&got)
+        ));
     }
     Ok(())
 }
@@ -480,7 +521,11 @@ fn check_headers(
             .collect();
         let wanted: Vec<&str> = values.iter().collect();
         if wanted != got {
-            return Err(format!("{what} `{name}`: expected {wanted:?}, got {got:?}"));
+            return Err(format!(
+                "{what} `{name}`: expected {}, got {}",
+                quote::list(&wanted),
+                quote::list(&got)
+            ));
         }
     }
     for name in absent {
@@ -495,92 +540,11 @@ fn check_headers(
 
 fn same(what: &str, wanted: Option<&str>, got: Option<&str>) -> Result<(), String> {
     match wanted {
-        Some(w) if Some(w) != got => Err(format!("{what}: expected {w:?}, got {got:?}")),
+        Some(w) if Some(w) != got => Err(format!(
+            "{what}: expected {}, got {}",
+            quote::text(w),
+            quote::opt(got)
+        )),
         _ => Ok(()),
     }
-}
-
-fn build_request(spec: &CaseRequest) -> Result<RequestView, String> {
-    let method = http::Method::from_bytes(spec.method.as_deref().unwrap_or("GET").as_bytes())
-        .map_err(|_| "request.method is not a method".to_owned())?;
-    let mut headers = headers(&spec.headers)?;
-    if let Some(authority) = &spec.authority {
-        let value = HeaderValue::from_str(authority)
-            .map_err(|_| "request.authority is not a header value".to_owned())?;
-        headers.insert(http::header::HOST, value);
-    }
-    if !spec.cookies.is_empty() {
-        let cookie = spec
-            .cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let value = HeaderValue::from_str(&cookie)
-            .map_err(|_| "request.cookies are not a header value".to_owned())?;
-        headers.append(http::header::COOKIE, value);
-    }
-    let path = spec.path.as_deref().unwrap_or("/");
-    let target = match &spec.query {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    if !path.starts_with('/') || http::uri::PathAndQuery::try_from(target.as_str()).is_err() {
-        return Err(format!(
-            "request.path and request.query do not make a request target: `{target}`"
-        ));
-    }
-    let mut view = corpus::request(method, path, spec.query.as_deref(), &[]);
-    view.headers = headers;
-    view.authority = match &spec.authority {
-        Some(authority) => Some(
-            authority
-                .parse()
-                .map_err(|_| format!("request.authority `{authority}` is not host[:port]"))?,
-        ),
-        None => None,
-    };
-    if let Some(scheme) = &spec.scheme {
-        view.scheme = match scheme.as_str() {
-            "http" => "http",
-            "https" => "https",
-            other => return Err(format!("request.scheme `{other}` is not http or https")),
-        };
-    }
-    view.version = match spec.version.as_deref() {
-        None | Some("HTTP/1.1") => http::Version::HTTP_11,
-        Some("HTTP/1.0") => http::Version::HTTP_10,
-        Some("HTTP/2") => http::Version::HTTP_2,
-        Some(other) => {
-            return Err(format!(
-                "request.version `{other}` is not HTTP/1.0, HTTP/1.1 or HTTP/2"
-            ));
-        }
-    };
-    if let Some(client) = &spec.client {
-        view.client = client
-            .parse()
-            .map_err(|_| format!("request.client `{client}` is not ip:port"))?;
-    }
-    Ok(view)
-}
-
-fn build_response(spec: &CaseResponse) -> Result<ResponseView, String> {
-    let status = http::StatusCode::from_u16(spec.status)
-        .map_err(|_| format!("response.status {} is invalid", spec.status))?;
-    Ok(corpus::response_with(status, headers(&spec.headers)?))
-}
-
-fn headers(spec: &BTreeMap<String, Values>) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (name, values) in spec {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a header name"))?;
-        for value in values.iter() {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("`{name}` has an invalid value"))?;
-            map.append(name.clone(), value);
-        }
-    }
-    Ok(map)
 }

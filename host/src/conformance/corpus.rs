@@ -9,7 +9,13 @@ use http::{Method, StatusCode, Version};
 
 use http::uri::PathAndQuery;
 
-use crate::runtime::{Journal, RequestId, RequestView, ResponseView};
+use crate::runtime::{
+    EncodedSeparators, Journal, PathContext, RequestId, RequestView, ResponseView, normalise_target,
+};
+
+use super::quote;
+
+mod everyday;
 
 /// A request with the given target and headers, from a fixed client and id so runs compare.
 pub(crate) fn request(
@@ -31,13 +37,27 @@ pub(crate) fn request(
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
     };
+    let received =
+        PathAndQuery::try_from(target).unwrap_or_else(|_| PathAndQuery::from_static("/"));
+    // As the proxy's route phase does: filters see the normalised path, and the received one
+    // as `raw-path`. A target weir would refuse is kept as it is (the callers check).
+    let (path_and_query, path_context) =
+        match normalise_target(&received, EncodedSeparators::Reject) {
+            Ok(Some(normal)) => (
+                normal,
+                Some(Arc::new(PathContext {
+                    raw_target: Some(received),
+                    ..PathContext::DEFAULT
+                })),
+            ),
+            Ok(None) | Err(_) => (received, None),
+        };
     RequestView {
         method,
         scheme: "http",
         authority: None,
-        path_and_query: PathAndQuery::try_from(target)
-            .unwrap_or_else(|_| PathAndQuery::from_static("/")),
-        path_context: None,
+        path_and_query,
+        path_context,
         version: Version::HTTP_11,
         headers: map,
         client: "203.0.113.7:51000"
@@ -73,8 +93,39 @@ pub(crate) fn response_with(status: StatusCode, headers: HeaderMap) -> ResponseV
     }
 }
 
-/// The request corpus, by name.
+/// A copy of a corpus response, with a fresh journal (a `ResponseView` is not `Clone`).
+pub(crate) fn copy(response: &ResponseView) -> ResponseView {
+    response_with(response.status, response.headers.clone())
+}
+
+/// The request every corpus response answers: `GET /` with `Host: app.example.test`.
+/// Its id is `conformance-response-0`, which no corpus request has.
+pub(crate) fn response_request() -> RequestView {
+    let mut view = request(Method::GET, "/", None, &[("host", b"app.example.test")]);
+    view.id = RequestId::fixed("conformance-response", 0);
+    view
+}
+
+/// The request corpus, by name: the awkward inputs, then the everyday ones. Each request has
+/// its own id, `conformance-N` (N from 0, in this order), as each request in the proxy does:
+/// a plugin that keys state by request id sees different requests as different.
 pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
+    let mut all = awkward_requests();
+    all.extend(everyday::requests());
+    for (n, (_, view)) in (0u64..).zip(all.iter_mut()) {
+        view.id = RequestId::fixed("conformance", n);
+    }
+    all
+}
+
+/// The response corpus, by name: the awkward inputs, then the everyday ones.
+pub(crate) fn responses() -> Vec<(&'static str, ResponseView)> {
+    let mut all = awkward_responses();
+    all.extend(everyday::responses());
+    all
+}
+
+fn awkward_requests() -> Vec<(&'static str, RequestView)> {
     let host: (&str, &[u8]) = ("host", b"app.example.test");
     let many_headers: Vec<(String, Vec<u8>)> = (0..300)
         .map(|i| (format!("x-filler-{i}"), format!("value {i}").into_bytes()))
@@ -250,8 +301,7 @@ pub(crate) fn requests() -> Vec<(&'static str, RequestView)> {
     ]
 }
 
-/// The response corpus, by name.
-pub(crate) fn responses() -> Vec<(&'static str, ResponseView)> {
+fn awkward_responses() -> Vec<(&'static str, ResponseView)> {
     let many: Vec<String> = (0..50)
         .map(|i| format!("c{i}=v{i}; Path=/; Max-Age={i}"))
         .collect();
@@ -272,25 +322,18 @@ pub(crate) fn responses() -> Vec<(&'static str, ResponseView)> {
     ]
 }
 
-/// Describes a request for failure reports: `GET app.test/path?query`.
+/// Describes a request for failure reports: `GET app.test/path?query`, with a long path or
+/// query cut and its length shown.
 pub(crate) fn describe(view: &RequestView) -> String {
     let mut text = format!(
         "{} {}{}",
         view.method,
         view.authority().unwrap_or(""),
-        view.path()
+        quote::cut(view.path(), 120)
     );
-    if text.len() > 120 {
-        let mut end = 120;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
     if let Some(q) = view.query() {
         text.push('?');
-        text.push_str(q.get(..60).unwrap_or(q));
+        text.push_str(&quote::cut(q, 60));
     }
     text
 }

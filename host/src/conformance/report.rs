@@ -7,7 +7,8 @@ use super::Report;
 /// Output format of `weir test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// One line per check, reasons indented below failures, a closing `N passed, M failed`.
+    /// One line per check, reasons indented below failures and warnings, a closing
+    /// `N passed, M failed` (`, K warnings` when there are any).
     Human,
     /// One JSON object.
     Json,
@@ -29,10 +30,10 @@ pub(super) fn render(report: &Report, format: Format) -> String {
 fn human(report: &Report) -> String {
     let mut out = format!("weir test {}\n", report.plugin);
     for check in &report.checks {
-        let status = if check.failure.is_some() {
-            "FAIL"
-        } else {
-            "ok  "
+        let status = match (&check.failure, &check.warning) {
+            (Some(_), _) => "FAIL",
+            (None, Some(_)) => "WARN",
+            (None, None) => "ok  ",
         };
         let _ = writeln!(out, "{status} {}: {}", check.group, check.name);
         if let Some(failure) = &check.failure {
@@ -43,13 +44,23 @@ fn human(report: &Report) -> String {
                 let _ = writeln!(out, "       input: {input}");
             }
         }
+        if let Some(warning) = &check.warning {
+            let _ = writeln!(out, "       warning: {warning}");
+        }
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{} passed, {} failed",
         report.passed(),
         report.failed()
     );
+    match report.warnings() {
+        0 => out.push('\n'),
+        1 => out.push_str(", 1 warning\n"),
+        n => {
+            let _ = writeln!(out, ", {n} warnings");
+        }
+    }
     out
 }
 
@@ -64,6 +75,7 @@ fn json(report: &Report) -> String {
                 "passed": c.failure.is_none(),
                 "reason": c.failure.as_ref().map(|f| &f.reason),
                 "input": c.failure.as_ref().and_then(|f| f.input.as_ref()),
+                "warning": c.warning,
                 "duration_ms": c.duration.as_secs_f64() * 1000.0,
             })
         })
@@ -72,6 +84,7 @@ fn json(report: &Report) -> String {
         "plugin": report.plugin,
         "passed": report.passed(),
         "failed": report.failed(),
+        "warnings": report.warnings(),
         "checks": checks,
     });
     format!("{value:#}\n")
@@ -111,7 +124,16 @@ fn junit(report: &Report) -> String {
                 check.duration.as_secs_f64()
             );
             match &check.failure {
-                None => out.push_str("/>\n"),
+                None => match &check.warning {
+                    None => out.push_str("/>\n"),
+                    Some(warning) => {
+                        let _ = writeln!(
+                            out,
+                            ">\n      <system-out>warning: {}</system-out>\n    </testcase>",
+                            xml(warning)
+                        );
+                    }
+                },
                 Some(failure) => {
                     let detail = match &failure.input {
                         Some(input) => format!("{}\ninput: {input}", failure.reason),
@@ -155,6 +177,8 @@ fn tap(report: &Report) -> String {
                 let _ = writeln!(out, "  input: {}", yaml(input));
             }
             out.push_str("  ...\n");
+        } else if let Some(warning) = &check.warning {
+            let _ = writeln!(out, "  ---\n  warning: {}\n  ...", yaml(warning));
         }
     }
     out
@@ -201,6 +225,7 @@ mod tests {
                     group: "battery".into(),
                     name: "loads".into(),
                     failure: None,
+                    warning: None,
                     duration: Duration::ZERO,
                 },
                 Check {
@@ -210,6 +235,7 @@ mod tests {
                         reason: "path: expected \"/a\"\nsecond line".into(),
                         input: Some("GET /x".into()),
                     }),
+                    warning: None,
                     duration: Duration::from_millis(2),
                 },
             ],
@@ -222,6 +248,28 @@ mod tests {
         assert!(text.contains("ok   battery: loads\n"));
         assert!(text.contains("FAIL cases.toml: a <tricky> #name\n       path: expected \"/a\"\n       second line\n       input: GET /x\n"));
         assert!(text.ends_with("1 passed, 1 failed\n"));
+    }
+
+    #[test]
+    fn warnings_pass_and_are_shown_and_counted_in_every_format() {
+        let mut report = report();
+        report.checks[0].warning = Some("init accepted \"{not json\"".into());
+        let text = render(&report, Format::Human);
+        assert!(text.contains("WARN battery: loads\n       warning: init accepted"));
+        assert!(text.ends_with("1 passed, 1 failed, 1 warning\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+        assert_eq!(json["warnings"], 1);
+        assert_eq!(json["checks"][0]["passed"], true);
+        assert!(json["checks"][0]["warning"].is_string());
+        let junit = render(&report, Format::Junit);
+        assert!(
+            junit.contains("<system-out>warning: init accepted &quot;{not json&quot;</system-out>")
+        );
+        let tap = render(&report, Format::Tap);
+        assert!(
+            tap.contains("ok 1 - battery: loads\n  ---\n  warning: "),
+            "{tap}"
+        );
     }
 
     #[test]

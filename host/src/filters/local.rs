@@ -14,6 +14,11 @@ use crate::runtime::{EditError, LocalResponse, PluginLimits};
 pub(crate) enum LocalResponseError {
     #[error("local response has status {0}, which is not 200-599")]
     Status(u16),
+    #[error(
+        "local response has status {status} and a {bytes}-byte body, but a {status} response \
+         cannot carry a body (RFC 9110 §15.3.5, §15.4.5)"
+    )]
+    BodyNotAllowed { status: u16, bytes: usize },
     #[error("local response header {index} is invalid: {reason}")]
     Header { index: usize, reason: String },
     #[error(
@@ -68,6 +73,14 @@ pub(crate) fn into_http_response(
 ) -> Result<Response<Bytes>, LocalResponseError> {
     let status =
         validate::status(local.status).map_err(|_| LocalResponseError::Status(local.status))?;
+    // RFC 9110 §6.4.1: a 204 or 304 response ends with its head. hyper would drop the body
+    // without a word; the plugin meant to send something, so its verdict is refused instead.
+    if matches!(local.status, 204 | 304) && !local.body.is_empty() {
+        return Err(LocalResponseError::BodyNotAllowed {
+            status: local.status,
+            bytes: local.body.len(),
+        });
+    }
     let count = local.headers.len();
     // `HeaderMap::with_capacity` and `append` panic past the map's maximum size; a plugin
     // chooses the count, so only the `try_` forms are used.
@@ -158,6 +171,22 @@ mod tests {
             bytes.to_string().contains("max_header_bytes_per_call"),
             "{bytes}"
         );
+    }
+
+    #[test]
+    fn a_204_or_304_with_a_body_is_refused_and_without_one_accepted() {
+        for status in [204, 304] {
+            let mut response = local(0, 3);
+            response.status = status;
+            let err = into_http_response(response.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("cannot carry a body"),
+                "{status}: {err}"
+            );
+            response.body.clear();
+            assert!(into_http_response(response).is_ok(), "{status}");
+        }
+        assert!(into_http_response(local(0, 3)).is_ok(), "403 may carry one");
     }
 
     #[test]

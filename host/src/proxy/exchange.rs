@@ -27,7 +27,7 @@ use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
     BackendPool, Connection, EgressPolicy, ForwardedFor, KeyHash, OriginClient, ResponseBody,
-    TargetError, Tried, UpstreamBody, UpstreamError,
+    Tried, UpstreamBody, UpstreamError,
 };
 
 /// The downstream request body and the most of it the route allows.
@@ -53,6 +53,9 @@ pub(super) enum Target<'a> {
     Pool {
         pool: &'a BackendPool,
         key: Option<KeyHash>,
+        /// On a forward listener, its egress policy: every address connected must pass it,
+        /// since a client may be able to steer the filter that chose the pool.
+        egress: Option<&'a EgressPolicy>,
     },
     /// An origin of the forward proxy.
     Origin {
@@ -130,16 +133,13 @@ pub(super) async fn run(
     // the head it writes.
     let keep_head = chain.runs_on_response();
     let response = match target {
-        Target::Pool { pool, key } => {
+        Target::Pool { pool, key, egress } => {
             let exchange = PoolExchange {
                 pool,
                 key,
                 forwarding: &forwarding,
                 keep_head,
-                egress: match default {
-                    Destination::Origin(origins) => Some(origins.resolver().policy()),
-                    Destination::Pool(_) => None,
-                },
+                egress,
             };
             exchange.send(&mut head, body, seen).await?
         }
@@ -247,7 +247,9 @@ impl PoolExchange<'_> {
         loop {
             let retry = previous.is_some();
             let attempt = match (
-                self.pool.connect(self.key, &mut tried, retry).await,
+                self.pool
+                    .connect(self.key, &mut tried, retry, self.egress)
+                    .await,
                 previous.take(),
             ) {
                 (Ok(attempt), _) => attempt,
@@ -257,18 +259,6 @@ impl PoolExchange<'_> {
                 (Err(e), _) => return Err(e),
             };
             let name = self.pool.backends()[attempt.index].authority.clone();
-            if let Some(policy) = self.egress {
-                // The address actually connected (new or pooled), whatever name led to it.
-                let peer = attempt.conn.peer().ip();
-                if let Err(why) = policy.judge(peer) {
-                    return Err(TargetError::Refused {
-                        host: name.host().to_owned(),
-                        addr: peer,
-                        why,
-                    }
-                    .into());
-                }
-            }
             let upstream_body = match body.take() {
                 Some(body) if may_resend => {
                     let (body, keep) =
@@ -285,7 +275,10 @@ impl PoolExchange<'_> {
             // Every backend after the first, whether it replaced one that could not be reached
             // or one whose answer is retried.
             seen.record.retries = u32::try_from(tried.len().saturating_sub(1)).unwrap_or(u32::MAX);
-            let result = self.pool.send(attempt, request, deadline).await;
+            let result = self
+                .pool
+                .send(attempt, request, deadline, self.egress)
+                .await;
             if result.is_ok() {
                 seen.ttfb = Some(seen.started.elapsed());
             }
@@ -388,12 +381,17 @@ pub(super) fn choose_backend<'a>(
         return Ok(Target::Pool {
             pool: found,
             key: found.key_of(affinity_key.as_deref(), &head.headers, head.client),
+            egress: match default {
+                Destination::Origin(origins) => Some(origins.resolver().policy()),
+                Destination::Pool(_) => None,
+            },
         });
     }
     Ok(match default {
         Destination::Pool(pool) => Target::Pool {
             pool,
             key: pool.key_of(None, &head.headers, head.client),
+            egress: None,
         },
         Destination::Origin(origins) => Target::Origin {
             origins,

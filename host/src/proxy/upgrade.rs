@@ -232,8 +232,8 @@ struct Connected {
 /// another backend when one cannot be reached.
 async fn connect(target: Target<'_>, origin_idle: Duration) -> Result<Connected, ProxyError> {
     Ok(match target {
-        Target::Pool { pool, key } => {
-            let (index, sender, lease) = pool.connect_for_upgrade(key).await?;
+        Target::Pool { pool, key, egress } => {
+            let (index, sender, lease) = pool.connect_for_upgrade(key, egress).await?;
             Connected {
                 sender,
                 name: pool.backends()[index].authority.clone(),

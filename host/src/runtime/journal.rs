@@ -23,6 +23,7 @@ pub struct JournalEntry {
 pub struct Journal {
     entries: Vec<JournalEntry>,
     refusals: Vec<JournalEntry>,
+    notes: Vec<JournalEntry>,
     current: Option<Arc<str>>,
 }
 
@@ -48,6 +49,21 @@ impl Journal {
             filter,
             edit: format!("{op}: {}", describe(error)),
         });
+    }
+
+    /// Notes an accepted edit the host had to change before applying it (`set-path` of a path
+    /// with dot segments, which weir resolves): not an edit, a fact for the conformance tool.
+    pub(crate) fn note(&mut self, note: fmt::Arguments<'_>) {
+        let filter = self.current.clone().unwrap_or_else(|| Arc::from("host"));
+        self.notes.push(JournalEntry {
+            filter,
+            edit: note.to_string(),
+        });
+    }
+
+    /// The notes of edits the host changed before applying them, oldest first.
+    pub fn notes(&self) -> &[JournalEntry] {
+        &self.notes
     }
 
     /// The edits the host refused, oldest first.

@@ -82,9 +82,29 @@ pub(crate) fn normalise_target(
         .map_err(|_| PathError::InvalidEscape)
 }
 
+/// Whether `path` has a `.` or `..` segment, also percent-encoded (`%2e%2E`) or with `;`
+/// parameters (`..;x`): the segments weir's normalisation removes.
+pub(crate) fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let name = segment.split(';').next().unwrap_or_default();
+        let decoded = name.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_spelt_any_way() {
+        for path in ["/a/../b", "/a/./b", "/%2e%2E/x", "/a/..;p/b", "/a/.", "/.."] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/a/b", "/a/.b/c", "/...", "/a..b", "/%2e%2e%2e", "/"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 
     #[test]
     fn normal_targets_are_left_alone_and_others_keep_their_query() {

@@ -14,6 +14,7 @@ use super::budget::PluginLimits;
 use super::cache::{CacheOutcome, ContentHash};
 use super::request::RequestView;
 use super::response::ResponseView;
+use super::snapshot::{self, InitFailure};
 use super::store::{HostState, MemoryCapExceeded, PluginShared};
 use super::{Runtime, imports, wasi_shim};
 
@@ -25,8 +26,11 @@ pub const WIT_PACKAGE: &str = "weir:filter@0.1.0";
 pub enum Isolation {
     /// Warm instances are reused across requests (module state may persist).
     Pooled,
-    /// Every request gets a fresh instance with `init` run, discarded afterwards.
+    /// Every hook call gets a fresh instance with `init` run, discarded afterwards.
     PerRequest,
+    /// Every hook call gets a fresh instance of the plugin's post-`init` snapshot (taken once
+    /// at load), discarded afterwards: per-request isolation without paying `init` per call.
+    Reset,
 }
 
 /// The operator's settings for one filter.
@@ -84,6 +88,16 @@ pub enum LoadError {
         /// Filter name.
         filter: Arc<str>,
         /// What did not match.
+        reason: String,
+    },
+    /// `isolation = "reset"` could not snapshot the plugin's post-`init` state.
+    #[error(
+        "filter `{filter}`: isolation = \"reset\" cannot snapshot this plugin after `init`: {reason} (use \"per-request\" instead)"
+    )]
+    Snapshot {
+        /// Filter name.
+        filter: Arc<str>,
+        /// What wizer or the snapshot run refused.
         reason: String,
     },
     /// The first instance could not be created or its `init` failed.
@@ -150,6 +164,8 @@ pub struct Plugin {
     idle: Mutex<Vec<Warm>>,
     /// Instances checked out for a call now.
     busy: std::sync::atomic::AtomicUsize,
+    /// Whether a new instance must run `init` (false when `pre` is a post-`init` snapshot).
+    runs_init: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -197,12 +213,44 @@ impl Plugin {
         imports::check_weir_items(engine, &linker, &component).map_err(&wrong_world)?;
         wasi_shim::link(engine, &mut linker, &component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
+        let shared = Arc::new(PluginShared::new(filter.clone()));
+        let runs_init = settings.isolation != Isolation::Reset;
+        let component = if runs_init {
+            component
+        } else {
+            let mut store = new_store(runtime, &shared, &settings);
+            let snapshot =
+                snapshot::post_init_component(&bytes, &linker, &mut store, &settings.config_json)
+                    .map_err(|failure| match failure {
+                    InitFailure::Unsupported(reason) => LoadError::Snapshot {
+                        filter: filter.clone(),
+                        reason,
+                    },
+                    InitFailure::Call(e) => LoadError::Init {
+                        filter: filter.clone(),
+                        source: classify(e, &store, settings.init_deadline),
+                    },
+                    InitFailure::Rejected(reason) => LoadError::Init {
+                        filter: filter.clone(),
+                        source: CallError::InitRejected(reason),
+                    },
+                })?;
+            // Not through the component cache: a snapshot holds whatever `init` made, random
+            // hash seeds included, so its bytes differ on every load and cached copies would
+            // only accumulate.
+            wasmtime::component::Component::new(engine, &snapshot).map_err(|e| {
+                LoadError::Snapshot {
+                    filter: filter.clone(),
+                    reason: format!("the snapshot does not compile: {e:#}"),
+                }
+            })?
+        };
         let pre = linker
             .instantiate_pre(&component)
             .and_then(HttpFilterPre::new)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
         let plugin = Self {
-            shared: Arc::new(PluginShared::new(filter.clone())),
+            shared,
             settings,
             pre,
             runtime: runtime.clone(),
@@ -210,6 +258,7 @@ impl Plugin {
             cache_outcome,
             idle: Mutex::new(Vec::new()),
             busy: std::sync::atomic::AtomicUsize::new(0),
+            runs_init,
         };
         let first = plugin
             .instantiate()
@@ -238,6 +287,17 @@ impl Plugin {
     /// Whether loading compiled the component or found it cached.
     pub fn cache_outcome(&self) -> CacheOutcome {
         self.cache_outcome
+    }
+
+    /// The linear memory of the warm instance the next call would get (the largest size its
+    /// memory grew to; wasm memories never shrink), or `None` when no warm instance is idle:
+    /// none was kept after the last call (a fault, the recycle limit or the memory mark) or
+    /// the plugin runs `isolation = "per-request"`. For tools: the conformance tool's
+    /// memory-growth check.
+    pub fn idle_memory_bytes(&self) -> Option<usize> {
+        self.lock_idle()
+            .last()
+            .map(|warm| warm.store.data().limiter.peak_bytes)
     }
 
     /// The plugin's counters (`host.counter-add`).
@@ -314,7 +374,7 @@ impl Plugin {
         let Some(view) = warm.store.data_mut().lent.request.take() else {
             unreachable_lent()
         };
-        let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
+        let result = outcome.map_err(|e| classify(e, &warm.store, self.settings.deadline));
         self.checkin(warm, result.is_ok());
         (view, result)
     }
@@ -346,7 +406,7 @@ impl Plugin {
         let (Some(request), Some(response)) = (lent.request.take(), lent.response.take()) else {
             unreachable_lent()
         };
-        let result = outcome.map_err(|e| classify(e, &warm, self.settings.deadline));
+        let result = outcome.map_err(|e| classify(e, &warm.store, self.settings.deadline));
         self.checkin(warm, result.is_ok());
         (request, response, result)
     }
@@ -355,7 +415,7 @@ impl Plugin {
     fn checkout(&self, yielding: Yielding) -> Result<Warm, CallError> {
         let checked_out = match self.settings.isolation {
             Isolation::Pooled => self.lock_idle().pop(),
-            Isolation::PerRequest => None,
+            Isolation::PerRequest | Isolation::Reset => None,
         };
         let mut warm = match checked_out {
             Some(warm) => warm,
@@ -390,21 +450,7 @@ impl Plugin {
     }
 
     fn instantiate(&self) -> Result<Warm, CallError> {
-        let engine = self.runtime.engine();
-        let state = HostState::new(
-            self.shared.clone(),
-            self.settings.memory_limit_bytes,
-            self.settings.limits,
-        );
-        let mut store = Store::new(engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_callback(on_epoch_deadline);
-        arm_call(
-            &mut store,
-            self.settings.init_deadline,
-            self.tick(),
-            Yielding::Never,
-        );
+        let mut store = new_store(&self.runtime, &self.shared, &self.settings);
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -414,12 +460,15 @@ impl Plugin {
             bindings,
             calls: 0,
         };
+        if !self.runs_init {
+            return Ok(warm);
+        }
         let config = self.settings.config_json.as_str();
         let init = warm
             .bindings
             .weir_filter_filter()
             .call_init(&mut warm.store, config)
-            .map_err(|e| classify(e, &warm, self.settings.init_deadline))?;
+            .map_err(|e| classify(e, &warm.store, self.settings.init_deadline))?;
         init.map_err(CallError::InitRejected)?;
         Ok(warm)
     }
@@ -439,6 +488,26 @@ impl Plugin {
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A store for one instance of the filter: its limits, budget and epoch callback, armed for
+/// `init` (or instantiation alone).
+fn new_store(
+    runtime: &Runtime,
+    shared: &Arc<PluginShared>,
+    settings: &FilterSettings,
+) -> Store<HostState> {
+    let state = HostState::new(shared.clone(), settings.memory_limit_bytes, settings.limits);
+    let mut store = Store::new(runtime.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_callback(on_epoch_deadline);
+    arm_call(
+        &mut store,
+        settings.init_deadline,
+        runtime.settings().epoch_tick,
+        Yielding::Never,
+    );
+    store
 }
 
 /// Whether a call gives its thread back to the async runtime while it runs.
@@ -489,7 +558,7 @@ fn on_epoch_deadline(
 /// Drives a call that never yields on the calling thread. Such a future completes on its first
 /// poll (nothing in a hook call waits for I/O); the loop only guards against a spurious
 /// `Pending`.
-fn run_to_completion<F: std::future::Future>(future: F) -> F::Output {
+pub(super) fn run_to_completion<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
@@ -500,25 +569,26 @@ fn run_to_completion<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-fn classify(error: wasmtime::Error, warm: &Warm, deadline: Duration) -> CallError {
-    let limiter = &warm.store.data().limiter;
+fn classify(error: wasmtime::Error, store: &Store<HostState>, deadline: Duration) -> CallError {
+    let limiter = &store.data().limiter;
     if limiter.exceeded || error.downcast_ref::<MemoryCapExceeded>().is_some() {
         return CallError::Memory(limiter.max_bytes);
     }
     if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return CallError::Deadline(deadline);
     }
-    let mut text = match &warm.store.data().last_error {
+    let mut text = match &store.data().last_error {
         Some(message) => format!("{message}\n{error:?}"),
         None => format!("{error:?}"),
     };
     if text.len() > 4096 {
+        let whole = text.len();
         let mut end = 4096;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
         text.truncate(end);
-        text.push('…');
+        text.push_str(&format!("… ({whole} bytes in all)"));
     }
     CallError::Trap(text)
 }

@@ -201,6 +201,14 @@ impl RequestView {
             .unwrap_or(&PathContext::DEFAULT);
         let normal = validate::normal_path(&path, context)?;
         let target = validate::path(&normal, self.query())?;
+        if normal != path && super::path::has_dot_segment(&path) {
+            // Resolved like any path (RFC 3986 §5.2.4), but a filter that builds paths with
+            // `..` usually joins untrusted text into them: the conformance tool flags it.
+            self.journal.note(format_args!(
+                "set-path {} has dot segments; weir sends {normal}",
+                super::journal::show_value("path", path.as_bytes())
+            ));
+        }
         if context.raw_target.is_none() {
             let received = self.path_and_query.clone();
             Arc::make_mut(self.path_context.get_or_insert_default()).raw_target = Some(received);

@@ -23,7 +23,7 @@ use crate::proxy::{self, ConnInfo, Drain, ProxyState, RequestLimits, StopState, 
 use crate::tls::TlsFacts;
 
 use super::StartError;
-use super::guard::Guarded;
+use super::guard::{Activity, Guarded, Timeouts, Tracked};
 use super::proxy_protocol;
 
 /// A bound socket not yet serving.
@@ -366,8 +366,10 @@ async fn serve(
             trusted_proxies: limits.trusted_proxies.clone(),
         };
         let builder = connection_builder(&listener, None);
-        let io = Guarded::new(stream, limits.first_byte_timeout, limits.send_timeout);
-        serve_http(&builder, watcher, TokioIo::new(io), conn, state).await;
+        let h2_only = listener.protocol == Protocol::H2c;
+        let activity = Activity::new();
+        let io = Guarded::new(stream, timeouts(&listener, h2_only), activity.clone());
+        serve_http(&builder, watcher, TokioIo::new(io), conn, state, activity).await;
         drop(permit);
         return;
     };
@@ -387,6 +389,7 @@ async fn serve(
         }
     };
     let facts = TlsFacts::of(stream.get_ref().1);
+    let h2_only = facts.alpn.as_deref() == Some("h2");
     METRICS.tls_handshake(true, facts.resumed);
     let builder = connection_builder(&listener, facts.alpn.as_deref());
     let conn = ConnInfo {
@@ -401,9 +404,22 @@ async fn serve(
     };
     // The first-byte timer starts after the handshake: a client that completes it and then
     // sends nothing is closed too.
-    let io = Guarded::new(stream, limits.first_byte_timeout, limits.send_timeout);
-    serve_http(&builder, watcher, TokioIo::new(io), conn, state).await;
+    let activity = Activity::new();
+    let io = Guarded::new(stream, timeouts(&listener, h2_only), activity.clone());
+    serve_http(&builder, watcher, TokioIo::new(io), conn, state, activity).await;
     drop(permit);
+}
+
+/// The read and write deadlines of a connection; `h2_only` when it can only speak HTTP/2 (no
+/// request-head timer: frames between requests are not a head).
+fn timeouts(listener: &ListenerConfig, h2_only: bool) -> Timeouts {
+    let limits = &listener.limits;
+    Timeouts {
+        first_byte: limits.first_byte_timeout,
+        head: (!h2_only).then_some(listener.header_timeout),
+        keep_alive: limits.keep_alive_timeout,
+        send: limits.send_timeout,
+    }
 }
 
 async fn serve_http<I>(
@@ -412,14 +428,30 @@ async fn serve_http<I>(
     io: I,
     conn: ConnInfo,
     state: Arc<ArcSwap<ProxyState>>,
+    activity: Arc<Activity>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let peer = conn.client;
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let state = state.load_full();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(state, conn, request).await) }
+        // In flight from its head until its response body is done: the keep-alive timer runs
+        // only when nothing is.
+        let in_flight = activity.begin();
+        let connect = request.method() == hyper::Method::CONNECT;
+        async move {
+            let response = proxy::handle(state, conn, request).await;
+            let status = response.status();
+            if status == hyper::StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success())
+            {
+                in_flight.upgraded();
+            }
+            Ok::<_, Infallible>(response.map(|body| Tracked {
+                body,
+                _in_flight: in_flight,
+            }))
+        }
     });
     let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
@@ -438,7 +470,10 @@ fn connection_builder(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(listener.header_timeout)
+        // weir's stream guard times a request head from its first byte, and the idle wait
+        // between requests by `keep_alive_timeout_ms`; hyper's own timer counts from the start
+        // of the idle wait, so it is set past both, as a backstop.
+        .header_read_timeout(listener.header_timeout + limits.keep_alive_timeout)
         // Past either, hyper answers 431 and closes the connection. The head must fit in the
         // read buffer, which hyper keeps at 8 KiB at least.
         .max_headers(limits.max_header_count)
