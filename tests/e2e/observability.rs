@@ -472,3 +472,36 @@ async fn a_connect_tunnel_gets_a_record_of_its_own_when_it_closes() {
     assert!(tunnel["duration_us"].as_u64().is_some(), "{tunnel}");
     assert!(!text.contains("proxy-secret"), "{text}");
 }
+
+#[tokio::test]
+async fn a_response_the_client_abandons_is_recorded_with_the_bytes_it_got() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = Backend::start_with("big", weir_tests::Behaviour::Stream(64 << 20)).await;
+    let weir = TestWeir::start(&observed(&backend, "abandon")).await;
+    let admin_server = weir::admin::serve("127.0.0.1:0".parse().expect("addr"), weir.control())
+        .await
+        .expect("admin endpoint");
+    let mut tcp = tokio::net::TcpStream::connect(weir.addr)
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET /big HTTP/1.1\r\nhost: app.test\r\n\r\n")
+        .await
+        .expect("send");
+    // Read some of the 64 MiB, then go away.
+    let mut got = vec![0u8; 256 * 1024];
+    let mut read = 0;
+    while read < got.len() {
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut got[read..]))
+            .await
+            .expect("bytes in time")
+            .expect("read");
+        assert!(n > 0, "weir closed early");
+        read += n;
+    }
+    drop(tcp);
+    let (record, _) = record_of(admin_server.addr, "/big").await;
+    assert_eq!(record["http.status"], 200);
+    assert_eq!(record["error"], "downstream-closed", "{record}");
+    let sent = record["bytes_out"].as_u64().expect("bytes_out");
+    assert!(0 < sent && sent < 64 << 20, "{record}");
+}

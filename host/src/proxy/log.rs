@@ -252,7 +252,11 @@ impl Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        if let Some(pending) = self.pending.take() {
+        if let Some(mut pending) = self.pending.take() {
+            // Dropped before its end: the client went away (or the connection was cut).
+            if !self.inner.is_end_stream() {
+                pending.record.error.get_or_insert("downstream-closed");
+            }
             pending.log();
         }
     }
