@@ -1,18 +1,24 @@
 //! The local admin endpoint: health, loaded plugins, Prometheus metrics, and reload.
 //!
+//! - `GET /dashboard` → one self-contained HTML page (no external asset) that shows per-filter
+//!   call rate, latency percentiles, faults and breakers, upstream backends, the reload history
+//!   and the last decision traces, refreshed every 2 s from the endpoints below
 //! - `GET /health` → `ok`
 //! - `GET /plugins` → JSON: config generation and, per plugin, name, path, SHA-256, load time,
 //!   whether loading compiled it, and its counters
 //! - `GET /metrics` → Prometheus text format
 //! - `GET /upstreams` → JSON: per pool, each backend's state (healthy, ejected for how long and
 //!   why, on trial, down), connections, requests in flight; the queue and retries
+//! - `GET /traces` → JSON: the last 100 access records, each with its decision trace
+//! - `GET /reloads` → JSON: the last 32 reloads (time, outcome, generation, refusal reason)
 //! - `POST /reload` → re-reads the config and reloads; JSON outcome (200 applied, 500 refused)
 //!
 //! - `GET /ready` → `ready` (200), or `draining` (503) once a stop began or after `POST /drain`
 //! - `POST /drain` → not ready from now on; requests are still served until weir is stopped
 //!
-//! Bind it to loopback; with `[admin] token_file`, every request but `/health` and `/ready`
-//! needs `Authorization: Bearer <token>`.
+//! Bind it to loopback; with `[admin] token_file`, every request but `/health`, `/ready` and
+//! `/dashboard` needs `Authorization: Bearer <token>` (the dashboard takes it from its URL's
+//! fragment, `/dashboard#token=…`, which browsers never send).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -89,6 +95,7 @@ pub async fn serve_with(
 async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/health") => text(StatusCode::OK, "ok\n".to_owned()),
+        (&Method::GET, "/dashboard") => dashboard(),
         (&Method::GET, "/ready") => match control.is_ready() {
             true => text(StatusCode::OK, "ready\n".to_owned()),
             false => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned()),
@@ -99,8 +106,17 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
             json(StatusCode::OK, serde_json::json!({"outcome": "draining"}))
         }
         (&Method::GET, "/plugins") => json(StatusCode::OK, plugins(control)),
-        (&Method::GET, "/metrics") => text(StatusCode::OK, metrics(control)),
+        (&Method::GET, "/metrics") => {
+            let mut response = text(StatusCode::OK, metrics(control));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            response
+        }
         (&Method::GET, "/upstreams") => json(StatusCode::OK, upstreams(control)),
+        (&Method::GET, "/traces") => json(StatusCode::OK, traces(control)),
+        (&Method::GET, "/reloads") => json(StatusCode::OK, reloads(control)),
         (&Method::POST, "/reload") => match control.reload_from_source().await {
             Ok(generation) => json(
                 StatusCode::OK,
@@ -115,13 +131,17 @@ async fn answer(control: &Control, req: Request<Incoming>) -> Response<Full<Byte
                 }),
             ),
         },
-        (_, "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/reload") => text(
+        (
+            _,
+            "/health" | "/ready" | "/drain" | "/plugins" | "/metrics" | "/upstreams" | "/traces"
+            | "/reloads" | "/reload" | "/dashboard",
+        ) => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".to_owned(),
         ),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /health, /ready, /plugins, /metrics, /upstreams, POST /reload or POST /drain\n".to_owned(),
+            "not found: try /dashboard, /health, /ready, /plugins, /metrics, /upstreams, /traces, /reloads, POST /reload or POST /drain\n".to_owned(),
         ),
     }
 }
@@ -133,7 +153,8 @@ fn refuse_unauthorised(
     req: &Request<Incoming>,
 ) -> Option<Response<Full<Bytes>>> {
     let token = token?;
-    if matches!(req.uri().path(), "/health" | "/ready") {
+    // The dashboard page holds no data: its own requests carry the token.
+    if matches!(req.uri().path(), "/health" | "/ready" | "/dashboard") {
         return None;
     }
     let given = req
@@ -181,6 +202,28 @@ fn plugins(control: &Control) -> serde_json::Value {
     serde_json::json!({ "generation": state.generation, "plugins": plugins })
 }
 
+/// The last access records (oldest first), each with its decision trace.
+fn traces(control: &Control) -> serde_json::Value {
+    let state = control.state();
+    let records = state.access.recent();
+    serde_json::json!({
+        "generation": state.generation,
+        "dropped": state.access.dropped(),
+        "records": records,
+    })
+}
+
+/// The reloads (oldest first), with why each refused one was refused.
+fn reloads(control: &Control) -> serde_json::Value {
+    let stats = control.stats();
+    serde_json::json!({
+        "generation": control.state().generation,
+        "applied": stats.applied,
+        "refused": stats.failed,
+        "history": control.history(),
+    })
+}
+
 /// Every pool's backends and their state, sorted by pool name.
 fn upstreams(control: &Control) -> serde_json::Value {
     let state = control.state();
@@ -191,30 +234,41 @@ fn upstreams(control: &Control) -> serde_json::Value {
 }
 
 fn metrics(control: &Control) -> String {
+    use crate::metrics::{Scrape, count};
     let state = control.state();
     let stats = control.stats();
-    let mut out = String::new();
-    out.push_str("# HELP weir_config_generation Config generation serving new requests.\n# TYPE weir_config_generation gauge\n");
-    out.push_str(&format!("weir_config_generation {}\n", state.generation));
-    out.push_str(
-        "# HELP weir_reloads_total Reloads by outcome.\n# TYPE weir_reloads_total counter\n",
+    let mut scrape = Scrape::default();
+    scrape.gauge(
+        "weir_config_generation",
+        "Config generation serving new requests.",
+        Vec::new(),
+        i64::try_from(state.generation).unwrap_or(i64::MAX),
     );
-    out.push_str(&format!(
-        "weir_reloads_total{{outcome=\"applied\"}} {}\n",
-        stats.applied
-    ));
-    out.push_str(&format!(
-        "weir_reloads_total{{outcome=\"refused\"}} {}\n",
-        stats.failed
-    ));
-    out.push_str("# HELP weir_plugin_counter Counters plugins add to with host.counter-add.\n# TYPE weir_plugin_counter counter\n");
+    for (outcome, n) in [("applied", stats.applied), ("refused", stats.failed)] {
+        scrape.counter(
+            "weir_reloads",
+            "Reloads by outcome (applied, refused).",
+            vec![("outcome", outcome.to_owned())],
+            n,
+        );
+    }
     for p in &state.plugins {
         for (name, value) in p.plugin.counters() {
-            out.push_str(&format!(
-                "weir_plugin_counter{{plugin=\"{}\",name=\"{}\"}} {value}\n",
-                label(&p.name),
-                label(&name)
-            ));
+            scrape.counter(
+                "weir_plugin_counter",
+                "Counters plugins add to with host.counter-add.",
+                vec![("plugin", p.name.to_string()), ("name", name)],
+                value,
+            );
+        }
+        let (busy, pooled) = p.plugin.instances();
+        for (state, n) in [("busy", busy), ("pooled", pooled)] {
+            scrape.gauge(
+                "weir_filter_instances",
+                "A filter's instances: in a hook call now (busy), warm and idle (pooled).",
+                vec![("filter", p.name.to_string()), ("state", state.to_owned())],
+                count(n),
+            );
         }
     }
     let breakers: Vec<(&str, crate::metrics::BreakerSample)> = state
@@ -222,20 +276,36 @@ fn metrics(control: &Control) -> String {
         .iter()
         .filter_map(|p| Some((&*p.name, crate::filters::breaker_of(&p.plugin)?.sample())))
         .collect();
-    crate::metrics::render_breakers(&mut out, breakers.into_iter(), label);
+    crate::metrics::sample_breakers(&mut scrape, breakers.into_iter());
     let mut pools: Vec<&crate::upstream::BackendPool> =
         state.pools.values().map(|p| &**p).collect();
     pools.sort_by(|a, b| a.name().cmp(b.name()));
-    crate::upstream::render_pools(pools.into_iter(), &mut out);
-    crate::metrics::METRICS.render(&mut out);
-    out
+    crate::upstream::sample_pools(pools.into_iter(), &mut scrape);
+    scrape.encode()
 }
 
-/// Escapes a Prometheus label value.
-fn label(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The dashboard: one self-contained page that reads the other endpoints every 2 s.
+const DASHBOARD: &str = include_str!("admin/dashboard.html");
+
+fn dashboard() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(DASHBOARD.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Only its own inline script and style, and requests to this endpoint.
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

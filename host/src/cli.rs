@@ -21,10 +21,15 @@ pub struct Cli {
     /// set) or `json` (one object per line, for log collectors).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Write the access log (target `weir::access`: one line per request and per tunnel) to
-    /// this file as JSON lines instead of stderr; `SIGUSR1` reopens it after rotation.
+    /// Write the access log (one record per request and per tunnel, with the decision trace)
+    /// to this file, or to stdout with `-`, instead of stderr (target `weir::access`);
+    /// `SIGUSR1` reopens the file after rotation.
     #[arg(long, global = true, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
+    /// The access log's format with `--access-log`: `json` (JSON lines, every field and the
+    /// decision trace) or `combined` (the Apache/nginx combined log format).
+    #[arg(long, global = true, value_enum, default_value_t = AccessLogFormat::Json)]
+    pub access_log_format: AccessLogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +42,15 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// How access records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessLogFormat {
+    /// JSON lines.
+    Json,
+    /// The combined log format.
+    Combined,
 }
 
 /// Subcommands.

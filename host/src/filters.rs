@@ -16,7 +16,10 @@ use std::sync::Arc;
 use breaker::{Admission, Hook};
 pub use breaker::{Breaker, BreakerSettings, BreakerState, breaker_of};
 
-use crate::runtime::{CallError, Decision, LocalResponse, Plugin, RequestView, ResponseView};
+use crate::access::TraceStep;
+use crate::runtime::{
+    CallError, Decision, Journal, LocalResponse, Plugin, RequestView, ResponseView,
+};
 
 pub(crate) use local::{into_http_response, into_http_response_within};
 pub(crate) use view::{RequestMeta, request_head, response_view};
@@ -122,12 +125,19 @@ impl FilterChain {
         self.entries.iter().any(|e| e.plugin.runs_on_response())
     }
 
-    /// Runs every `on-request` hook in order.
-    pub(crate) async fn run_request(&self, mut view: RequestView) -> RequestOutcome {
+    /// Runs every `on-request` hook in order; each hook's step goes to `trace`.
+    pub(crate) async fn run_request(
+        &self,
+        mut view: RequestView,
+        trace: &mut Vec<TraceStep>,
+    ) -> RequestOutcome {
+        // Room for both hooks of every filter: no growth while the chain runs.
+        trace.reserve(2 * self.entries.len());
         for (entry, circuit) in self.entries.iter().zip(&self.breakers) {
             let name = entry.plugin.settings().name.clone();
             let admission = circuit.admit(breaker::now_ms);
             if admission == Admission::Refused {
+                trace.push(refused_step(&name, "on_request", entry.failure.policy));
                 match entry.failure.policy {
                     FailurePolicy::FailOpen => {
                         tracing::debug!(plugin.name = %name, "filter out of service; skipped (fail-open)");
@@ -140,17 +150,29 @@ impl FilterChain {
             }
             view.journal.set_filter(name.clone());
             let backup = (entry.failure.policy == FailurePolicy::FailOpen).then(|| view.clone());
+            let mark = JournalMark::of(&view.journal);
+            let started = std::time::Instant::now();
             let (returned, result) = entry.plugin.on_request(view).await;
+            let elapsed = started.elapsed();
             circuit.record(admission, Hook::Request, result.is_ok(), breaker::now_ms);
             view = returned;
+            let step = mark.step(&view.journal, &name, "on_request", elapsed, &result);
+            crate::metrics::METRICS.filter_call(&name, "on_request", elapsed, step.fault);
+            for _ in &step.refused {
+                crate::metrics::METRICS.filter_fault(&name, "invalid_edit");
+            }
+            trace.push(step);
             match result {
                 Ok(Decision::Continue) => {}
                 Ok(Decision::Respond(response)) => {
                     return match over_budget(&entry.plugin, &response) {
-                        Some(reason) => RequestOutcome::InvalidVerdict {
-                            filter: name,
-                            reason,
-                        },
+                        Some(reason) => {
+                            invalid_verdict(trace, &name);
+                            RequestOutcome::InvalidVerdict {
+                                filter: name,
+                                reason,
+                            }
+                        }
                         None => RequestOutcome::Respond {
                             filter: name,
                             response,
@@ -160,6 +182,11 @@ impl FilterChain {
                 Err(error) => match backup {
                     Some(backup) => {
                         tracing::warn!(plugin.name = %name, error = %error, "filter failed; skipped (fail-open)");
+                        if let Some(step) = trace.last_mut() {
+                            // Its edits were undone with the view.
+                            step.verdict = "skipped";
+                            step.edits.clear();
+                        }
                         view = backup;
                     }
                     None => {
@@ -175,11 +202,12 @@ impl FilterChain {
         RequestOutcome::Forward(view)
     }
 
-    /// Runs every `on-response` hook in reverse order.
+    /// Runs every `on-response` hook in reverse order; each hook's step goes to `trace`.
     pub(crate) async fn run_response(
         &self,
         mut request: RequestView,
         mut response: ResponseView,
+        trace: &mut Vec<TraceStep>,
     ) -> ResponseOutcome {
         for (entry, circuit) in self.entries.iter().zip(&self.breakers).rev() {
             if !entry.plugin.runs_on_response() {
@@ -188,6 +216,7 @@ impl FilterChain {
             let name = entry.plugin.settings().name.clone();
             let admission = circuit.admit(breaker::now_ms);
             if admission == Admission::Refused {
+                trace.push(refused_step(&name, "on_response", entry.failure.policy));
                 match entry.failure.policy {
                     FailurePolicy::FailOpen => {
                         tracing::debug!(plugin.name = %name, "filter out of service; skipped on response (fail-open)");
@@ -201,18 +230,30 @@ impl FilterChain {
             response.journal.set_filter(name.clone());
             let backup = (entry.failure.policy == FailurePolicy::FailOpen)
                 .then(|| clone_response(&response));
+            let mark = JournalMark::of(&response.journal);
+            let started = std::time::Instant::now();
             let (req, resp, result) = entry.plugin.on_response(request, response).await;
+            let elapsed = started.elapsed();
             circuit.record(admission, Hook::Response, result.is_ok(), breaker::now_ms);
             request = req;
             response = resp;
+            let step = mark.step(&response.journal, &name, "on_response", elapsed, &result);
+            crate::metrics::METRICS.filter_call(&name, "on_response", elapsed, step.fault);
+            for _ in &step.refused {
+                crate::metrics::METRICS.filter_fault(&name, "invalid_edit");
+            }
+            trace.push(step);
             match result {
                 Ok(Decision::Continue) => {}
                 Ok(Decision::Respond(local)) => {
                     return match over_budget(&entry.plugin, &local) {
-                        Some(reason) => ResponseOutcome::InvalidVerdict {
-                            filter: name,
-                            reason,
-                        },
+                        Some(reason) => {
+                            invalid_verdict(trace, &name);
+                            ResponseOutcome::InvalidVerdict {
+                                filter: name,
+                                reason,
+                            }
+                        }
                         None => ResponseOutcome::Respond {
                             filter: name,
                             response: local,
@@ -222,6 +263,11 @@ impl FilterChain {
                 Err(error) => match backup {
                     Some(backup) => {
                         tracing::warn!(plugin.name = %name, error = %error, "filter failed on response; skipped (fail-open)");
+                        if let Some(step) = trace.last_mut() {
+                            // Its edits were undone with the view.
+                            step.verdict = "skipped";
+                            step.edits.clear();
+                        }
                         response = backup;
                     }
                     None => {
@@ -238,8 +284,102 @@ impl FilterChain {
     }
 }
 
-/// weir's answer for a fail-closed filter whose breaker is open: the 500 a fault gets, with its
-/// own kind so clients and operators can tell "out of service" from "just failed".
+/// Where a hook call starts in a journal, to name the edits and refusals it adds.
+struct JournalMark {
+    edits: usize,
+    refusals: usize,
+}
+
+impl JournalMark {
+    fn of(journal: &Journal) -> Self {
+        Self {
+            edits: journal.entries().len(),
+            refusals: journal.refusals().len(),
+        }
+    }
+
+    /// The trace step of the call that started at this mark.
+    fn step(
+        &self,
+        journal: &Journal,
+        filter: &Arc<str>,
+        hook: &'static str,
+        elapsed: std::time::Duration,
+        result: &Result<Decision, CallError>,
+    ) -> TraceStep {
+        let (verdict, status, fault) = match result {
+            Ok(Decision::Continue) => ("continue", None, None),
+            Ok(Decision::Respond(local)) => ("respond", Some(local.status), None),
+            Err(error) => ("fault", None, Some(fault_kind(error))),
+        };
+        let names = |lines: &[crate::runtime::JournalEntry], from: usize| -> Vec<String> {
+            lines
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| crate::access::edit_name(&e.edit))
+                .collect()
+        };
+        TraceStep {
+            filter: filter.clone(),
+            hook,
+            verdict,
+            status,
+            edits: names(journal.entries(), self.edits),
+            refused: journal
+                .refusals()
+                .get(self.refusals..)
+                .unwrap_or_default()
+                .iter()
+                // A refusal reads `op: reason`; the reason names no value (validate::describe).
+                .map(|e| match e.edit.split_once(": ") {
+                    Some((op, why)) => format!("{}: {why}", crate::access::edit_name(op)),
+                    None => crate::access::edit_name(&e.edit),
+                })
+                .collect(),
+            time_us: elapsed.as_micros() as u64,
+            fault,
+        }
+    }
+}
+
+/// The fault kind of a failed call, as traced and counted.
+pub fn fault_kind(error: &CallError) -> &'static str {
+    match error {
+        CallError::Deadline(_) => "deadline",
+        CallError::Memory(_) => "memory",
+        CallError::Trap(_) => "trap",
+        CallError::Instantiate(_) => "instantiate",
+        CallError::InitRejected(_) => "init",
+    }
+}
+
+/// The step of a filter not called because its breaker is open.
+fn refused_step(filter: &Arc<str>, hook: &'static str, policy: FailurePolicy) -> TraceStep {
+    TraceStep {
+        filter: filter.clone(),
+        hook,
+        verdict: match policy {
+            FailurePolicy::FailOpen => "skipped",
+            FailurePolicy::FailClosed => "unavailable",
+        },
+        status: None,
+        edits: Vec::new(),
+        refused: Vec::new(),
+        time_us: 0,
+        fault: Some("breaker_open"),
+    }
+}
+
+/// Marks the last step (the filter's `respond`) as an invalid verdict.
+fn invalid_verdict(trace: &mut [TraceStep], filter: &Arc<str>) {
+    if let Some(step) = trace.last_mut() {
+        step.verdict = "fault";
+        step.fault = Some("invalid_verdict");
+    }
+    crate::metrics::METRICS.filter_fault(filter, "invalid_verdict");
+}
+
 /// Which of the filter's budgets a local response passes, if any.
 fn over_budget(plugin: &Plugin, response: &LocalResponse) -> Option<String> {
     let error = local::check_limits(response, &plugin.settings().limits).err()?;

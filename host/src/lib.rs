@@ -8,6 +8,7 @@
 //! Modules depend one way: `cli → config → server → proxy → filters → runtime`, with `upstream`
 //! beside `proxy`.
 
+pub mod access;
 pub mod admin;
 pub mod cli;
 pub mod config;

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _, fmt};
 use weir::cli::{
-    Cli, Command, DemoArgs, DevArgs, LogFormat, NewCommand, OutputFormat, PluginTemplate, RunArgs,
-    TestArgs,
+    AccessLogFormat, Cli, Command, DemoArgs, DevArgs, LogFormat, NewCommand, OutputFormat,
+    PluginTemplate, RunArgs, TestArgs,
 };
 use weir::config::{self, QuickMode};
 use weir::conformance::{self, Format, TestOptions};
@@ -41,21 +40,31 @@ fn main() -> ExitCode {
     };
     let log = cli.log.as_deref().unwrap_or(default_log);
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(log));
-    let mut filter = match filter {
+    let filter = match filter {
         Ok(filter) => filter,
         Err(e) => {
             report(&anyhow::anyhow!("invalid --log filter `{log}`: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    // With `--access-log`, access events go to their file, not to stderr.
+    // With `--access-log`, access records go to their file (or stdout), not to stderr. They
+    // are written by the access log's own thread from a bounded queue (module `access`).
+    let access_format = match cli.access_log_format {
+        AccessLogFormat::Json => weir::access::AccessFormat::Json,
+        AccessLogFormat::Combined => weir::access::AccessFormat::Combined,
+    };
     let access_file = match &cli.access_log {
         None => None,
+        Some(path) if path.as_os_str() == "-" => {
+            weir::access::write_to(Box::new(std::io::stdout()), access_format);
+            None
+        }
         Some(path) => match weir::logfile::ReopeningFile::open(path) {
             Ok(file) => {
-                if let Ok(off) = "weir::access=off".parse() {
-                    filter = filter.add_directive(off);
-                }
+                weir::access::write_to(
+                    Box::new(weir::logfile::Handle(file.clone())),
+                    access_format,
+                );
                 Some(file)
             }
             Err(e) => {
@@ -84,32 +93,8 @@ fn main() -> ExitCode {
             .boxed(),
     }
     .with_filter(filter);
-    // The access file has a log thread and a bounded queue of its own, so a slow disk never
-    // blocks a worker either; its drops are counted with the others.
-    let mut _access_guard = None;
-    let mut access_dropped = None;
-    let access = access_file.as_ref().map(|file| {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .buffered_lines_limit(LOG_QUEUE_LINES)
-            .lossy(true)
-            .thread_name("weir-access-log")
-            .finish(weir::logfile::Handle(file.clone()));
-        _access_guard = Some(guard);
-        access_dropped = Some(writer.error_counter());
-        fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_writer(writer)
-            .with_filter(Targets::new().with_target("weir::access", tracing::Level::INFO))
-    });
-    weir::metrics::count_log_drops_with(move || {
-        let access = access_dropped.as_ref().map_or(0, |c| c.dropped_lines());
-        (dropped.dropped_lines() + access) as u64
-    });
-    tracing_subscriber::registry()
-        .with(diagnostic)
-        .with(access)
-        .init();
+    weir::metrics::count_log_drops_with(move || dropped.dropped_lines() as u64);
+    tracing_subscriber::registry().with(diagnostic).init();
     if let Some(file) = access_file {
         let _ = ACCESS_LOG.set(file);
     }

@@ -12,6 +12,7 @@ mod error;
 mod exchange;
 mod forward;
 mod headers;
+mod log;
 mod path;
 mod route;
 mod tunnel;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::uri::Authority;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::{Body as _, Incoming};
@@ -33,6 +33,7 @@ use crate::runtime::{PathContext, RequestId};
 use crate::tls::TlsFacts;
 use crate::upstream::{BackendPool, BoxError};
 use exchange::Destination;
+use log::Seen;
 
 pub use drain::{Drain, StopState, Stopper, TunnelGuard, Tunnels};
 pub use error::{ProxyError, Side};
@@ -58,6 +59,8 @@ pub struct ProxyState {
     /// The path context of forward-proxy requests: what an encoded `/`, a backslash or an
     /// encoded control character in a path does (the server setting), no prefix.
     pub paths: Arc<crate::runtime::PathContext>,
+    /// The access log (shared by every generation).
+    pub access: Arc<crate::access::AccessLog>,
 }
 
 /// A plugin of the state, with what the admin endpoint shows about it.
@@ -131,44 +134,18 @@ pub async fn handle(
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let id = RequestId::next();
-    let method = request.method().clone();
-    // For the log; shares the parsed target's bytes, no copy.
-    let target = request.uri().path_and_query().cloned();
-    let mut seen = Seen {
-        upstream: None,
-        client: conn.client,
-    };
-    let mut failure = "-";
+    let mut seen = Seen::new(&state, &conn, id, &request, started);
+    let mut failure = None;
     let response = match serve(&state, &conn, id, request, &mut seen).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(request.id = %id, error = %error, side = error.side().as_str(), "request failed");
-            failure = error.kind();
+            failure = Some(error.kind());
             error.to_response().map(full)
         }
     };
     crate::metrics::METRICS.response(response.status().as_u16());
-    tracing::info!(
-        target: "weir::access",
-        {
-        client.addr = %seen.client,
-        peer.addr = %conn.peer,
-        "request.id" = %id,
-        "http.method" = %method,
-        "http.path" = target.as_ref().map_or("/", |t| t.path()),
-        "http.status" = response.status().as_u16(),
-        listener = &*conn.listener,
-        "tls.version" = conn.tls.as_ref().map_or("-", |t| t.version.as_str()),
-        "tls.sni" = conn.tls.as_ref().and_then(|t| t.sni.as_deref()).unwrap_or("-"),
-        "upstream.addr" = seen.upstream.as_ref().map_or("-", Authority::as_str),
-        // The `x-weir-error` kind when weir answered with an error itself.
-        error = failure,
-        generation = state.generation,
-        duration_us = started.elapsed().as_micros() as u64,
-        },
-        "request"
-    );
-    response
+    seen.finish(response, failure, &state.access, &conn.listener)
 }
 
 /// A request that arrives with this many of weir's own `Via` entries is in a forwarding loop.
@@ -178,14 +155,6 @@ pub const MAX_WEIR_HOPS: usize = 8;
 
 /// The route phase: which chain runs and where the request goes unless a filter says
 /// otherwise; then the exchange.
-/// What the phases learn that the log line reports.
-struct Seen {
-    /// The backend or origin, once connected.
-    upstream: Option<Authority>,
-    /// The request's client (behind trusted proxies, the one they name).
-    client: SocketAddr,
-}
-
 async fn serve(
     state: &ProxyState,
     conn: &ConnInfo,
@@ -193,7 +162,6 @@ async fn serve(
     mut request: Request<Incoming>,
     seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let upstream = &mut seen.upstream;
     if request.method().as_str().len() > conn.limits.max_method_bytes {
         return Err(ProxyError::Downstream(
             "the method is longer than the listener's max_method_bytes",
@@ -219,7 +187,7 @@ async fn serve(
         let proxy = forward.ok_or(ProxyError::ConnectNotAllowed)?;
         // Boxed: every connection keeps room for this future while idle (hyper holds one
         // request future per connection), and the tunnel path is rare and large.
-        return Box::pin(tunnel::open(state, proxy, conn, id, request, upstream)).await;
+        return Box::pin(tunnel::open(state, proxy, conn, id, request, seen)).await;
     }
     path::normalise(&mut request, state.paths.separators)?;
     let (chain, destination, mut head, body, max_body) = match forward {
@@ -238,6 +206,7 @@ async fn serve(
             let host = route::request_host(request.uri(), request.headers());
             let route = route::find(&state.routes, host, request.uri().path())
                 .ok_or(ProxyError::NoRoute)?;
+            seen.route = Some(route.name.clone());
             let (mut parts, body) = request.into_parts();
             headers::strip_hop_by_hop(&mut parts.headers);
             let mut meta = conn.meta(conn.scheme, id);
@@ -267,19 +236,13 @@ async fn serve(
         // The hop-by-hop stripping removed them; filters see the upgrade as it goes upstream.
         upgrade::mark(&mut head.headers);
     }
-    let body = exchange::RequestBody { body, max_body };
-    let hop = conn.client.ip();
-    exchange::run(
-        state,
-        chain,
-        destination,
-        head,
+    let body = exchange::RequestBody {
         body,
-        hop,
-        upgrade,
-        upstream,
-    )
-    .await
+        max_body,
+        counted: seen.bytes_in.clone(),
+    };
+    let hop = conn.client.ip();
+    exchange::run(state, chain, destination, head, body, hop, upgrade, seen).await
 }
 
 /// The length of the request target as received (path and query, or the absolute URI).

@@ -23,7 +23,7 @@ use crate::runtime::{LoadError, Runtime, RuntimeError};
 
 use listeners::ListenerSet;
 
-pub use control::{Control, ReloadError, ReloadStats};
+pub use control::{Control, RELOAD_HISTORY, ReloadError, ReloadEvent, ReloadStats};
 pub use file_watch::WatchSettings;
 pub use state::build_state;
 

@@ -52,7 +52,7 @@ pub use health::{Health, HealthCheck, PassiveHealth};
 pub use limits::{Limits, Retries};
 pub use origin::{ForwardedFor, OriginClient, OriginSettings};
 pub use probe::ProbeCounts;
-pub use report::render_pools;
+pub use report::sample_pools;
 
 /// Load-balancing policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -72,6 +72,7 @@ impl Weir {
             .arg(config)
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match notify_socket {
             Some(path) => command.env("NOTIFY_SOCKET", path),
@@ -290,6 +291,37 @@ fn systemd_hears_ready_reloading_and_stopping() {
     assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
 }
 
+#[test]
+fn the_access_log_goes_to_stdout_in_the_combined_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut weir = Weir::start_with(
+        &config(&dir, backend("a"), 1000),
+        None,
+        &["--access-log", "-", "--access-log-format", "combined"],
+    );
+    let mut stdout = BufReader::new(weir.child.stdout.take().expect("piped stdout"));
+    assert_eq!(get(weir.addr, "/combined?x=1").as_deref(), Some("a"));
+    let (tx, line) = mpsc::channel();
+    thread::spawn(move || {
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let line = line
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a line on stdout");
+    // `127.0.0.1 - - [07/Dec/2026:05:16:19 +0000] "GET /combined?x=1 HTTP/1.1" 200 1 "-" "-"`
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    assert!(
+        line.trim_end()
+            .ends_with("] \"GET /combined?x=1 HTTP/1.1\" 200 1 \"-\" \"-\""),
+        "{line}"
+    );
+    assert!(!line.contains("secret"), "{line}");
+    weir.signal("TERM");
+    assert_eq!(weir.exit_code(Duration::from_secs(10)), Some(0));
+}
+
 /// Waits until `path` holds `lines` lines, at most 10 s; its lines.
 fn wait_for_lines(path: &std::path::Path, lines: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -316,15 +348,21 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
     let lines = wait_for_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
     let record: serde_json::Value = serde_json::from_str(&lines[0]).expect("a JSON line");
-    assert_eq!(record["http.path"], "/first");
+    assert_eq!(record["kind"], "request");
+    assert_eq!(record["http.target"], "/first");
     assert_eq!(record["http.status"], 200);
-    assert_eq!(record["target"], "weir::access");
     assert_eq!(record["listener"], "127.0.0.1:0");
-    assert_eq!(record["error"], "-");
+    assert!(record["error"].is_null(), "{record}");
+    assert!(record["trace"].as_array().is_some(), "{record}");
     for field in [
+        "time",
         "client.addr",
         "peer.addr",
         "request.id",
+        "route",
+        "upstream.addr",
+        "upstream.ttfb_us",
+        "bytes_out",
         "duration_us",
         "generation",
     ] {
@@ -338,7 +376,10 @@ fn the_access_log_file_is_json_lines_and_sigusr1_reopens_it_after_rotation() {
     assert_eq!(get(weir.addr, "/second").as_deref(), Some("a"));
     let lines = wait_for_lines(&log, 1);
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("\"/second\""), "{lines:?}");
+    assert!(
+        lines[0].contains("\"http.target\":\"/second\""),
+        "{lines:?}"
+    );
     assert_eq!(wait_for_lines(&rotated, 1).len(), 1);
     // Credentials the requests carried never reach the log.
     for file in [&log, &rotated] {

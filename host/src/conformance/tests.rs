@@ -169,7 +169,13 @@ fn help_and_docs_name_the_same_options_with_the_same_defaults() {
     for word in help.split_whitespace() {
         let flag = word.trim_end_matches([',', '.']);
         // The global options that only matter to `weir run` are documented with it.
-        let elsewhere = ["--help", "--version", "--log-format", "--access-log"];
+        let elsewhere = [
+            "--help",
+            "--version",
+            "--log-format",
+            "--access-log",
+            "--access-log-format",
+        ];
         if flag.starts_with("--") && flag.len() > 2 && !elsewhere.contains(&flag) {
             let flag = flag.split(['=', '<', '[']).next().unwrap_or(flag);
             assert!(

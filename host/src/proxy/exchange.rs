@@ -19,8 +19,10 @@ use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 
+use super::log::Seen;
 use super::upgrade::{self, Downstream};
 use super::{ProxyBody, ProxyError, ProxyState, full, headers};
+use crate::access::TraceStep;
 use crate::filters::{self, FilterChain, RequestOutcome, ResponseOutcome};
 use crate::runtime::{BackendChoice, LocalResponse, RequestView};
 use crate::upstream::{
@@ -32,6 +34,8 @@ use crate::upstream::{
 pub(super) struct RequestBody {
     pub(super) body: Incoming,
     pub(super) max_body: Option<u64>,
+    /// Counts the bytes read from the client, for the access log.
+    pub(super) counted: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Where a request goes unless a filter selects a pool.
@@ -82,8 +86,9 @@ pub(super) enum Hooked {
     Respond(Response<ProxyBody>),
 }
 
-/// Runs every phase after routing and returns the response to send downstream. `upstream`
-/// receives the backend or origin once connected, for the log line. An upgrade request
+/// Runs every phase after routing and returns the response to send downstream. `seen`
+/// receives the backend or origin once connected, the retries and the decision trace, for the
+/// access record. An upgrade request
 /// (`upgrade` is its downstream side) leaves for module `upgrade` once its backend is chosen.
 #[allow(
     clippy::too_many_arguments,
@@ -97,10 +102,10 @@ pub(super) async fn run(
     body: RequestBody,
     hop: std::net::IpAddr,
     upgrade: Option<Downstream>,
-    upstream: &mut Option<Authority>,
+    seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let forwarding = Forwarding::of(&head, default, hop);
-    let mut head = match request_hooks(chain, head).await? {
+    let mut head = match request_hooks(chain, head, &mut seen.record.trace).await? {
         Hooked::Continue(head) => head,
         Hooked::Respond(response) => return Ok(response),
     };
@@ -112,7 +117,15 @@ pub(super) async fn run(
     }
     if let Some(downstream) = upgrade {
         // Boxed: rare, and the request future of every connection would carry its size.
-        let upgrade = upgrade::run(chain, target, head, &forwarding, downstream, upstream);
+        let upgrade = upgrade::run(
+            chain,
+            target,
+            head,
+            &forwarding,
+            downstream,
+            seen,
+            &state.access,
+        );
         return Box::pin(upgrade).await;
     }
     // The request head stays with the exchange only when a response hook will read it; the
@@ -128,7 +141,7 @@ pub(super) async fn run(
                 keep_head,
                 egress,
             };
-            exchange.send(&mut head, body, upstream).await?
+            exchange.send(&mut head, body, seen).await?
         }
         Target::Origin {
             origins,
@@ -136,14 +149,22 @@ pub(super) async fn run(
             authority,
         } => {
             let connected = connect_origin(origins, https, authority).await?;
-            *upstream = Some(connected.name.clone());
-            let body = UpstreamBody::stream(body.body, None, body.max_body);
+            seen.upstream = Some(connected.name.clone());
+            let body = UpstreamBody::stream(body.body, None, body.max_body).counting(body.counted);
             let request =
                 upstream_request(&mut head, keep_head, body, &forwarding, &connected.name);
-            send(connected, request).await?
+            let response = send(connected, request).await?;
+            seen.ttfb = Some(seen.started.elapsed());
+            response
         }
     };
-    response_hooks(chain, keep_head.then_some(head), response).await
+    response_hooks(
+        chain,
+        keep_head.then_some(head),
+        response,
+        &mut seen.record.trace,
+    )
+    .await
 }
 
 /// Phases **connect** and **send** to a pool, with its retries: a backend that cannot be
@@ -164,12 +185,12 @@ impl PoolExchange<'_> {
         &self,
         head: &mut RequestView,
         body: RequestBody,
-        upstream: &mut Option<Authority>,
+        seen: &mut Seen,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let settings = self.pool.settings();
         let total = settings.request_timeout;
         let deadline = total.map(|t| tokio::time::Instant::now() + t);
-        let exchange = self.attempts(head, body, deadline, upstream);
+        let exchange = self.attempts(head, body, deadline, seen);
         match (deadline, total) {
             (Some(deadline), Some(after)) => tokio::time::timeout_at(deadline, exchange)
                 .await
@@ -184,7 +205,7 @@ impl PoolExchange<'_> {
         head: &mut RequestView,
         body: RequestBody,
         deadline: Option<tokio::time::Instant>,
-        upstream: &mut Option<Authority>,
+        seen: &mut Seen,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
         let settings = self.pool.settings();
         let retries = &settings.retries;
@@ -201,7 +222,11 @@ impl PoolExchange<'_> {
         // so that a retry can always send it again; a longer or unannounced body streams, kept
         // (up to the cap) as it goes.
         let mut replay = Bytes::new();
-        let RequestBody { body, max_body } = body;
+        let RequestBody {
+            body,
+            max_body,
+            counted,
+        } = body;
         let mut body = Some(body);
         let cap = retries.max_body_bytes as u64;
         if may_resend
@@ -209,6 +234,7 @@ impl PoolExchange<'_> {
                 .take_if(|b| !b.is_end_stream() && b.size_hint().exact().is_some_and(|n| n <= cap))
         {
             replay = UpstreamBody::stream(announced, idle, max_body)
+                .counting(counted.clone())
                 .collect()
                 .await
                 .map_err(|e| UpstreamError::DownstreamBody {
@@ -238,18 +264,24 @@ impl PoolExchange<'_> {
                     let (body, keep) =
                         UpstreamBody::keep(body, retries.max_body_bytes, idle, max_body);
                     kept = keep;
-                    body
+                    body.counting(counted.clone())
                 }
-                Some(body) => UpstreamBody::stream(body, idle, max_body),
+                Some(body) => UpstreamBody::stream(body, idle, max_body).counting(counted.clone()),
                 None => UpstreamBody::replay(replay.clone()),
             };
             let keep = self.keep_head || may_resend;
             let request = upstream_request(head, keep, upstream_body, self.forwarding, &name);
-            *upstream = Some(name);
+            seen.upstream = Some(name);
+            // Every backend after the first, whether it replaced one that could not be reached
+            // or one whose answer is retried.
+            seen.record.retries = u32::try_from(tried.len().saturating_sub(1)).unwrap_or(u32::MAX);
             let result = self
                 .pool
                 .send(attempt, request, deadline, self.egress)
                 .await;
+            if result.is_ok() {
+                seen.ttfb = Some(seen.started.elapsed());
+            }
             let result = match result {
                 Err(UpstreamError::Timeout { .. })
                     if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) =>
@@ -298,6 +330,7 @@ fn is_idempotent(method: &Method) -> bool {
 pub(super) async fn request_hooks(
     chain: &FilterChain,
     head: RequestView,
+    trace: &mut Vec<TraceStep>,
 ) -> Result<Hooked, ProxyError> {
     let mut head = if chain.is_empty() {
         head
@@ -305,7 +338,7 @@ pub(super) async fn request_hooks(
         // Boxed, here only: the hook calls' future is large (it holds the wasmtime call), and
         // hyper keeps room for a connection's request future while the connection idles; a
         // request through no filter pays nothing.
-        match Box::pin(chain.run_request(head)).await {
+        match Box::pin(chain.run_request(head, trace)).await {
             RequestOutcome::Forward(edited) => {
                 tracing::debug!(request.id = %edited.id, edits = ?edited.journal.entries(), refused = ?edited.journal.refusals(), backend = ?edited.backend, "request filters done");
                 edited
@@ -403,12 +436,13 @@ pub(super) async fn response_hooks(
     chain: &FilterChain,
     head: Option<RequestView>,
     response: Response<ResponseBody>,
+    trace: &mut Vec<TraceStep>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     if let Some(request) = head {
         let view = filters::response_view(parts.status, mem::take(&mut parts.headers));
-        match Box::pin(chain.run_response(request, view)).await {
+        match Box::pin(chain.run_response(request, view, trace)).await {
             ResponseOutcome::Forward(edited) => {
                 parts.status = edited.status;
                 parts.headers = edited.headers;

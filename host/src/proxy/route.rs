@@ -50,8 +50,8 @@ impl HostMatch {
 /// A route ready to serve.
 #[derive(Debug)]
 pub struct Route {
-    /// Name for logs.
-    pub name: String,
+    /// Name for logs and metrics.
+    pub name: Arc<str>,
     /// Host condition.
     pub host: Option<HostMatch>,
     /// Path prefix (matched against the normalised path).

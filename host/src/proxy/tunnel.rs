@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 
 use super::exchange::{self, Hooked};
 use super::forward::{ForwardProxy, refuse_userinfo, strip_client_fields};
+use super::log::Seen;
 use super::{ConnInfo, ProxyBody, ProxyError, ProxyState, full};
 use crate::filters;
 use crate::metrics::METRICS;
@@ -42,7 +43,7 @@ pub(super) async fn open(
     conn: &ConnInfo,
     id: RequestId,
     mut request: Request<Incoming>,
-    upstream: &mut Option<Authority>,
+    seen: &mut Seen,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let asked = request
         .uri()
@@ -58,7 +59,8 @@ pub(super) async fn open(
     let host = HeaderValue::from_str(asked.as_str()).map_err(|_| ProxyError::NotAbsolute)?;
     parts.headers.insert(HOST, host);
     let head = filters::request_head(parts, &conn.meta(conn.scheme, id));
-    let mut head = match exchange::request_hooks(&proxy.chain, head).await? {
+    let mut head = match exchange::request_hooks(&proxy.chain, head, &mut seen.record.trace).await?
+    {
         Hooked::Continue(head) => head,
         Hooked::Respond(response) => return Ok(response),
     };
@@ -80,8 +82,10 @@ pub(super) async fn open(
     let (name, addrs) = resolve(proxy, target).await?;
     let stream = connect(&name, &addrs, proxy.policy.connect_timeout).await?;
     let idle = proxy.policy.tunnel_idle_timeout;
-    let (client, drain) = (conn.client, conn.drain.clone());
-    let peer = name.clone();
+    let drain = conn.drain.clone();
+    seen.upstream = Some(name);
+    let record = seen.tunnel_record("tunnel");
+    let log = state.access.clone();
     tokio::spawn(async move {
         // A stop waits for the tunnel (until its deadline).
         let _tracked = drain.track();
@@ -94,24 +98,12 @@ pub(super) async fn open(
                     () = drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
                 };
                 METRICS.tunnel_closed(outcome.up, outcome.down);
-                tracing::info!(
-                    target: "weir::access",
-                    {
-                    client.addr = %client,
-                    "request.id" = %id,
-                    "upstream.addr" = %peer,
-                    bytes_up = outcome.up,
-                    bytes_down = outcome.down,
-                    end = outcome.end,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    },
-                    "tunnel closed"
-                );
+                let bytes = (outcome.up, outcome.down);
+                super::log::tunnel_closed(&log, record, started.into_std(), bytes, outcome.end);
             }
             Err(e) => tracing::debug!(request.id = %id, error = %e, "CONNECT upgrade failed"),
         }
     });
-    *upstream = Some(name);
     let mut response = Response::new(full(bytes::Bytes::new()));
     *response.status_mut() = StatusCode::OK;
     Ok(response)

@@ -15,7 +15,7 @@
 //! hop-by-hop fields and the request is forwarded as a plain request (RFC 9110 §7.8 lets a
 //! server ignore `Upgrade`).
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -33,8 +33,10 @@ use sha1::{Digest, Sha1};
 use tokio::time::Instant;
 
 use super::exchange::{self, Forwarding, Target};
+use super::log::Seen;
 use super::tunnel::{Spliced, splice};
 use super::{Drain, ProxyBody, ProxyError};
+use crate::access::{AccessLog, AccessRecord};
 use crate::filters::FilterChain;
 use crate::metrics::METRICS;
 use crate::runtime::{RequestId, RequestView};
@@ -121,10 +123,11 @@ pub(super) async fn run(
     mut head: RequestView,
     forwarding: &Forwarding,
     downstream: Downstream,
-    upstream: &mut Option<Authority>,
+    seen: &mut Seen,
+    log: &Arc<AccessLog>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let connected = connect(target, downstream.origin_idle_timeout).await?;
-    *upstream = Some(connected.name.clone());
+    seen.upstream = Some(connected.name.clone());
     let keep_head = chain.runs_on_response();
     let mut fields = exchange::upstream_fields(&mut head, keep_head, forwarding, &connected.name);
     mark(&mut fields);
@@ -143,7 +146,7 @@ pub(super) async fn run(
     *request.uri_mut() = Uri::from(head.path_and_query.clone());
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = fields;
-    let (id, client) = (head.id, head.client);
+    let id = head.id;
     let mut response = send(
         connected.sender,
         request,
@@ -151,6 +154,7 @@ pub(super) async fn run(
         &connected.name,
     )
     .await?;
+    seen.ttfb = Some(seen.started.elapsed());
     let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switched {
         check_switch(key.as_ref(), response.headers(), &connected.name)?;
@@ -160,6 +164,7 @@ pub(super) async fn run(
         chain,
         keep_head.then_some(head),
         response.map(ResponseBody::unpooled),
+        &mut seen.record.trace,
     )
     .await?;
     // A filter may have answered in the upstream's place: the upgraded upstream is dropped.
@@ -179,8 +184,8 @@ pub(super) async fn run(
     tokio::spawn(relay(
         Relay {
             id,
-            client,
-            peer: connected.name,
+            record: seen.tunnel_record("upgrade"),
+            log: log.clone(),
             idle: connected.idle_timeout,
             _lease: connected.lease,
         },
@@ -332,8 +337,9 @@ fn check_switch(
 /// What the access line of an upgraded connection names.
 struct Relay {
     id: RequestId,
-    client: SocketAddr,
-    peer: Authority,
+    /// The upgraded connection's access record, logged when it closes.
+    record: Box<AccessRecord>,
+    log: Arc<AccessLog>,
     idle: Duration,
     /// Released when the relay ends.
     _lease: Option<Lease>,
@@ -358,18 +364,13 @@ async fn relay(relay: Relay, downstream: OnUpgrade, upstream: OnUpgrade, drain: 
         () = drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
     };
     METRICS.tunnel_closed(outcome.up, outcome.down);
-    tracing::info!(
-        target: "weir::access",
-        {
-        client.addr = %relay.client,
-        "request.id" = %relay.id,
-        "upstream.addr" = %relay.peer,
-        bytes_up = outcome.up,
-        bytes_down = outcome.down,
-        end = outcome.end,
-        duration_ms = started.elapsed().as_millis() as u64,
-        },
-        "upgrade closed"
+    let bytes = (outcome.up, outcome.down);
+    super::log::tunnel_closed(
+        &relay.log,
+        relay.record,
+        started.into_std(),
+        bytes,
+        outcome.end,
     );
 }
 

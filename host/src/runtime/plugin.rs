@@ -131,6 +131,22 @@ pub enum CallError {
     InitRejected(String),
 }
 
+/// Counts an instance as busy for as long as it lives (a cancelled call included).
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn count(busy: &'a std::sync::atomic::AtomicUsize) -> Self {
+        busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 struct Warm {
     store: Store<HostState>,
     bindings: HttpFilter,
@@ -146,6 +162,8 @@ pub struct Plugin {
     hash: ContentHash,
     cache_outcome: CacheOutcome,
     idle: Mutex<Vec<Warm>>,
+    /// Instances checked out for a call now.
+    busy: std::sync::atomic::AtomicUsize,
     /// Whether a new instance must run `init` (false when `pre` is a post-`init` snapshot).
     runs_init: bool,
 }
@@ -239,6 +257,7 @@ impl Plugin {
             hash,
             cache_outcome,
             idle: Mutex::new(Vec::new()),
+            busy: std::sync::atomic::AtomicUsize::new(0),
             runs_init,
         };
         let first = plugin
@@ -345,6 +364,7 @@ impl Plugin {
             Ok(warm) => warm,
             Err(e) => return (view, Err(e)),
         };
+        let _busy = Busy::count(&self.busy);
         warm.store.data_mut().lent.request = Some(view);
         let outcome = warm
             .bindings
@@ -369,6 +389,7 @@ impl Plugin {
             Ok(warm) => warm,
             Err(e) => return (request, response, Err(e)),
         };
+        let _busy = Busy::count(&self.busy);
         let lent = &mut warm.store.data_mut().lent;
         lent.request = Some(request);
         lent.response = Some(response);
@@ -450,6 +471,14 @@ impl Plugin {
             .map_err(|e| classify(e, &warm.store, self.settings.init_deadline))?;
         init.map_err(CallError::InitRejected)?;
         Ok(warm)
+    }
+
+    /// Instances in a call now, and warm ones pooled (idle).
+    pub fn instances(&self) -> (usize, usize) {
+        (
+            self.busy.load(std::sync::atomic::Ordering::Relaxed),
+            self.lock_idle().len(),
+        )
     }
 
     fn tick(&self) -> Duration {

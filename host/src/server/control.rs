@@ -42,6 +42,22 @@ pub struct ReloadStats {
     pub last_error: Option<String>,
 }
 
+/// Reloads the admin endpoint remembers, newest last.
+pub const RELOAD_HISTORY: usize = 32;
+
+/// One reload, applied or refused.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReloadEvent {
+    /// When it ended, RFC 3339 UTC.
+    pub time: String,
+    /// `applied` or `refused`.
+    pub outcome: &'static str,
+    /// The generation serving afterwards.
+    pub generation: u64,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
 /// The handle through which triggers (SIGHUP, the admin endpoint, tests) reload weir.
 pub struct Control {
     generation: watch::Sender<u64>,
@@ -52,6 +68,7 @@ pub struct Control {
     applied: AtomicU64,
     failed: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
+    history: std::sync::Mutex<std::collections::VecDeque<ReloadEvent>>,
     /// Whether weir says it is ready for traffic (false once draining).
     ready: std::sync::atomic::AtomicBool,
 }
@@ -91,6 +108,7 @@ impl Control {
             applied: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
+            history: std::sync::Mutex::new(std::collections::VecDeque::new()),
             ready: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -121,6 +139,33 @@ impl Control {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
         }
+    }
+
+    /// The last [`RELOAD_HISTORY`] reloads, oldest first.
+    pub fn history(&self) -> Vec<ReloadEvent> {
+        self.history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn remember(&self, outcome: &'static str, error: Option<String>) {
+        let event = ReloadEvent {
+            time: crate::access::rfc3339(std::time::SystemTime::now()),
+            outcome,
+            generation: self.state.load().generation,
+            error,
+        };
+        let mut history = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if history.len() == RELOAD_HISTORY {
+            history.pop_front();
+        }
+        history.push_back(event);
     }
 
     /// Re-reads the config file (quick mode: the same config) and reloads every plugin it names.
@@ -172,6 +217,7 @@ impl Control {
         *current = next;
         self.generation.send_replace(generation);
         self.applied.fetch_add(1, Ordering::Relaxed);
+        self.remember("applied", None);
         tracing::info!(
             generation,
             took_ms = started.elapsed().as_millis() as u64,
@@ -184,6 +230,7 @@ impl Control {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let text = crate::upstream::error_chain(&error);
         tracing::error!(error = %text, "reload refused; the previous config keeps serving");
+        self.remember("refused", Some(text.clone()));
         *self
             .last_error
             .lock()

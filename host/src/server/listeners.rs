@@ -326,6 +326,7 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let name: Arc<str> = Arc::from(listener.name.as_str());
+    let _open = crate::metrics::OpenConnection::count(&name);
     let limits = &listener.limits;
     // Behind an L4 balancer, the PROXY header names the client; only trusted balancers may
     // send one.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::access::AccessLog;
 use crate::config::{Config, ListenerMode};
 use crate::filters::{ChainEntry, FilterChain};
 use std::time::SystemTime;
@@ -78,7 +79,7 @@ pub async fn build_state(
             continue;
         };
         routes.push(Route {
-            name: route.name.clone(),
+            name: Arc::from(route.name.as_str()),
             host: route.host.clone(),
             path_prefix: route.path_prefix.clone(),
             paths: PathContext::new(
@@ -110,6 +111,9 @@ pub async fn build_state(
         plugins,
         forward,
         paths: PathContext::new(config.path_encoded_separators, None),
+        // One access log for the life of the process: the admin endpoint's recent records
+        // survive a reload.
+        access: previous.map_or_else(AccessLog::start, |state| state.access.clone()),
     })
 }
 

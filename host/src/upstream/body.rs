@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub(crate) struct UpstreamBody {
     /// The most bytes the body may carry, and how many it carried so far.
     limit: Option<u64>,
     seen: u64,
+    /// Adds the bytes read from the client (not those replayed) for the access log.
+    counted: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug)]
@@ -91,6 +94,7 @@ impl UpstreamBody {
             timer: Timer::new(idle, None),
             limit,
             seen: 0,
+            counted: None,
         }
     }
 
@@ -114,8 +118,15 @@ impl UpstreamBody {
             timer: Timer::new(idle, None),
             limit,
             seen: 0,
+            counted: None,
         };
         (body, Some(kept))
+    }
+
+    /// Adds the bytes this body reads from the client to `counter`.
+    pub(crate) fn counting(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.counted = Some(counter);
+        self
     }
 
     /// A kept body, sent again.
@@ -125,6 +136,7 @@ impl UpstreamBody {
             timer: Timer::new(None, None),
             limit: None,
             seen: 0,
+            counted: None,
         }
     }
 }
@@ -153,6 +165,11 @@ impl Body for UpstreamBody {
             }
         };
         this.timer.frame_arrived();
+        if let (Some(counter), Some(Ok(frame))) = (&this.counted, &frame)
+            && let Some(data) = frame.data_ref()
+        {
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
         if let (Some(limit), Some(Ok(frame))) = (this.limit, &frame) {
             this.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
             if this.seen > limit {

@@ -1,8 +1,8 @@
 //! What a pool shows operators: each backend's state (healthy, ejected until when and why, on
 //! trial, down by active checks), its connections and requests in flight, and the pool's queue
-//! and retries, as JSON for the admin endpoint and as Prometheus text for `/metrics`.
+//! and retries, as JSON for the admin endpoint and as samples for `/metrics`.
 
-use std::fmt::Write as _;
+use crate::metrics::Scrape;
 use std::sync::atomic::Ordering;
 
 use super::BackendPool;
@@ -58,31 +58,8 @@ impl BackendPool {
 /// A per-backend gauge: name, help, and how to read it.
 type Gauge = (&'static str, &'static str, fn(&super::Backend) -> u64);
 
-/// Every pool's gauges and counters in Prometheus text format.
-pub fn render_pools<'a>(pools: impl Iterator<Item = &'a BackendPool> + Clone, out: &mut String) {
-    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    family(
-        out,
-        "weir_upstream_backend_up",
-        "gauge",
-        "1 when the backend may receive requests (healthy or on trial), 0 when ejected or down.",
-    );
-    for pool in pools.clone() {
-        let now = pool.now_ms();
-        for b in &pool.backends {
-            let up = matches!(b.health.state(now), State::Healthy | State::Trial);
-            let _ = writeln!(
-                out,
-                "weir_upstream_backend_up{{pool=\"{}\",backend=\"{}\",state=\"{}\"}} {}",
-                pool.name(),
-                b.authority,
-                b.health.state(now).as_str(),
-                u8::from(up)
-            );
-        }
-    }
+/// Samples every pool's gauges and counters for `/metrics`.
+pub fn sample_pools<'a>(pools: impl Iterator<Item = &'a BackendPool> + Clone, scrape: &mut Scrape) {
     let gauges: [Gauge; 3] = [
         (
             "weir_upstream_connections_open",
@@ -100,97 +77,69 @@ pub fn render_pools<'a>(pools: impl Iterator<Item = &'a BackendPool> + Clone, ou
             |b| b.in_flight.load(Ordering::Relaxed) as u64,
         ),
     ];
-    for (name, help, read) in gauges {
-        family(out, name, "gauge", help);
-        for pool in pools.clone() {
-            for b in &pool.backends {
-                let _ = writeln!(
-                    out,
-                    "{name}{{pool=\"{}\",backend=\"{}\"}} {}",
-                    pool.name(),
-                    b.authority,
-                    read(b)
+    for pool in pools {
+        let now = pool.now_ms();
+        let name = || pool.name().to_string();
+        for b in &pool.backends {
+            let backend = || vec![("pool", name()), ("backend", b.authority.to_string())];
+            let state = b.health.state(now);
+            let mut labels = backend();
+            labels.push(("state", state.as_str().to_owned()));
+            scrape.gauge(
+                "weir_upstream_backend_up",
+                "1 when the backend may receive requests (healthy or on trial), 0 when ejected or down.",
+                labels,
+                i64::from(matches!(state, State::Healthy | State::Trial)),
+            );
+            for (gauge, help, read) in gauges {
+                scrape.gauge(
+                    gauge,
+                    help,
+                    backend(),
+                    i64::try_from(read(b)).unwrap_or(i64::MAX),
+                );
+            }
+            scrape.counter(
+                "weir_upstream_ejections",
+                "Passive ejections of the backend.",
+                backend(),
+                b.health.ejections_total(),
+            );
+            let (sent, failed) = (b.probes.sent(), b.probes.failed());
+            for (result, n) in [("ok", sent.saturating_sub(failed)), ("failed", failed)] {
+                let mut labels = backend();
+                labels.push(("result", result.to_owned()));
+                scrape.counter(
+                    "weir_upstream_probes",
+                    "Active health-check probes of the backend, by result (ok, failed).",
+                    labels,
+                    n,
                 );
             }
         }
-    }
-    family(
-        out,
-        "weir_upstream_ejections_total",
-        "counter",
-        "Passive ejections of the backend.",
-    );
-    for pool in pools.clone() {
-        for b in &pool.backends {
-            let _ = writeln!(
-                out,
-                "weir_upstream_ejections_total{{pool=\"{}\",backend=\"{}\"}} {}",
-                pool.name(),
-                b.authority,
-                b.health.ejections_total()
-            );
-        }
-    }
-    family(
-        out,
-        "weir_upstream_probes_total",
-        "counter",
-        "Active health-check probes of the backend, by result (ok, failed).",
-    );
-    for pool in pools.clone() {
-        for b in &pool.backends {
-            let (sent, failed) = (b.probes.sent(), b.probes.failed());
-            let _ = writeln!(
-                out,
-                "weir_upstream_probes_total{{pool=\"{0}\",backend=\"{1}\",result=\"ok\"}} {2}\nweir_upstream_probes_total{{pool=\"{0}\",backend=\"{1}\",result=\"failed\"}} {failed}",
-                pool.name(),
-                b.authority,
-                sent.saturating_sub(failed)
-            );
-        }
-    }
-    family(
-        out,
-        "weir_upstream_queue_length",
-        "gauge",
-        "Requests waiting for a backend slot.",
-    );
-    for pool in pools.clone() {
-        let _ = writeln!(
-            out,
-            "weir_upstream_queue_length{{pool=\"{}\"}} {}",
-            pool.name(),
-            pool.queued()
+        scrape.gauge(
+            "weir_upstream_queue_length",
+            "Requests waiting for a backend slot.",
+            vec![("pool", name())],
+            crate::metrics::count(pool.queued()),
         );
-    }
-    family(
-        out,
-        "weir_upstream_queue_refused_total",
-        "counter",
-        "Requests refused by the queue, by reason (full, timeout).",
-    );
-    for pool in pools.clone() {
         let (full, timeout) = pool.queue_refusals();
-        let _ = writeln!(
-            out,
-            "weir_upstream_queue_refused_total{{pool=\"{}\",reason=\"full\"}} {full}\nweir_upstream_queue_refused_total{{pool=\"{}\",reason=\"timeout\"}} {timeout}",
-            pool.name(),
-            pool.name()
-        );
-    }
-    family(
-        out,
-        "weir_upstream_retries_total",
-        "counter",
-        "Retries on another backend, by outcome (sent, or denied by the retry budget).",
-    );
-    for pool in pools {
+        for (reason, n) in [("full", full), ("timeout", timeout)] {
+            scrape.counter(
+                "weir_upstream_queue_refused",
+                "Requests refused by the queue, by reason (full, timeout).",
+                vec![("pool", name()), ("reason", reason.to_owned())],
+                n,
+            );
+        }
         let (sent, denied) = pool.retry_totals();
-        let _ = writeln!(
-            out,
-            "weir_upstream_retries_total{{pool=\"{}\",outcome=\"sent\"}} {sent}\nweir_upstream_retries_total{{pool=\"{}\",outcome=\"denied\"}} {denied}",
-            pool.name(),
-            pool.name()
-        );
+        for (outcome, n) in [("sent", sent), ("denied", denied)] {
+            scrape.counter(
+                "weir_upstream_retries",
+                "Retries on another backend, by outcome (sent, or denied by the retry budget).",
+                vec![("pool", name()), ("outcome", outcome.to_owned())],
+                n,
+            );
+        }
     }
 }
