@@ -263,15 +263,15 @@ async fn context_reaches_each_filters_on_response_under_per_request_isolation() 
     let backend = Backend::start("a").await;
     let a = isolated(
         "a",
-        r#"{"request":[["set-context","k","from-a"]],"response":[["show-context","k","x-ctx-a"]]}"#,
+        r#"{"request":[["set-context","k","from-a"]],"response":[["show-context","k","x-ctx-a"],["show-instance"]]}"#,
     );
     let b = isolated(
         "b",
-        r#"{"request":[["set-context","k","from-b"]],"response":[["show-context","k","x-ctx-b"]]}"#,
+        r#"{"request":[["set-context","k","from-b"]],"response":[["show-context","k","x-ctx-b"],["show-instance"]]}"#,
     );
     let reader = isolated(
         "reader",
-        r#"{"response":[["show-context","k","x-ctx-reader"]]}"#,
+        r#"{"response":[["show-context","k","x-ctx-reader"],["show-instance"]]}"#,
     );
     let weir = TestWeir::start(&config(
         backend.addr(),

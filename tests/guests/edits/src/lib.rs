@@ -9,8 +9,9 @@
 //! times under K), `respond STATUS BODY [N V]...`; response ops
 //! `set-status S`, `set-header N V`, `append-header N V`, `remove-header N`,
 //! `add-set-cookie N V`, `remove-set-cookie N`, `secure-set-cookie N`,
-//! `show-context K N` (appends header N with the context value under K, or `none`, and
-//! `x-instance-requests` with how many requests this instance's `on-request` saw),
+//! `show-context K N` (appends header N with the context value under K, or `none`),
+//! `show-instance` (appends `x-instance-requests` with how many requests this instance's
+//! `on-request` saw: on purpose instance state, which `weir test` flags),
 //! `respond STATUS BODY [N V]...` (the pairs after BODY are the local response's headers).
 //! A refused edit appends `x-edit-error: <op>: <reason>` to the message it was editing, and an
 //! unknown op fails `init`.
@@ -54,6 +55,7 @@ const RESPONSE_OPS: &[&str] = &[
     "remove-set-cookie",
     "secure-set-cookie",
     "show-context",
+    "show-instance",
     "respond",
 ];
 
@@ -127,18 +129,12 @@ fn apply_request(req: &mut Request, op: &[Value]) -> Result<Option<Verdict>, Str
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
 }
 
-/// `show-context K N`: what the request's context holds under K, and this instance's history.
-fn show_context(
-    req: &Request,
-    resp: &mut Response,
-    op: &[Value],
-    seen: u32,
-) -> Result<(), EditError> {
+/// `show-context K N`: what the request's context holds under K.
+fn show_context(req: &Request, resp: &mut Response, op: &[Value]) -> Result<(), EditError> {
     let value = req
         .context_str(text(op, 1))
         .unwrap_or_else(|| "none".to_owned());
-    resp.append_header(text(op, 2), value)?;
-    resp.append_header("x-instance-requests", seen.to_string())
+    resp.append_header(text(op, 2), value)
 }
 
 fn apply_response(
@@ -166,7 +162,8 @@ fn apply_response(
             };
             resp.rewrite_set_cookie(text(op, 1), &change).map(drop)
         }
-        "show-context" => show_context(req, resp, op, seen),
+        "show-context" => show_context(req, resp, op),
+        "show-instance" => resp.append_header("x-instance-requests", seen.to_string()),
         _ => return Ok(Some(respond(op))),
     };
     result.map(|()| None).map_err(|e| format!("{name}: {e}"))
@@ -247,8 +244,7 @@ mod tests {
 
     #[test]
     fn context_reaches_on_response_on_a_fresh_instance() {
-        let config =
-            r#"{"request":[["set-context","k","v"]],"response":[["show-context","k","x-k"]]}"#;
+        let config = r#"{"request":[["set-context","k","v"]],"response":[["show-context","k","x-k"],["show-instance"]]}"#;
         let mut req = TestRequest::get("/").build();
         let mut resp = TestResponse::new(200).build();
         let verdict = testing::run_isolated::<Edits>(config, &mut req, &mut resp).unwrap();
