@@ -141,6 +141,25 @@ pub enum ListenerMode {
     Reverse,
     /// A proxy that clients are configured to use: absolute-form requests and CONNECT.
     Forward(ForwardConfig),
+    /// TCP connections routed by stream-router plugins, then spliced.
+    Tcp(TcpConfig),
+}
+
+/// A validated `[listener.tcp]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Stream-router filter names in chain order (each exists in `filters`; at least one).
+    pub routers: Vec<Arc<str>>,
+    /// Most bytes buffered before the routers decide.
+    pub max_prefix_bytes: usize,
+    /// Time from the connection's opening until the routers have decided.
+    pub first_bytes_timeout: Duration,
+    /// A routed connection with no bytes either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connect timeout towards an address a router named.
+    pub connect_timeout: Duration,
+    /// Whether routers may name an address instead of a pool.
+    pub allow_address_targets: bool,
 }
 
 /// A validated `[listener.forward]`.
@@ -288,32 +307,16 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             Ok(Spanned::new(0..0, tls))
         });
     let tls = tls.transpose()?;
-    raw.listener.push(file::Listener {
-        name: Some("quick".into()),
-        bind: unset(&mode.listen),
-        protocol: unset("auto"),
-        header_timeout_ms: defaults::header_timeout_ms(),
-        max_connections: defaults::max_connections(),
-        max_connections_per_client: 0,
-        max_header_bytes: Spanned::new(0..0, defaults::max_header_bytes()),
-        max_header_count: Spanned::new(0..0, defaults::listener_max_header_count()),
-        max_uri_bytes: Spanned::new(0..0, defaults::max_uri_bytes()),
-        max_method_bytes: Spanned::new(0..0, defaults::max_method_bytes()),
-        max_body_bytes: 0,
-        first_byte_timeout_ms: Spanned::new(0..0, defaults::first_byte_timeout_ms()),
-        send_timeout_ms: Spanned::new(0..0, defaults::send_timeout_ms()),
-        h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
-        proxy_protocol: false,
-        proxy_protocol_from: Spanned::new(0..0, Vec::new()),
-        trusted_proxies: Spanned::new(0..0, Vec::new()),
-        mode: unset(if mode.upstream.is_some() {
+    let mut listener = quick_listener(
+        &mode.listen,
+        if mode.upstream.is_some() {
             "reverse"
         } else {
             "forward"
-        }),
-        tls,
-        forward: None,
-    });
+        },
+    );
+    listener.tls = tls;
+    raw.listener.push(listener);
     if let Some(upstream) = &mode.upstream {
         raw.pool.push(file::Pool {
             name: unset("default"),
@@ -354,8 +357,98 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             health_check: None,
         });
     }
+    let names = quick_filters(&mut raw, &mode.filters);
+    if mode.upstream.is_some() {
+        raw.route.push(file::Route {
+            name: Some("quick".into()),
+            host: None,
+            path_prefix: unset("/"),
+            filters: names,
+            pool: unset("default"),
+            max_body_bytes: 0,
+        });
+    } else if let Some(listener) = raw.listener.first_mut() {
+        let mut forward: file::Forward = table_defaults("", "listener.forward")?;
+        forward.filters = names;
+        listener.forward = Some(Spanned::new(0..0, forward));
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    Validator {
+        text: "",
+        file: "command line",
+        base: &cwd,
+    }
+    .config(raw)
+}
+
+/// Options of quick TCP mode (`weir run --tcp-listen … --router …`).
+#[derive(Clone, Debug)]
+pub struct QuickTcp {
+    /// `--tcp-listen`.
+    pub listen: String,
+    /// `--router PATH[=JSON]`, in chain order.
+    pub routers: Vec<String>,
+    /// `--allow-address-targets`.
+    pub allow_address_targets: bool,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Builds the config quick TCP mode describes: one `mode = "tcp"` listener running every
+/// router.
+pub fn quick_tcp(mode: &QuickTcp) -> Result<Config, ConfigError> {
+    let mut raw = file::ConfigFile::default();
+    raw.runtime.cache_dir = mode.cache_dir.clone();
+    let routers = quick_filters(&mut raw, &mode.routers);
+    let mut tcp: file::Tcp = table_defaults("routers = []", "listener.tcp")?;
+    tcp.routers = Spanned::new(0..0, routers);
+    tcp.allow_address_targets = mode.allow_address_targets;
+    let mut listener = quick_listener(&mode.listen, "tcp");
+    listener.tcp = Some(Spanned::new(0..0, tcp));
+    raw.listener.push(listener);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    Validator {
+        text: "",
+        file: "command line",
+        base: &cwd,
+    }
+    .config(raw)
+}
+
+fn quick_listener(bind: &str, mode: &str) -> file::Listener {
+    let unset = |s: &str| Spanned::new(0..0, s.to_owned());
+    file::Listener {
+        name: Some("quick".into()),
+        bind: unset(bind),
+        protocol: unset("auto"),
+        header_timeout_ms: defaults::header_timeout_ms(),
+        max_connections: defaults::max_connections(),
+        max_connections_per_client: 0,
+        max_header_bytes: Spanned::new(0..0, defaults::max_header_bytes()),
+        max_header_count: Spanned::new(0..0, defaults::listener_max_header_count()),
+        max_uri_bytes: Spanned::new(0..0, defaults::max_uri_bytes()),
+        max_method_bytes: Spanned::new(0..0, defaults::max_method_bytes()),
+        max_body_bytes: 0,
+        first_byte_timeout_ms: Spanned::new(0..0, defaults::first_byte_timeout_ms()),
+        send_timeout_ms: Spanned::new(0..0, defaults::send_timeout_ms()),
+        h2_max_concurrent_streams: Spanned::new(0..0, defaults::h2_max_concurrent_streams()),
+        proxy_protocol: false,
+        proxy_protocol_from: Spanned::new(0..0, Vec::new()),
+        trusted_proxies: Spanned::new(0..0, Vec::new()),
+        mode: unset(mode),
+        tls: None,
+        forward: None,
+        tcp: None,
+    }
+}
+
+/// Adds a `[[filter]]` for each `PATH[=JSON]` spec, named `N-stem`; returns the names.
+fn quick_filters(raw: &mut file::ConfigFile, specs: &[String]) -> Vec<Spanned<String>> {
+    let unset = |s: &str| Spanned::new(0..0, s.to_owned());
     let mut names = Vec::new();
-    for (i, spec) in mode.filters.iter().enumerate() {
+    let first = raw.filter.len();
+    for (i, spec) in specs.iter().enumerate() {
+        let i = first + i;
         let (path, json) = match spec.split_once('=') {
             Some((path, json)) => (path, Some(json)),
             None => (spec.as_str(), None),
@@ -390,27 +483,7 @@ pub fn quick(mode: &QuickMode) -> Result<Config, ConfigError> {
             breaker_max_backoff_ms: Spanned::new(0..0, defaults::breaker_max_backoff_ms()),
         });
     }
-    if mode.upstream.is_some() {
-        raw.route.push(file::Route {
-            name: Some("quick".into()),
-            host: None,
-            path_prefix: unset("/"),
-            filters: names,
-            pool: unset("default"),
-            max_body_bytes: 0,
-        });
-    } else if let Some(listener) = raw.listener.first_mut() {
-        let mut forward: file::Forward = table_defaults("", "listener.forward")?;
-        forward.filters = names;
-        listener.forward = Some(Spanned::new(0..0, forward));
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    Validator {
-        text: "",
-        file: "command line",
-        base: &cwd,
-    }
-    .config(raw)
+    names
 }
 
 struct Validator<'a> {
@@ -474,6 +547,13 @@ impl Validator<'_> {
                     &forward.get_ref().filters,
                     &filters,
                     &format!("listener[{i}].forward.filters"),
+                )?;
+            }
+            if let Some(tcp) = &listener.tcp {
+                self.filter_names(
+                    tcp.get_ref().routers.get_ref(),
+                    &filters,
+                    &format!("listener[{i}].tcp.routers"),
                 )?;
             }
         }

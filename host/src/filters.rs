@@ -9,12 +9,14 @@
 
 mod breaker;
 mod local;
+mod router;
 mod view;
 
 use std::sync::Arc;
 
 use breaker::{Admission, Hook};
 pub use breaker::{Breaker, BreakerSettings, BreakerState, breaker_of};
+pub use router::{RouterChain, RouterOutcome};
 
 use crate::runtime::{CallError, Decision, LocalResponse, Plugin, RequestView, ResponseView};
 

@@ -9,7 +9,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _, fmt};
 use weir::cli::{Cli, Command, DemoArgs, LogFormat, NewCommand, OutputFormat, RunArgs, TestArgs};
-use weir::config::{self, QuickMode};
+use weir::config::{self, QuickMode, QuickTcp};
 use weir::conformance::{self, Format, TestOptions};
 use weir::scaffold::{self, SdkSource};
 use weir::{demo, server};
@@ -161,6 +161,12 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let config = match (&args.config, &args.listen) {
         (Some(path), _) => config::load(path)?,
+        (None, None) if args.tcp_listen.is_some() => config::quick_tcp(&QuickTcp {
+            listen: args.tcp_listen.clone().unwrap_or_default(),
+            routers: args.router.clone(),
+            allow_address_targets: args.allow_address_targets,
+            cache_dir: args.cache_dir.clone(),
+        })?,
         (None, Some(listen)) => config::quick(&QuickMode {
             listen: listen.clone(),
             upstream,
@@ -169,7 +175,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         })?,
         _ => anyhow::bail!(
-            "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode (see weir run --help)"
+            "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode, or --tcp-listen ADDR with --router PATH (see weir run --help)"
         ),
     };
     let admin_bind = config.admin.clone();

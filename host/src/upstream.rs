@@ -27,6 +27,7 @@ mod limits;
 mod origin;
 mod probe;
 mod report;
+mod stream;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

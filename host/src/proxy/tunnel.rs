@@ -167,17 +167,17 @@ async fn connect(
 }
 
 /// How a tunnel (or an upgraded connection) ended.
-pub(super) struct Spliced {
+pub(crate) struct Spliced {
     /// Bytes from the client.
-    pub(super) up: u64,
+    pub(crate) up: u64,
     /// Bytes from the upstream.
-    pub(super) down: u64,
+    pub(crate) down: u64,
     /// `closed`, `error`, `idle` or `shutdown`.
-    pub(super) end: &'static str,
+    pub(crate) end: &'static str,
 }
 
 /// Copies both ways until both sides have closed, an error, or `idle` without a byte.
-pub(super) async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
+pub(crate) async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
