@@ -13,8 +13,10 @@ use wasmtime::component::{Component, Linker, ResourceType};
 
 use super::store::HostState;
 
-/// The `weir:` interfaces this host provides, by exact name and version.
+/// The `weir:` interfaces this host provides to filters, by exact name and version.
 pub(crate) const PROVIDED: &[&str] = &["weir:filter/types@0.1.0", "weir:filter/host@0.1.0"];
+/// The `weir:` interfaces this host provides to stream routers.
+const PROVIDED_TO_ROUTERS: &[&str] = &["weir:filter/stream-types@0.1.0", "weir:filter/host@0.1.0"];
 
 /// The interface a filter exports.
 const FILTER_EXPORT: &str = "weir:filter/filter@0.1.0";
@@ -55,29 +57,38 @@ pub(crate) fn is_weir(name: &str) -> bool {
 /// component must export the filter or the router interface (not both); returns which.
 pub(crate) fn check_interfaces(engine: &Engine, component: &Component) -> Result<World, String> {
     let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if is_weir(name) && !PROVIDED.contains(&name) {
-            return Err(format!(
-                "it imports `{name}`, which this host does not provide (it provides {})",
-                PROVIDED.join(", ")
-            ));
-        }
-    }
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    match (
+    let world = match (
         exports.contains(&FILTER_EXPORT),
         exports.contains(&ROUTER_EXPORT),
     ) {
-        (true, false) => Ok(World::HttpFilter),
-        (false, true) => Ok(World::StreamRouter),
-        (true, true) => Err(format!(
-            "it exports both `{FILTER_EXPORT}` and `{ROUTER_EXPORT}`; a component targets one world"
-        )),
-        (false, false) => Err(format!(
-            "it exports [{}] but neither `{FILTER_EXPORT}` (http-filter) nor `{ROUTER_EXPORT}` (stream-router)",
-            exports.join(", ")
-        )),
+        (true, false) => World::HttpFilter,
+        (false, true) => World::StreamRouter,
+        (true, true) => {
+            return Err(format!(
+                "it exports both `{FILTER_EXPORT}` and `{ROUTER_EXPORT}`; a component targets one world"
+            ));
+        }
+        (false, false) => {
+            return Err(format!(
+                "it exports [{}] but neither `{FILTER_EXPORT}` (http-filter) nor `{ROUTER_EXPORT}` (stream-router)",
+                exports.join(", ")
+            ));
+        }
+    };
+    let provided = match world {
+        World::HttpFilter => PROVIDED,
+        World::StreamRouter => PROVIDED_TO_ROUTERS,
+    };
+    for (name, _) in ty.imports(engine) {
+        if is_weir(name) && !provided.contains(&name) {
+            return Err(format!(
+                "it imports `{name}`, which this host does not provide to a {world} (it provides {})",
+                provided.join(", ")
+            ));
+        }
     }
+    Ok(world)
 }
 
 /// Checks that every function and resource the component imports from a `weir:` interface is
