@@ -135,6 +135,7 @@ pub(crate) async fn serve(
         }
     };
     let send_upstream = route.send_upstream.as_deref().unwrap_or(&prefix);
+    METRICS.tunnel_opened();
     let outcome = tokio::select! {
         outcome = join(client, upstream, &route.reply, send_upstream, settings.idle_timeout, accepted.send_timeout) => outcome,
         () = accepted.drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
@@ -281,7 +282,6 @@ async fn join(
     idle: Duration,
     send_timeout: Duration,
 ) -> Spliced {
-    METRICS.tunnel_opened();
     let _ = client.set_nodelay(true);
     let first = async {
         if !reply.is_empty() {
