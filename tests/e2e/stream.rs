@@ -347,3 +347,99 @@ async fn a_stream_router_in_a_route_and_a_filter_on_a_tcp_listener_are_refused()
         "{err}"
     );
 }
+
+mod failures {
+    use super::*;
+
+    /// A TCP listener whose chain is the misbehaving router `bad` (with `failure` and `fault`),
+    /// then the git router sending everything to `server`.
+    fn chain(fault: &str, failure: &str, server: &ByteServer) -> String {
+        let bad = format!(
+            "[[filter]]\nname = \"bad\"\nplugin = {:?}\nconfig_json = '\"{fault}\"'\nfailure = \"{failure}\"\ndeadline_ms = 20\nmemory_limit_bytes = 8388608\nmax_local_response_body_bytes = 1024\n",
+            guests::STREAM_MISBEHAVE
+        );
+        let git = filter(
+            "git",
+            guests::GIT_ROUTER,
+            &format!(
+                r#"{{"routes": [{{"prefix": "/", "address": "{}"}}]}}"#,
+                server.addr
+            ),
+        );
+        format!(
+            "{}\n{bad}\n{git}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"bad\", \"git\"]\nallow_address_targets = true\n",
+            runtime_table()
+        )
+    }
+
+    /// Sends a git request and returns what came back before the connection ended.
+    async fn exchange(weir: &TestWeir) -> Vec<u8> {
+        let mut client = connect(weir.addr).await;
+        client
+            .write_all(&pkt("git-upload-pack /r.git\0"))
+            .await
+            .expect("write");
+        let _ = client.shutdown().await;
+        read_all(&mut client).await
+    }
+
+    #[tokio::test]
+    async fn a_faulting_fail_closed_router_closes_the_connection() {
+        let server = ByteServer::start("upstream").await;
+        for fault in ["trap", "loop", "hog", "oversized"] {
+            let weir = TestWeir::start(&chain(fault, "fail-closed", &server)).await;
+            assert_eq!(
+                exchange(&weir).await,
+                b"",
+                "{fault}: closed with nothing sent"
+            );
+            weir.stop().await;
+        }
+        assert!(server.seen().is_empty(), "no connection was routed");
+    }
+
+    #[tokio::test]
+    async fn a_faulting_fail_open_router_is_skipped_and_the_next_one_decides() {
+        let server = ByteServer::start("upstream").await;
+        for fault in ["trap", "loop", "oversized"] {
+            let weir = TestWeir::start(&chain(fault, "fail-open", &server)).await;
+            let request_len = pkt("git-upload-pack /r.git\0").len();
+            assert_eq!(
+                exchange(&weir).await,
+                format!("upstream:{request_len}").as_bytes(),
+                "{fault}"
+            );
+            weir.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pool_backend_that_refuses_is_skipped_and_marked_down() {
+    let live = ByteServer::start("live").await;
+    let dead = weir_tests::closed_port().await;
+    let pools = format!(
+        "[[pool]]\nname = \"git\"\nbackends = [\"{dead}\", \"{}\"]\n",
+        live.addr
+    );
+    let routes = r#"{"routes": [{"prefix": "/", "pool": "git"}]}"#;
+    let weir = TestWeir::start(&tcp_config(guests::GIT_ROUTER, routes, "", &pools)).await;
+    let request = pkt("git-upload-pack /r.git\0");
+    for _ in 0..4 {
+        let mut client = connect(weir.addr).await;
+        client.write_all(&request).await.expect("write");
+        client.shutdown().await.expect("half-close");
+        assert_eq!(
+            read_all(&mut client).await,
+            format!("live:{}", request.len()).as_bytes()
+        );
+    }
+    assert_eq!(live.seen().len(), 4);
+    let pool = weir.control().state().pools["git"].clone();
+    let now = pool.now_ms();
+    assert!(
+        pool.backends()[0].health().is_ejected(now),
+        "the refusing backend was ejected by its connect error"
+    );
+    weir.stop().await;
+}
