@@ -14,12 +14,13 @@ mod battery;
 mod cases;
 mod corpus;
 mod report;
+mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{EngineSettings, FilterSettings, Isolation, Runtime};
+use crate::runtime::{EngineSettings, FilterSettings, Isolation, Runtime, World};
 
 pub use cases::{CaseError, CaseFile};
 pub use report::Format;
@@ -120,7 +121,12 @@ pub fn run(options: &TestOptions) -> Report {
             let loaded = battery::run(&runtime, options, &config, &mut checks);
             if let Some(plugin) = loaded {
                 for path in &options.cases {
-                    cases::run(&plugin, path, options, &mut checks);
+                    match plugin.world() {
+                        World::HttpFilter => cases::run(&plugin, path, options, &mut checks),
+                        World::StreamRouter => {
+                            stream::run_cases(&plugin, path, options, &mut checks)
+                        }
+                    }
                 }
             }
         }
@@ -140,7 +146,8 @@ pub fn run(options: &TestOptions) -> Report {
     }
 }
 
-/// The config the battery runs with: `--config`, else the first case file's, else `{}`.
+/// The config the battery runs with: `--config`, else the first case file's, else `{}`. A
+/// case file is read as a filter's or a router's, whichever parses.
 fn battery_config(options: &TestOptions) -> String {
     if let Some(config) = &options.config_json {
         return config.clone();
@@ -148,7 +155,12 @@ fn battery_config(options: &TestOptions) -> String {
     options
         .cases
         .iter()
-        .find_map(|path| CaseFile::load(path).ok().and_then(|file| file.config))
+        .find_map(|path| {
+            CaseFile::load(path)
+                .ok()
+                .and_then(|file| file.config)
+                .or_else(|| stream::StreamCaseFile::load(path).ok()?.config)
+        })
         .unwrap_or_else(|| "{}".to_owned())
 }
 

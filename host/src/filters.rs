@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use breaker::{Admission, Hook};
 pub use breaker::{Breaker, BreakerSettings, BreakerState, breaker_of};
+pub(crate) use router::check_budget as check_router_budget;
 pub use router::{RouterChain, RouterOutcome};
 
 use crate::runtime::{CallError, Decision, LocalResponse, Plugin, RequestView, ResponseView};

@@ -34,6 +34,9 @@ fn first_failure(report: &Report) -> String {
 
 macro_rules! plugin_passes {
     ($test:ident, $wasm:expr, $dir:literal) => {
+        plugin_passes!($test, $wasm, $dir, 25);
+    };
+    ($test:ident, $wasm:expr, $dir:literal, $least:literal) => {
         #[test]
         fn $test() {
             let report = run($wasm, "", &[&plugin_cases($dir)]);
@@ -43,11 +46,29 @@ macro_rules! plugin_passes {
                 "{}",
                 report.render(conformance::Format::Human)
             );
-            assert!(report.passed() > 25, "the battery and the cases ran");
+            assert!(report.passed() > $least, "the battery and the cases ran");
         }
     };
 }
 
+plugin_passes!(
+    sni_router_passes_the_router_battery_and_its_cases,
+    guests::SNI_ROUTER,
+    "sni-router",
+    15
+);
+plugin_passes!(
+    socks4_router_passes_the_router_battery_and_its_cases,
+    guests::SOCKS4_ROUTER,
+    "socks4-router",
+    15
+);
+plugin_passes!(
+    git_router_passes_the_router_battery_and_its_cases,
+    guests::GIT_ROUTER,
+    "git-router",
+    15
+);
 plugin_passes!(
     url_rewrite_passes_the_battery_and_its_cases,
     guests::URL_REWRITE,
@@ -214,5 +235,52 @@ fn malformed_case_file_is_reported_with_its_line() {
     assert!(
         reason.contains("bad.toml:3: unknown field `pth`"),
         "{reason}"
+    );
+}
+
+#[test]
+fn a_faulting_stream_router_fails_the_battery_with_the_reason() {
+    for (fault, reason) in [
+        ("trap", "trapped"),
+        ("loop", "deadline exceeded"),
+        ("hog", "memory cap exceeded"),
+        ("oversized", "invalid verdict"),
+    ] {
+        // A deadline well above the calls' cost on a loaded machine: only `loop` reaches it.
+        let options = TestOptions {
+            config_json: Some(format!("\"{fault}\"")),
+            deadline: std::time::Duration::from_millis(200),
+            memory_limit_bytes: 8 << 20,
+            ..TestOptions::new(PathBuf::from(guests::STREAM_MISBEHAVE))
+        };
+        let report = conformance::run(&options);
+        assert!(
+            report.checks[0].name.contains("world stream-router"),
+            "{}",
+            report.checks[0].name
+        );
+        let failure = first_failure(&report);
+        assert!(failure.contains(reason), "{fault}: {failure}");
+    }
+}
+
+#[test]
+fn a_router_case_that_expects_another_verdict_fails_naming_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        "config = '{\"routes\": [{\"prefix\": \"/\", \"pool\": \"p\"}]}'\n[[case]]\nname = \"wrong\"\ndata = \"0020git-upload-pack /secret.git\\u0000\"\nexpect = { verdict = \"close\" }\n",
+    )
+    .expect("write cases");
+    let report = run(
+        guests::GIT_ROUTER,
+        "",
+        &[cases.to_str().expect("utf-8 path")],
+    );
+    let failure = first_failure(&report);
+    assert!(
+        failure.contains("verdict is route, expected close"),
+        "{failure}"
     );
 }

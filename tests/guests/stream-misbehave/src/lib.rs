@@ -1,6 +1,6 @@
 //! Test-only guest: a stream router whose `on_data` misbehaves as its config (a JSON string)
 //! says, once it has at least one byte: `"trap"` panics, `"loop"` never returns, `"hog"` grows
-//! its memory without bound, `"oversized"` answers `close-with` 64 KiB. With no bytes it waits.
+//! its memory without bound, `"oversized"` answers `close-with` 1 MiB + 1 byte (past the default `max_local_response_body_bytes`). With no bytes it waits.
 
 use weir_stream_sdk::{Connection, Router, Verdict, export_router};
 
@@ -13,7 +13,7 @@ pub enum Fault {
     Loop,
     /// Allocates until the memory cap stops it.
     Hog,
-    /// Returns a verdict carrying 64 KiB.
+    /// Returns a verdict carrying 1 MiB + 1 byte.
     Oversized,
 }
 
@@ -52,7 +52,7 @@ impl Router for Misbehave {
                     std::hint::black_box(&hoard);
                 }
             }
-            Fault::Oversized => Verdict::CloseWith(vec![b'x'; 64 * 1024]),
+            Fault::Oversized => Verdict::CloseWith(vec![b'x'; (1 << 20) + 1]),
         }
     }
 }
