@@ -443,3 +443,33 @@ async fn a_pool_backend_that_refuses_is_skipped_and_marked_down() {
     );
     weir.stop().await;
 }
+
+#[tokio::test]
+async fn a_router_can_route_at_open_so_the_server_speaks_first() {
+    // An SMTP-like server: it greets before the client says anything.
+    let server = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server_addr = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = server.accept().await {
+            let _ = stream.write_all(b"220 ready\r\n").await;
+            let mut line = [0u8; 6];
+            if stream.read_exact(&mut line).await.is_ok() {
+                let _ = stream.write_all(b"221 bye\r\n").await;
+            }
+        }
+    });
+    let pools = format!("[[pool]]\nname = \"smtp\"\nbackends = [\"{server_addr}\"]\n");
+    let weir = TestWeir::start(&tcp_config(guests::STREAM_FIXED, "\"smtp\"", "", &pools)).await;
+    let mut client = connect(weir.addr).await;
+    let mut greeting = [0u8; 11];
+    tokio::time::timeout(TIMEOUT, client.read_exact(&mut greeting))
+        .await
+        .expect("greeting in time")
+        .expect("greeting");
+    assert_eq!(&greeting, b"220 ready\r\n");
+    client.write_all(b"QUIT\r\n").await.expect("write");
+    assert_eq!(read_all(&mut client).await, b"221 bye\r\n");
+    // The client closes its side too, so the stop has nothing to wait for.
+    drop(client);
+    weir.stop().await;
+}
