@@ -160,6 +160,8 @@ pub struct TcpConfig {
     pub connect_timeout: Duration,
     /// Whether routers may name an address instead of a pool.
     pub allow_address_targets: bool,
+    /// Bytes buffered per direction of a routed connection.
+    pub buffer_bytes: usize,
 }
 
 /// A validated `[listener.forward]`.

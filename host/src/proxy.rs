@@ -38,7 +38,7 @@ pub use drain::{Drain, StopState, Stopper, TunnelGuard, Tunnels};
 pub use error::{ProxyError, Side};
 pub use forward::{ForwardPolicy, ForwardProxy};
 pub use route::{HostMatch, Route};
-pub(crate) use tunnel::{Spliced, splice};
+pub(crate) use tunnel::{Spliced, splice_sized};
 
 /// Body type sent downstream.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::config::TcpConfig;
 use crate::filters::{RouterChain, RouterOutcome};
 use crate::metrics::METRICS;
-use crate::proxy::{Drain, ProxyState, Spliced, splice};
+use crate::proxy::{Drain, ProxyState, Spliced, splice_sized};
 use crate::runtime::{Connection, RequestId, Route, Upstream, Verdict};
 use crate::upstream::{KeyHash, connect_tcp};
 
@@ -137,7 +137,7 @@ pub(crate) async fn serve(
     let send_upstream = route.send_upstream.as_deref().unwrap_or(&prefix);
     METRICS.tunnel_opened();
     let outcome = tokio::select! {
-        outcome = join(client, upstream, &route.reply, send_upstream, settings.idle_timeout, accepted.send_timeout) => outcome,
+        outcome = join(client, upstream, &route.reply, send_upstream, settings, accepted.send_timeout) => outcome,
         () = accepted.drain.wait() => Spliced { up: 0, down: 0, end: "shutdown" },
     };
     METRICS.tunnel_closed(outcome.up, outcome.down);
@@ -279,9 +279,10 @@ async fn join(
     mut upstream: TcpStream,
     reply: &[u8],
     prefix: &[u8],
-    idle: Duration,
+    settings: &TcpConfig,
     send_timeout: Duration,
 ) -> Spliced {
+    let idle = settings.idle_timeout;
     let _ = client.set_nodelay(true);
     let first = async {
         if !reply.is_empty() {
@@ -303,7 +304,7 @@ async fn join(
             end: "error",
         };
     }
-    let mut spliced = splice(client, upstream, idle).await;
+    let mut spliced = splice_sized(client, upstream, idle, settings.buffer_bytes).await;
     spliced.up += prefix.len() as u64;
     spliced
 }

@@ -208,6 +208,10 @@ pub struct Tcp {
     /// Default: false.
     #[serde(default)]
     pub allow_address_targets: bool,
+    /// Bytes buffered per direction of a routed connection (each read moves at most this
+    /// much). Default: 16384.
+    #[serde(default = "spanned_default::tcp_buffer_bytes")]
+    pub buffer_bytes: Spanned<u64>,
 }
 
 /// `[listener.tls]`.
@@ -629,6 +633,9 @@ mod spanned_default {
     }
     pub(super) fn tcp_idle_timeout_ms() -> Spanned<u64> {
         unset(defaults::tunnel_idle_timeout_ms())
+    }
+    pub(super) fn tcp_buffer_bytes() -> Spanned<u64> {
+        unset(16_384)
     }
     pub(super) fn tcp_connect_timeout_ms() -> Spanned<u64> {
         unset(defaults::connect_timeout_ms())

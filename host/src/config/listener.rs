@@ -142,6 +142,7 @@ impl Validator<'_> {
         };
         let day = 86_400_000;
         let max_prefix_bytes = ranged(&tcp.max_prefix_bytes, "max_prefix_bytes", 1, 1 << 20)?;
+        let buffer_bytes = ranged(&tcp.buffer_bytes, "buffer_bytes", 1024, 1 << 20)?;
         Ok(TcpConfig {
             // Filter names are checked once every filter is known (see `Validator::config`).
             routers: tcp
@@ -170,6 +171,7 @@ impl Validator<'_> {
                 day,
             )?),
             allow_address_targets: tcp.allow_address_targets,
+            buffer_bytes: usize::try_from(buffer_bytes).unwrap_or(usize::MAX),
         })
     }
 

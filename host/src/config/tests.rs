@@ -738,6 +738,7 @@ fn a_tcp_listener_needs_no_route_and_fills_its_defaults() {
     assert_eq!(tcp.max_prefix_bytes, 16_384);
     assert_eq!(tcp.first_bytes_timeout, Duration::from_secs(10));
     assert_eq!(tcp.idle_timeout, Duration::from_secs(300));
+    assert_eq!(tcp.buffer_bytes, 16_384);
     assert!(!tcp.allow_address_targets);
 }
 
@@ -761,6 +762,10 @@ fn tcp_settings_are_checked_with_their_keys() {
             "`listener[0].tcp.first_bytes_timeout_ms`",
         ),
         ("routers = [\"r\"]\nbogus = 1", "unknown field `bogus`"),
+        (
+            "routers = [\"r\"]\nbuffer_bytes = 100",
+            "`listener[0].tcp.buffer_bytes`: must be between 1024 and 1048576",
+        ),
     ] {
         let err = parse_err(&tcp_text(keys));
         assert!(err.contains(expected), "{keys}: {err}");

@@ -176,8 +176,26 @@ pub(crate) struct Spliced {
     pub(crate) end: &'static str,
 }
 
-/// Copies both ways until both sides have closed, an error, or `idle` without a byte.
-pub(crate) async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
+/// Copies both ways until both sides have closed, an error, or `idle` without a byte, with
+/// tokio's default 8 KiB buffer per direction.
+pub(super) async fn splice<A, B>(client: A, upstream: B, idle: Duration) -> Spliced
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    splice_sized(client, upstream, idle, 8 * 1024).await
+}
+
+/// [`splice`] with `buffer` bytes per direction: each read moves at most that much, so a
+/// larger buffer makes fewer system calls per byte (and holds more memory per connection).
+/// A write the other side does not take stops the reads of its direction (back-pressure); an
+/// end of stream on one side shuts down the other side's writes (half-close).
+pub(crate) async fn splice_sized<A, B>(
+    client: A,
+    upstream: B,
+    idle: Duration,
+    buffer: usize,
+) -> Spliced
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -197,7 +215,7 @@ where
         clock: clock.clone(),
         read: down.clone(),
     };
-    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buffer, buffer);
     tokio::pin!(copy);
     loop {
         let quiet_for = clock.since_last();
