@@ -19,6 +19,7 @@ use crate::support::{TIMEOUT, TestWeir, filter, runtime_table, start_error};
 struct ByteServer {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Vec<u8>>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ByteServer {
@@ -27,10 +28,13 @@ impl ByteServer {
         let server = Self {
             addr: listener.local_addr().expect("addr"),
             seen: Arc::default(),
+            accepted: Arc::default(),
         };
         let seen = server.seen.clone();
+        let accepted = server.accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let seen = seen.clone();
                 tokio::spawn(async move {
                     let mut got = Vec::new();
@@ -49,6 +53,17 @@ impl ByteServer {
         server
     }
 
+    /// Waits (bounded) until `n` connections were accepted.
+    async fn wait_accepted(&self, n: usize) {
+        for _ in 0..500 {
+            if self.accepted.load(std::sync::atomic::Ordering::Relaxed) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} connections were not accepted in time");
+    }
+
     fn seen(&self) -> Vec<Vec<u8>> {
         self.seen
             .lock()
@@ -58,10 +73,11 @@ impl ByteServer {
 }
 
 /// A config with one TCP listener `tcp` running router `r` (`plugin` with `config_json`), the
-/// `[listener.tcp]` keys in `tcp_keys`, and extra tables (pools).
+/// `[listener.tcp]` keys in `tcp_keys`, and extra tables (pools). A stop cuts connections still
+/// open after a second (keep-alive clients, say), so tests do not wait the default ten.
 fn tcp_config(plugin: &str, config_json: &str, tcp_keys: &str, extra: &str) -> String {
     format!(
-        "{}\n{}\n[[listener]]\nname = \"tcp\"\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"r\"]\n{tcp_keys}\n\n{extra}\n",
+        "{}\n[server]\nshutdown_grace_ms = 1000\n{}\n[[listener]]\nname = \"tcp\"\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"r\"]\n{tcp_keys}\n\n{extra}\n",
         runtime_table(),
         filter("r", plugin, config_json),
     )
@@ -302,6 +318,8 @@ pub(crate) mod git_router {
         let request = pkt("git-upload-pack /r.git\0");
         let mut established = connect(weir.addr).await;
         established.write_all(&request).await.expect("write");
+        // Routed (and joined to the old upstream) before the reload.
+        old.wait_accepted(1).await;
 
         let next = weir::config::parse(&config_for(&new), "next.toml", std::path::Path::new("/"))
             .expect("valid config");
@@ -472,4 +490,90 @@ async fn a_router_can_route_at_open_so_the_server_speaks_first() {
     // The client closes its side too, so the stop has nothing to wait for.
     drop(client);
     weir.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_balancer_the_router_sees_the_proxy_headers_client_and_the_header_is_not_forwarded()
+ {
+    let server = ByteServer::start("sink").await;
+    let pools = format!(
+        "[[pool]]\nname = \"sink\"\nbackends = [\"{}\"]\n",
+        server.addr
+    );
+    let config = tcp_config(guests::STREAM_FIXED, "\"sink+client\"", "", &pools).replace(
+        "mode = \"tcp\"\n",
+        "mode = \"tcp\"\nproxy_protocol = true\n",
+    );
+    let weir = TestWeir::start(&config).await;
+    let mut client = connect(weir.addr).await;
+    client
+        .write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 40123 443\r\nhello")
+        .await
+        .expect("write");
+    client.shutdown().await.expect("half-close");
+    let answer = String::from_utf8(read_all(&mut client).await).expect("text");
+    assert_eq!(answer, "client 192.0.2.7 40123\nsink:5");
+    assert_eq!(
+        server.seen(),
+        [b"hello".to_vec()],
+        "only the client's own bytes went upstream"
+    );
+    weir.stop().await;
+}
+
+#[tokio::test]
+async fn a_graceful_stop_refuses_new_connections_and_waits_for_routed_ones() {
+    let server = ByteServer::start("sink").await;
+    let pools = format!(
+        "[[pool]]\nname = \"sink\"\nbackends = [\"{}\"]\n",
+        server.addr
+    );
+    let weir = TestWeir::start(&tcp_config(
+        guests::STREAM_FIXED,
+        "\"sink+client\"",
+        "",
+        &pools,
+    ))
+    .await;
+    let addr = weir.addr;
+    let mut established = connect(addr).await;
+    established.write_all(b"before").await.expect("write");
+    // The router's reply arrives once the connection is routed (accepted, tracked, joined).
+    let local_port = established.local_addr().expect("local addr").port();
+    let told = format!("client 127.0.0.1 {local_port}\n");
+    let mut reply = vec![0u8; told.len()];
+    tokio::time::timeout(TIMEOUT, established.read_exact(&mut reply))
+        .await
+        .expect("routed in time")
+        .expect("reply");
+    assert_eq!(reply, told.as_bytes());
+    let running = weir.into_running();
+    let stopper = running.stopper();
+    let mut stopped = tokio::spawn(running.stopped());
+    stopper.graceful();
+    // The listener closes: a new connection is refused (bounded retries while it closes).
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener stopped accepting");
+    // The stop waits for the routed connection, which still works.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut stopped)
+            .await
+            .is_err(),
+        "the stop waits for the open connection"
+    );
+    established.write_all(b" after").await.expect("write");
+    established.shutdown().await.expect("half-close");
+    assert_eq!(read_all(&mut established).await, b"sink:12");
+    let complete = tokio::time::timeout(TIMEOUT, stopped)
+        .await
+        .expect("the stop ends once the connection ended")
+        .expect("join");
+    assert!(complete, "nothing had to be cut");
 }
