@@ -313,3 +313,23 @@ async fn write_then_close(client: &mut TcpStream, bytes: &[u8]) -> std::io::Resu
     client.write_all(bytes).await?;
     client.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_ip_address_is_not_looked_up_and_a_bad_one_is_refused() {
+        let timeout = Duration::from_secs(1);
+        let addrs = resolve("127.0.0.1:9418", timeout).await.unwrap();
+        assert_eq!(addrs, [SocketAddr::from(([127, 0, 0, 1], 9418))]);
+        let addrs = resolve("[::1]:443", timeout).await.unwrap();
+        assert_eq!(addrs[0].port(), 443);
+        for bad in ["no-port", ":80", "host:99999", "host:", ""] {
+            assert!(
+                matches!(resolve(bad, timeout).await, Err(Unreachable::BadAddress(_))),
+                "{bad}"
+            );
+        }
+    }
+}
