@@ -148,24 +148,8 @@ pub enum ListenerMode {
     Tcp(TcpConfig),
 }
 
-/// A validated `[listener.tcp]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TcpConfig {
-    /// Stream-router filter names in chain order (each exists in `filters`; at least one).
-    pub routers: Vec<Arc<str>>,
-    /// Most bytes buffered before the routers decide.
-    pub max_prefix_bytes: usize,
-    /// Time from the connection's opening until the routers have decided.
-    pub first_bytes_timeout: Duration,
-    /// A routed connection with no bytes either way for this long is closed.
-    pub idle_timeout: Duration,
-    /// Connect timeout towards an address a router named.
-    pub connect_timeout: Duration,
-    /// Whether routers may name an address instead of a pool.
-    pub allow_address_targets: bool,
-    /// Bytes buffered per direction of a routed connection.
-    pub buffer_bytes: usize,
-}
+/// A validated `[listener.tcp]`: exactly what the TCP data path runs with.
+pub type TcpConfig = crate::stream::TcpSettings;
 
 /// A validated `[listener.forward]`.
 #[derive(Clone, Debug)]

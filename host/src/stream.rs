@@ -8,7 +8,8 @@
 //! `reply` to the client, `send` the prefix upstream → `splice` until both sides are done.
 //!
 //! It depends on `filters` (the router chain), `upstream` (pools) and `proxy` (the splice and
-//! the drain); `server` calls it after the accept and the PROXY header.
+//! the drain), never on `config` or `server`: `config` builds its [`TcpSettings`], and `server`
+//! calls it after the accept and the PROXY header.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,12 +19,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::config::TcpConfig;
 use crate::filters::{RouterChain, RouterOutcome};
 use crate::metrics::METRICS;
 use crate::proxy::{Drain, ProxyState, Spliced, splice_sized};
 use crate::runtime::{Connection, RequestId, Route, Upstream, Verdict};
 use crate::upstream::{KeyHash, connect_tcp};
+
+/// The settings of a `mode = "tcp"` listener (its `[listener.tcp]` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// Stream-router filter names in chain order (each exists in `filters`; at least one).
+    pub routers: Vec<Arc<str>>,
+    /// Most bytes buffered before the routers decide.
+    pub max_prefix_bytes: usize,
+    /// Time from the connection's opening until the routers have decided.
+    pub first_bytes_timeout: Duration,
+    /// A routed connection with no bytes either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connect timeout towards an address a router named.
+    pub connect_timeout: Duration,
+    /// Whether routers may name an address instead of a pool.
+    pub allow_address_targets: bool,
+    /// Bytes buffered per direction of a routed connection.
+    pub buffer_bytes: usize,
+}
 
 /// One accepted connection on a TCP listener, after any PROXY header.
 #[derive(Debug)]
@@ -80,7 +99,7 @@ enum Unreachable {
 /// the connection was accepted: a reload changes the chain for new connections only.
 pub(crate) async fn serve(
     state: Arc<ProxyState>,
-    settings: &TcpConfig,
+    settings: &TcpSettings,
     accepted: Accepted,
     mut client: TcpStream,
 ) {
@@ -222,7 +241,7 @@ async fn decide(
 /// holds the slot while the connection lives) or the named address.
 async fn connect(
     state: &ProxyState,
-    settings: &TcpConfig,
+    settings: &TcpSettings,
     route: &Route,
 ) -> Result<(TcpStream, String, Option<crate::upstream::Lease>), Unreachable> {
     match &route.upstream {
@@ -279,7 +298,7 @@ async fn join(
     mut upstream: TcpStream,
     reply: &[u8],
     prefix: &[u8],
-    settings: &TcpConfig,
+    settings: &TcpSettings,
     send_timeout: Duration,
 ) -> Spliced {
     let idle = settings.idle_timeout;
