@@ -577,3 +577,160 @@ async fn a_graceful_stop_refuses_new_connections_and_waits_for_routed_ones() {
         .expect("join");
     assert!(complete, "nothing had to be cut");
 }
+
+#[tokio::test]
+async fn a_routed_connection_with_no_bytes_either_way_is_closed_at_the_idle_timeout() {
+    let server = ByteServer::start("sink").await;
+    let pools = format!(
+        "[[pool]]\nname = \"sink\"\nbackends = [\"{}\"]\n",
+        server.addr
+    );
+    let weir = TestWeir::start(&tcp_config(
+        guests::STREAM_FIXED,
+        "\"sink+client\"",
+        "idle_timeout_ms = 200",
+        &pools,
+    ))
+    .await;
+    let mut client = connect(weir.addr).await;
+    let started = tokio::time::Instant::now();
+    // The reply (then nothing) arrives; weir closes the quiet connection after 200 ms.
+    let got = read_all(&mut client).await;
+    assert!(got.starts_with(b"client 127.0.0.1 "), "{got:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    weir.stop().await;
+}
+
+/// A `git daemon` on loopback serving `base`, killed when dropped.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    async fn start(base: &std::path::Path) -> Self {
+        // A free port: bound, read, released for the daemon.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // The daemon binary itself, not `git daemon`, which runs it as a child that a kill of
+        // the `git` process would leave behind (holding the test's output open).
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git runs");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+        let child = std::process::Command::new(format!("{exec_path}/git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let daemon = Self { child, port };
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return daemon;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("git daemon did not listen on {port}");
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `git` with `args` (off the async threads, bounded by the suite's timeout).
+async fn git(args: Vec<String>) -> std::process::Output {
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("git")
+            .args(&args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .expect("git runs")
+    });
+    tokio::time::timeout(TIMEOUT, run)
+        .await
+        .expect("git ends in time")
+        .expect("join")
+}
+
+#[tokio::test]
+async fn a_real_git_client_lists_refs_through_the_git_router() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("repos");
+    let work = dir.path().join("work");
+    let s = |p: &std::path::Path| p.display().to_string();
+    for args in [
+        vec!["init".into(), "-q".into(), s(&work)],
+        vec![
+            "-C".into(),
+            s(&work),
+            "-c".into(),
+            "user.name=weir".into(),
+            "-c".into(),
+            "user.email=weir@example.invalid".into(),
+            "commit".into(),
+            "-q".into(),
+            "--allow-empty".into(),
+            "-m".into(),
+            "first".into(),
+        ],
+        vec![
+            "clone".into(),
+            "-q".into(),
+            "--bare".into(),
+            s(&work),
+            s(&base.join("team/tool.git")),
+        ],
+    ] {
+        let out = git(args).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let daemon = GitDaemon::start(&base).await;
+    let routes = format!(
+        r#"{{"routes": [{{"prefix": "/team/", "address": "127.0.0.1:{}"}}]}}"#,
+        daemon.port
+    );
+    let weir = TestWeir::start(&tcp_config(
+        guests::GIT_ROUTER,
+        &routes,
+        "allow_address_targets = true",
+        "",
+    ))
+    .await;
+
+    let url = format!("git://{}/team/tool.git", weir.addr);
+    let out = git(vec!["ls-remote".into(), url]).await;
+    let refs = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(refs.contains("\tHEAD"), "{refs}");
+
+    let url = format!("git://{}/secret.git", weir.addr);
+    let out = git(vec!["ls-remote".into(), url]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no such repository: /secret.git"),
+        "{stderr}"
+    );
+    weir.stop().await;
+    drop(daemon);
+}
