@@ -193,6 +193,7 @@ fn plugins(control: &Control) -> serde_json::Value {
                 "name": &*p.name,
                 "path": p.path.display().to_string(),
                 "sha256": p.plugin.content_hash(),
+                "world": p.plugin.world().as_str(),
                 "loaded_at_unix_ms": p.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
                 "compiled": format!("{:?}", p.plugin.cache_outcome()).to_lowercase(),
                 "counters": p.plugin.counters(),

@@ -218,7 +218,7 @@ fn limit_default(pick: fn(&crate::runtime::PluginLimits) -> u64) -> u64 {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Config file (TOML). Exclusive with quick mode.
-    #[arg(long, short, conflicts_with_all = ["listen", "upstream", "filter", "forward", "tls_cert", "tls_key"])]
+    #[arg(long, short, conflicts_with_all = ["listen", "upstream", "filter", "forward", "tls_cert", "tls_key", "tcp_listen"])]
     pub config: Option<PathBuf>,
     /// Quick mode: address to listen on, e.g. 127.0.0.1:8080.
     #[arg(long)]
@@ -240,6 +240,17 @@ pub struct RunArgs {
     /// Repeatable; filters run in the order given.
     #[arg(long, value_name = "PATH[=JSON]")]
     pub filter: Vec<String>,
+    /// Quick TCP mode: address of a `mode = "tcp"` listener whose connections the `--router`
+    /// plugins route (stream-router world), e.g. 127.0.0.1:7000.
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "filter", "forward", "tls_cert"], requires = "router")]
+    pub tcp_listen: Option<String>,
+    /// Quick TCP mode: a stream-router plugin, optionally with its config as JSON
+    /// (`PATH=JSON`). Repeatable; routers are asked in the order given.
+    #[arg(long, value_name = "PATH[=JSON]", requires = "tcp_listen")]
+    pub router: Vec<String>,
+    /// Quick TCP mode: let routers connect to any `host:port` they name, not only to pools.
+    #[arg(long, requires = "tcp_listen")]
+    pub allow_address_targets: bool,
     /// Quick mode: directory for compiled plugins (speeds up the next start).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,

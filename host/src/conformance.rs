@@ -19,6 +19,7 @@ mod history;
 mod memory;
 mod quote;
 mod report;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits, Runtime};
+use crate::runtime::{EngineSettings, FilterSettings, Isolation, PluginLimits, Runtime, World};
 
 pub use cases::{CaseError, CaseFile};
 pub use report::Format;
@@ -147,7 +148,30 @@ pub fn run(options: &TestOptions) -> Report {
             let loaded = battery::run(&runtime, options, &config, &mut checks);
             if let Some(plugin) = loaded {
                 for (path, file) in &files {
-                    cases::run(&plugin, path, file, options, &mut checks);
+                    match (plugin.world(), file) {
+                        (World::HttpFilter, cases::AnyCaseFile::Filter(file)) => {
+                            cases::run(&plugin, path, file, options, &mut checks);
+                        }
+                        (World::StreamRouter, cases::AnyCaseFile::Router(_)) => {
+                            stream::run_cases(&plugin, path, options, &mut checks);
+                        }
+                        (world, _) => {
+                            let group = path.display().to_string();
+                            record(
+                                &mut checks,
+                                &group,
+                                "case file is for this plugin's world",
+                                || {
+                                    Err(Failure {
+                                        reason: format!(
+                                            "the plugin implements {world:?}, and this case file is written for the other world"
+                                        ),
+                                        input: None,
+                                    })
+                                },
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -170,14 +194,15 @@ fn report(options: &TestOptions, checks: Vec<Check>) -> Report {
     }
 }
 
-/// The config the battery runs with: `--config`, else the first case file's, else `{}`.
-fn battery_config(options: &TestOptions, files: &[(PathBuf, CaseFile)]) -> String {
+/// The config the battery runs with: `--config`, else the first case file's (a filter's or a
+/// router's), else `{}`.
+fn battery_config(options: &TestOptions, files: &[(PathBuf, cases::AnyCaseFile)]) -> String {
     if let Some(config) = &options.config_json {
         return config.clone();
     }
     files
         .iter()
-        .find_map(|(_, file)| file.config.clone())
+        .find_map(|(_, file)| file.config().cloned())
         .unwrap_or_else(|| "{}".to_owned())
 }
 

@@ -9,12 +9,15 @@
 
 mod breaker;
 mod local;
+mod router;
 mod view;
 
 use std::sync::Arc;
 
 use breaker::{Admission, Hook};
 pub use breaker::{Breaker, BreakerSettings, BreakerState, breaker_of};
+pub(crate) use router::check_budget as check_router_budget;
+pub use router::{RouterChain, RouterOutcome};
 
 use crate::access::TraceStep;
 use crate::runtime::{

@@ -6,7 +6,8 @@
 //! Everything is described by a validated [`config`]; [`cli`] is the command line.
 //!
 //! Modules depend one way: `cli → config → server → proxy → filters → runtime`, with `upstream`
-//! beside `proxy`.
+//! beside `proxy`. TCP listeners take `server → stream → filters → runtime` (the stream-router
+//! chain), with `upstream` for pools and `proxy` for the splice and the drain.
 
 pub mod access;
 pub mod admin;
@@ -25,5 +26,6 @@ pub mod proxy;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;
+pub mod stream;
 pub mod tls;
 pub mod upstream;

@@ -14,7 +14,7 @@ use weir::cli::{
     AccessLogFormat, Cli, Command, DemoArgs, DevArgs, LogFormat, NewCommand, OutputFormat,
     PluginTemplate, RunArgs, TestArgs,
 };
-use weir::config::{self, QuickMode};
+use weir::config::{self, QuickMode, QuickTcp};
 use weir::conformance::{self, Format, TestOptions};
 use weir::scaffold::{self, SdkSource, Template};
 use weir::{demo, dev, server};
@@ -153,6 +153,12 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let config = match (&args.config, &args.listen) {
         (Some(path), _) => config::load(path)?,
+        (None, None) if args.tcp_listen.is_some() => config::quick_tcp(&QuickTcp {
+            listen: args.tcp_listen.clone().unwrap_or_default(),
+            routers: args.router.clone(),
+            allow_address_targets: args.allow_address_targets,
+            cache_dir: args.cache_dir.clone(),
+        })?,
         (None, Some(listen)) => config::quick(&QuickMode {
             listen: listen.clone(),
             upstream,
@@ -161,7 +167,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
         })?,
         _ => anyhow::bail!(
-            "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode (see weir run --help)"
+            "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode, or --tcp-listen ADDR with --router PATH (see weir run --help)"
         ),
     };
     let admin_bind = config.admin.clone();
@@ -381,6 +387,9 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         tls_key: None,
         filter: Vec::new(),
         cache_dir: None,
+        tcp_listen: None,
+        router: Vec::new(),
+        allow_address_targets: false,
     })
     .await;
     stop.store(true, Ordering::Relaxed);

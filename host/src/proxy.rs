@@ -39,6 +39,7 @@ pub use drain::{Drain, StopState, Stopper, TunnelGuard, Tunnels};
 pub use error::{ProxyError, Side};
 pub use forward::{ForwardPolicy, ForwardProxy};
 pub use route::{HostMatch, Route};
+pub(crate) use tunnel::{Spliced, splice_sized};
 
 /// Body type sent downstream.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -56,6 +57,8 @@ pub struct ProxyState {
     pub plugins: Vec<LoadedPlugin>,
     /// Forward-proxy listeners, by listener name.
     pub forward: HashMap<Arc<str>, ForwardProxy>,
+    /// The stream-router chains of `mode = "tcp"` listeners, by listener name.
+    pub streams: HashMap<Arc<str>, crate::filters::RouterChain>,
     /// The path context of forward-proxy requests: what an encoded `/`, a backslash or an
     /// encoded control character in a path does (the server setting), no prefix.
     pub paths: Arc<crate::runtime::PathContext>,

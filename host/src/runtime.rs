@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use bindings::stream::{Connection, Route, Upstream, Verdict};
 pub use bindings::{Decision, EditError, Header, LocalResponse};
 pub use budget::PluginLimits;
 pub use cache::{CacheOutcome, ContentHash};
@@ -35,7 +36,7 @@ pub use context::FilterContexts;
 pub use journal::{Journal, JournalEntry};
 pub use path::{EncodedSeparators, PathContext};
 pub(crate) use path::{RawTarget, normalise_target};
-pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE};
+pub use plugin::{CallError, FilterSettings, Isolation, LoadError, Plugin, WIT_PACKAGE, World};
 pub use request::{BackendChoice, RequestId, RequestView};
 
 /// The cookies of a request view, as the plugin's `cookies()` would return them.

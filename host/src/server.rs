@@ -47,6 +47,18 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A chain names a plugin of the other world (a stream router in a route, say).
+    #[error("`{key}` names filter `{filter}`, a {world} plugin; it needs a {wanted} plugin")]
+    World {
+        /// Key path of the chain.
+        key: String,
+        /// Filter name.
+        filter: Arc<str>,
+        /// The plugin's world.
+        world: crate::runtime::World,
+        /// The world the chain needs.
+        wanted: crate::runtime::World,
+    },
     /// Loading was interrupted (the blocking task panicked or was cancelled).
     #[error("plugin loading was interrupted")]
     Interrupted,

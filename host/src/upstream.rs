@@ -27,6 +27,7 @@ mod limits;
 mod origin;
 mod probe;
 mod report;
+mod stream;
 #[cfg(test)]
 mod tests;
 

@@ -533,3 +533,45 @@ fn logs_have_no_colours_without_a_terminal_and_are_json_on_request() {
     assert_eq!(event["level"], "INFO");
     assert!(event["fields"]["addr"].as_str().is_some(), "{event}");
 }
+
+#[test]
+fn quick_tcp_mode_checks_the_routers_world_and_needs_a_router() {
+    let out = weir(&[
+        "run",
+        "--tcp-listen",
+        "127.0.0.1:0",
+        "--router",
+        guests::HEADERS,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`listener[0].tcp.routers` names filter `0-weir_plugin_headers`, a http-filter plugin; it needs a stream-router plugin"),
+        "{stderr}"
+    );
+    let out = weir(&["run", "--tcp-listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "clap requires --router");
+    let help = String::from_utf8_lossy(&weir(&["run", "--help"]).stdout).into_owned();
+    for flag in ["--tcp-listen", "--router", "--allow-address-targets"] {
+        assert!(help.contains(flag), "{help}");
+    }
+}
+
+#[test]
+fn check_accepts_a_tcp_listener_with_a_stream_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "[runtime]\nmax_instances = 8\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"sni\"]\n[[pool]]\nname = \"tls\"\nbackends = [\"127.0.0.1:9\"]\n[[filter]]\nname = \"sni\"\nplugin = {:?}\nconfig = {{ routes = [ {{ sni = \"a.example\", pool = \"tls\" }} ] }}\n",
+            guests::SNI_ROUTER
+        ),
+    );
+    let out = weir(&["check", "--config", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (0 routes, 1 pools, 1 filters)"));
+}

@@ -94,7 +94,15 @@ fn assert_counts_are_quoted(dir: &str, report: &Report) {
 }
 
 macro_rules! plugin_passes {
+    // An HTTP filter: the full battery, and the counts its README and the docs quote.
     ($test:ident, $wasm:expr, $dir:literal) => {
+        plugin_passes!($test, $wasm, $dir, 50, true);
+    };
+    // A stream router: its own, smaller battery.
+    ($test:ident, $wasm:expr, $dir:literal, $least:literal) => {
+        plugin_passes!($test, $wasm, $dir, $least, false);
+    };
+    ($test:ident, $wasm:expr, $dir:literal, $least:literal, $quoted:literal) => {
         #[test]
         fn $test() {
             let report = run($wasm, "", &[&plugin_cases($dir)]);
@@ -105,12 +113,32 @@ macro_rules! plugin_passes {
                 0,
                 "a good plugin raises no warning:\n{text}"
             );
-            assert!(report.passed() > 50, "the battery and the cases ran");
-            assert_counts_are_quoted($dir, &report);
+            assert!(report.passed() > $least, "the battery and the cases ran");
+            if $quoted {
+                assert_counts_are_quoted($dir, &report);
+            }
         }
     };
 }
 
+plugin_passes!(
+    sni_router_passes_the_router_battery_and_its_cases,
+    guests::SNI_ROUTER,
+    "sni-router",
+    15
+);
+plugin_passes!(
+    socks4_router_passes_the_router_battery_and_its_cases,
+    guests::SOCKS4_ROUTER,
+    "socks4-router",
+    15
+);
+plugin_passes!(
+    git_router_passes_the_router_battery_and_its_cases,
+    guests::GIT_ROUTER,
+    "git-router",
+    15
+);
 plugin_passes!(
     url_rewrite_passes_the_battery_and_its_cases,
     guests::URL_REWRITE,
@@ -509,4 +537,51 @@ fn a_huge_local_body_is_quoted_briefly_with_its_length() {
         let text = report.render(format);
         assert!(text.len() < 64 * 1024, "{format:?}: {} bytes", text.len());
     }
+}
+
+#[test]
+fn a_faulting_stream_router_fails_the_battery_with_the_reason() {
+    for (fault, reason) in [
+        ("trap", "trapped"),
+        ("loop", "deadline exceeded"),
+        ("hog", "memory cap exceeded"),
+        ("oversized", "invalid verdict"),
+    ] {
+        // A deadline well above the calls' cost on a loaded machine: only `loop` reaches it.
+        let options = TestOptions {
+            config_json: Some(format!("\"{fault}\"")),
+            deadline: std::time::Duration::from_millis(200),
+            memory_limit_bytes: 8 << 20,
+            ..TestOptions::new(PathBuf::from(guests::STREAM_MISBEHAVE))
+        };
+        let report = conformance::run(&options);
+        assert!(
+            report.checks[0].name.contains("world stream-router"),
+            "{}",
+            report.checks[0].name
+        );
+        let failure = first_failure(&report);
+        assert!(failure.contains(reason), "{fault}: {failure}");
+    }
+}
+
+#[test]
+fn a_router_case_that_expects_another_verdict_fails_naming_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        "config = '{\"routes\": [{\"prefix\": \"/\", \"pool\": \"p\"}]}'\n[[case]]\nname = \"wrong\"\ndata = \"0020git-upload-pack /secret.git\\u0000\"\nexpect = { verdict = \"close\" }\n",
+    )
+    .expect("write cases");
+    let report = run(
+        guests::GIT_ROUTER,
+        "",
+        &[cases.to_str().expect("utf-8 path")],
+    );
+    let failure = first_failure(&report);
+    assert!(
+        failure.contains("verdict is route, expected close"),
+        "{failure}"
+    );
 }

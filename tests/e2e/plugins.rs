@@ -5,6 +5,8 @@ use http::StatusCode;
 use weir_tests::{Backend, guests};
 
 use crate::support::{TestWeir, config, filter, runtime_table};
+// The stream routers' tests live with the other TCP-listener tests.
+use crate::stream::{git_router, sni_router, socks4_router};
 
 macro_rules! assert_has_test {
     ($name:ident) => {

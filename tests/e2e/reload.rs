@@ -267,6 +267,7 @@ async fn admin_endpoint_lists_plugins_reloads_and_exports_metrics() {
     assert_eq!(plugins["generation"], 1);
     assert_eq!(plugins["plugins"][0]["name"], "versioned");
     let sha = plugins["plugins"][0]["sha256"].as_str().unwrap();
+    assert_eq!(plugins["plugins"][0]["world"], "http-filter");
     assert_eq!(sha.len(), 64, "a SHA-256 in hex");
     assert!(plugins["plugins"][0]["loaded_at_unix_ms"].as_u64().unwrap() > 0);
 

@@ -185,6 +185,11 @@ impl TestWeir {
     }
 
     /// Graceful shutdown.
+    /// The running weir, for tests that drive the stop themselves.
+    pub(crate) fn into_running(mut self) -> Running {
+        self.running.take().expect("weir is running")
+    }
+
     pub(crate) async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             tokio::time::timeout(TIMEOUT, running.shutdown())

@@ -33,6 +33,12 @@ pub(crate) fn max_method_bytes() -> u64 {
 pub(crate) fn first_byte_timeout_ms() -> u64 {
     10_000
 }
+pub(crate) fn max_prefix_bytes() -> u64 {
+    16_384
+}
+pub(crate) fn first_bytes_timeout_ms() -> u64 {
+    10_000
+}
 pub(crate) fn send_timeout_ms() -> u64 {
     60_000
 }

@@ -171,8 +171,8 @@ pub struct Listener {
     /// Concurrent HTTP/2 streams per connection. Default: 256.
     #[serde(default = "spanned_default::h2_max_concurrent_streams")]
     pub h2_max_concurrent_streams: Spanned<u64>,
-    /// `reverse` (routes and pools) or `forward` (a proxy that clients are configured to use).
-    /// Default: reverse.
+    /// `reverse` (routes and pools), `forward` (a proxy that clients are configured to use) or
+    /// `tcp` (connections routed by stream-router plugins, bytes spliced). Default: reverse.
     #[serde(default = "spanned_default::mode")]
     pub mode: Spanned<String>,
     /// `[listener.tls]`: the listener speaks HTTPS. Default: none (cleartext).
@@ -181,6 +181,41 @@ pub struct Listener {
     /// `[listener.forward]`: forward-proxy settings; only with `mode = "forward"`.
     #[serde(default)]
     pub forward: Option<Spanned<Forward>>,
+    /// `[listener.tcp]`: TCP routing by stream-router plugins; only with `mode = "tcp"`.
+    #[serde(default)]
+    pub tcp: Option<Spanned<Tcp>>,
+}
+
+/// `[listener.tcp]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tcp {
+    /// Stream-router filter names, in chain order (at least one).
+    pub routers: Spanned<Vec<Spanned<String>>>,
+    /// Most bytes buffered before the routers decide; a connection still undecided with a
+    /// full buffer is closed. Default: 16384.
+    #[serde(default = "spanned_default::max_prefix_bytes")]
+    pub max_prefix_bytes: Spanned<u64>,
+    /// Time from the connection's opening until the routers have decided, in ms; past it the
+    /// connection is closed. Default: 10000.
+    #[serde(default = "spanned_default::first_bytes_timeout_ms")]
+    pub first_bytes_timeout_ms: Spanned<u64>,
+    /// A routed connection with no bytes either way for this long is closed, in ms.
+    /// Default: 300000.
+    #[serde(default = "spanned_default::tcp_idle_timeout_ms")]
+    pub idle_timeout_ms: Spanned<u64>,
+    /// TCP connect timeout towards an address a router named, in ms (pools use their own).
+    /// Default: 3000.
+    #[serde(default = "spanned_default::tcp_connect_timeout_ms")]
+    pub connect_timeout_ms: Spanned<u64>,
+    /// Let routers send connections to any `host:port` they name, not only to pools.
+    /// Default: false.
+    #[serde(default)]
+    pub allow_address_targets: bool,
+    /// Bytes buffered per direction of a routed connection (each read moves at most this
+    /// much). Default: 16384.
+    #[serde(default = "spanned_default::tcp_buffer_bytes")]
+    pub buffer_bytes: Spanned<u64>,
 }
 
 /// `[listener.tls]`.
@@ -596,6 +631,21 @@ mod spanned_default {
     }
     pub(super) fn mode() -> Spanned<String> {
         unset("reverse".to_owned())
+    }
+    pub(super) fn max_prefix_bytes() -> Spanned<u64> {
+        unset(defaults::max_prefix_bytes())
+    }
+    pub(super) fn first_bytes_timeout_ms() -> Spanned<u64> {
+        unset(defaults::first_bytes_timeout_ms())
+    }
+    pub(super) fn tcp_idle_timeout_ms() -> Spanned<u64> {
+        unset(defaults::tunnel_idle_timeout_ms())
+    }
+    pub(super) fn tcp_buffer_bytes() -> Spanned<u64> {
+        unset(16_384)
+    }
+    pub(super) fn tcp_connect_timeout_ms() -> Spanned<u64> {
+        unset(defaults::connect_timeout_ms())
     }
     pub(super) fn min_tls_version() -> Spanned<String> {
         unset("1.2".to_owned())

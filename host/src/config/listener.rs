@@ -10,8 +10,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::{
-    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Protocol, Validator,
-    file,
+    ConfigError, ForwardConfig, ListenerConfig, ListenerLimits, ListenerMode, Protocol, TcpConfig,
+    Validator, file,
 };
 use crate::proxy::ForwardPolicy;
 use crate::tls::{self, ClientAuth, ServerTls, SniCertificate, TlsVersions};
@@ -57,9 +57,17 @@ impl Validator<'_> {
                 ("max_connections", u64::from(raw.max_connections)),
             ],
         )?;
-        let mode = match (raw.mode.get_ref().as_str(), &raw.forward) {
+        let mode = raw.mode.get_ref().as_str();
+        if let (Some(tcp), false) = (&raw.tcp, mode == "tcp") {
+            return self.invalid(
+                tcp.span(),
+                key("tcp"),
+                "[listener.tcp] needs mode = \"tcp\"",
+            );
+        }
+        let mode = match (mode, &raw.forward) {
             ("reverse", None) => ListenerMode::Reverse,
-            ("reverse", Some(forward)) => {
+            ("reverse" | "tcp", Some(forward)) => {
                 return self.invalid(
                     forward.span(),
                     key("forward"),
@@ -67,11 +75,12 @@ impl Validator<'_> {
                 );
             }
             ("forward", forward) => ListenerMode::Forward(self.forward(i, forward.as_ref())?),
+            ("tcp", None) => ListenerMode::Tcp(self.tcp(i, raw)?),
             (other, _) => {
                 return self.invalid(
                     raw.mode.span(),
                     key("mode"),
-                    format!("`{other}` is not reverse or forward"),
+                    format!("`{other}` is not reverse, forward or tcp"),
                 );
             }
         };
@@ -89,6 +98,80 @@ impl Validator<'_> {
             limits,
             mode,
             tls,
+        })
+    }
+
+    /// `[listener.tcp]` of `[[listener]]` number `i` (which has `mode = "tcp"`). A TCP
+    /// listener passes bytes through untouched, so it takes no `[listener.tls]`: a router that
+    /// needs the server name reads it from the ClientHello (TLS passthrough).
+    fn tcp(&self, i: usize, raw: &file::Listener) -> Result<TcpConfig, ConfigError> {
+        let key = |k: &str| format!("listener[{i}].tcp.{k}");
+        if let Some(tls) = &raw.tls {
+            return self.invalid(
+                tls.span(),
+                format!("listener[{i}].tls"),
+                "a mode = \"tcp\" listener does not terminate TLS; route TLS by SNI with a stream router instead",
+            );
+        }
+        let Some(tcp) = &raw.tcp else {
+            return self.invalid(
+                raw.mode.span(),
+                format!("listener[{i}].tcp"),
+                "mode = \"tcp\" needs a [listener.tcp] table with `routers`",
+            );
+        };
+        let tcp = tcp.get_ref();
+        if tcp.routers.get_ref().is_empty() {
+            return self.invalid(
+                tcp.routers.span(),
+                key("routers"),
+                "name at least one stream-router filter",
+            );
+        }
+        let ranged = |value: &Spanned<u64>, name: &str, low: u64, high: u64| {
+            let v = *value.get_ref();
+            if (low..=high).contains(&v) {
+                Ok(v)
+            } else {
+                self.invalid(
+                    value.span(),
+                    key(name),
+                    format!("must be between {low} and {high}"),
+                )
+            }
+        };
+        let day = 86_400_000;
+        let max_prefix_bytes = ranged(&tcp.max_prefix_bytes, "max_prefix_bytes", 1, 1 << 20)?;
+        let buffer_bytes = ranged(&tcp.buffer_bytes, "buffer_bytes", 1024, 1 << 20)?;
+        Ok(TcpConfig {
+            // Filter names are checked once every filter is known (see `Validator::config`).
+            routers: tcp
+                .routers
+                .get_ref()
+                .iter()
+                .map(|r| Arc::from(r.get_ref().as_str()))
+                .collect(),
+            max_prefix_bytes: usize::try_from(max_prefix_bytes).unwrap_or(usize::MAX),
+            first_bytes_timeout: Duration::from_millis(ranged(
+                &tcp.first_bytes_timeout_ms,
+                "first_bytes_timeout_ms",
+                1,
+                day,
+            )?),
+            idle_timeout: Duration::from_millis(ranged(
+                &tcp.idle_timeout_ms,
+                "idle_timeout_ms",
+                1,
+                day,
+            )?),
+            connect_timeout: Duration::from_millis(ranged(
+                &tcp.connect_timeout_ms,
+                "connect_timeout_ms",
+                1,
+                day,
+            )?),
+            allow_address_targets: tcp.allow_address_targets,
+            buffer_bytes: usize::try_from(buffer_bytes).unwrap_or(usize::MAX),
         })
     }
 

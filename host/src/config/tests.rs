@@ -719,3 +719,86 @@ fn the_admin_token_is_read_from_its_file_and_never_shown() {
         "{err}"
     );
 }
+
+/// A config with one TCP listener running filter `r`, with `keys` in `[listener.tcp]`.
+fn tcp_text(keys: &str) -> String {
+    let plugin = std::env::current_exe().unwrap().display().to_string();
+    format!(
+        "[[filter]]\nname = \"r\"\nplugin = {plugin:?}\n[[listener]]\nbind = \"127.0.0.1:9418\"\nmode = \"tcp\"\n[listener.tcp]\n{keys}\n"
+    )
+}
+
+#[test]
+fn a_tcp_listener_needs_no_route_and_fills_its_defaults() {
+    let config = parse_ok(&tcp_text("routers = [\"r\"]"));
+    let ListenerMode::Tcp(tcp) = &config.listeners[0].mode else {
+        panic!("mode = \"tcp\" makes a TCP listener");
+    };
+    assert_eq!(tcp.routers, [Arc::from("r")]);
+    assert_eq!(tcp.max_prefix_bytes, 16_384);
+    assert_eq!(tcp.first_bytes_timeout, Duration::from_secs(10));
+    assert_eq!(tcp.idle_timeout, Duration::from_secs(300));
+    assert_eq!(tcp.buffer_bytes, 16_384);
+    assert!(!tcp.allow_address_targets);
+}
+
+#[test]
+fn tcp_settings_are_checked_with_their_keys() {
+    for (keys, expected) in [
+        (
+            "routers = []",
+            "`listener[0].tcp.routers`: name at least one",
+        ),
+        (
+            "routers = [\"nope\"]",
+            "`listener[0].tcp.routers[0]`: no filter named `nope`",
+        ),
+        (
+            "routers = [\"r\"]\nmax_prefix_bytes = 0",
+            "`listener[0].tcp.max_prefix_bytes`: must be between 1 and 1048576",
+        ),
+        (
+            "routers = [\"r\"]\nfirst_bytes_timeout_ms = 0",
+            "`listener[0].tcp.first_bytes_timeout_ms`",
+        ),
+        ("routers = [\"r\"]\nbogus = 1", "unknown field `bogus`"),
+        (
+            "routers = [\"r\"]\nbuffer_bytes = 100",
+            "`listener[0].tcp.buffer_bytes`: must be between 1024 and 1048576",
+        ),
+    ] {
+        let err = parse_err(&tcp_text(keys));
+        assert!(err.contains(expected), "{keys}: {err}");
+    }
+    let no_table = tcp_text("").replace("[listener.tcp]\n", "");
+    assert!(parse_err(&no_table).contains("needs a [listener.tcp] table"));
+    let with_tls = tcp_text("routers = [\"r\"]").replace(
+        "mode = \"tcp\"\n",
+        "mode = \"tcp\"\n[listener.tls]\ncertificates = []\n",
+    );
+    assert!(parse_err(&with_tls).contains("does not terminate TLS"));
+    let on_reverse = MINIMAL.replace(
+        "bind = \"127.0.0.1:8080\"\n",
+        "bind = \"127.0.0.1:8080\"\n[listener.tcp]\nrouters = []\n",
+    );
+    assert!(parse_err(&on_reverse).contains("needs mode = \"tcp\""));
+}
+
+#[test]
+fn quick_tcp_mode_builds_one_tcp_listener_with_every_router() {
+    let plugin = std::env::current_exe().unwrap().display().to_string();
+    let config = quick_tcp(&QuickTcp {
+        listen: "127.0.0.1:1080".into(),
+        routers: vec![plugin.clone(), format!("{plugin}={{\"a\":1}}")],
+        allow_address_targets: true,
+        cache_dir: None,
+    })
+    .unwrap();
+    assert!(config.routes.is_empty() && config.pools.is_empty());
+    let ListenerMode::Tcp(tcp) = &config.listeners[0].mode else {
+        panic!("quick TCP mode makes a TCP listener");
+    };
+    assert_eq!(tcp.routers.len(), 2);
+    assert!(tcp.allow_address_targets);
+    assert_eq!(config.filters[1].settings.config_json, "{\"a\":1}");
+}

@@ -3,11 +3,12 @@
 //! the replays ([`history`](super::history)) and the long run ([`memory`](super::memory)).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::filters;
 use crate::runtime::{
     CallError, Decision, Isolation, Journal, LoadError, Plugin, RequestView, ResponseView, Runtime,
-    WIT_PACKAGE,
+    WIT_PACKAGE, World,
 };
 
 use super::{
@@ -25,26 +26,25 @@ pub(super) fn run(
     config: &str,
     checks: &mut Vec<Check>,
 ) -> Option<Plugin> {
-    let mut loaded = None;
-    record(
-        checks,
-        GROUP,
-        format!("loads as {WIT_PACKAGE} world http-filter and init accepts the config"),
-        || {
-            let plugin = Plugin::load(
-                runtime,
-                &options.plugin,
-                settings(options, config, Isolation::Pooled),
-            )
-            .map_err(|e| Failure {
-                reason: load_reason(&e),
-                input: Some(format!("config {}", quote::text(config))),
-            })?;
-            loaded = Some(plugin);
-            Ok(())
-        },
+    let started = Instant::now();
+    let loaded = Plugin::load(
+        runtime,
+        &options.plugin,
+        settings(options, config, Isolation::Pooled),
     );
-    let plugin = loaded?;
+    // The check is named after the world the component targets, once that is known.
+    let world = loaded.as_ref().map_or(World::HttpFilter, Plugin::world);
+    checks.push(Check {
+        group: GROUP.to_owned(),
+        name: format!("loads as {WIT_PACKAGE} world {world} and init accepts the config"),
+        failure: loaded.as_ref().err().map(|e| Failure {
+            reason: load_reason(e),
+            input: Some(format!("config {}", quote::text(config))),
+        }),
+        warning: None,
+        duration: started.elapsed(),
+    });
+    let plugin = loaded.ok()?;
 
     record_outcome(
         checks,
@@ -71,6 +71,11 @@ pub(super) fn run(
             }),
         },
     );
+
+    if world == World::StreamRouter {
+        super::stream::battery(runtime, options, config, &plugin, checks);
+        return Some(plugin);
+    }
 
     for (name, view) in corpus::requests() {
         record(checks, GROUP, format!("on-request handles {name}"), || {

@@ -206,22 +206,45 @@ impl CaseFile {
 }
 
 /// Reads every case file; each one that cannot be used is a failed check `case file is valid`.
-pub(super) fn load_all(paths: &[PathBuf], checks: &mut Vec<Check>) -> Vec<(PathBuf, CaseFile)> {
+pub(super) fn load_all(paths: &[PathBuf], checks: &mut Vec<Check>) -> Vec<(PathBuf, AnyCaseFile)> {
     let mut files = Vec::new();
     for path in paths {
         match CaseFile::load(path) {
-            Ok(file) => files.push((path.clone(), file)),
-            Err(e) => {
-                record(checks, &group_of(path), "case file is valid", || {
-                    Err(Failure {
-                        reason: e.to_string(),
-                        input: None,
-                    })
-                });
-            }
+            Ok(file) => files.push((path.clone(), AnyCaseFile::Filter(file))),
+            // A stream router's case file has other fields; when it is not one either, the
+            // filter's error is the one reported (the common case).
+            Err(e) => match super::stream::StreamCaseFile::load(path) {
+                Ok(file) => files.push((path.clone(), AnyCaseFile::Router(file))),
+                Err(_) => {
+                    record(checks, &group_of(path), "case file is valid", || {
+                        Err(Failure {
+                            reason: e.to_string(),
+                            input: None,
+                        })
+                    });
+                }
+            },
         }
     }
     files
+}
+
+/// A case file of either world: an HTTP filter's or a stream router's.
+pub(super) enum AnyCaseFile {
+    /// Requests and responses in, edits and verdicts out.
+    Filter(CaseFile),
+    /// Bytes in, a routing verdict out.
+    Router(super::stream::StreamCaseFile),
+}
+
+impl AnyCaseFile {
+    /// The plugin config the file gives, if any.
+    pub(super) fn config(&self) -> Option<&String> {
+        match self {
+            Self::Filter(file) => file.config.as_ref(),
+            Self::Router(file) => file.config.as_ref(),
+        }
+    }
 }
 
 fn group_of(path: &Path) -> String {

@@ -29,6 +29,24 @@ pub use self::weir::filter::types::{
     TlsInfo,
 };
 
+/// Host-side bindings for the `stream-router` world (same package, `wit/stream-router.wit`).
+/// It shares the `host` interface with filters: the generated `host` module above serves both.
+pub mod stream {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "stream-router",
+        with: {
+            "weir:filter/host": super::weir::filter::host,
+        },
+        imports: { default: trappable },
+        exports: {
+            "weir:filter/router.on-data": async,
+        },
+    });
+
+    pub use self::weir::filter::stream_types::{Connection, Route, Upstream, Verdict};
+}
+
 #[cfg(test)]
 mod tests {
     /// The plugin guide's table of Rust types names every type of the WIT and every function

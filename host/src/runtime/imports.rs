@@ -13,11 +13,40 @@ use wasmtime::component::{Component, Linker, ResourceType};
 
 use super::store::HostState;
 
-/// The `weir:` interfaces this host provides, by exact name and version.
+/// The `weir:` interfaces this host provides to filters, by exact name and version.
 pub(crate) const PROVIDED: &[&str] = &["weir:filter/types@0.1.0", "weir:filter/host@0.1.0"];
+/// The `weir:` interfaces this host provides to stream routers.
+const PROVIDED_TO_ROUTERS: &[&str] = &["weir:filter/stream-types@0.1.0", "weir:filter/host@0.1.0"];
 
-/// The interface a filter must export.
-const EXPORTED: &str = "weir:filter/filter@0.1.0";
+/// The interface a filter exports.
+const FILTER_EXPORT: &str = "weir:filter/filter@0.1.0";
+/// The interface a stream router exports.
+const ROUTER_EXPORT: &str = "weir:filter/router@0.1.0";
+
+/// The world a component targets, told by the interface it exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum World {
+    /// `http-filter`: exports `weir:filter/filter`.
+    HttpFilter,
+    /// `stream-router`: exports `weir:filter/router`.
+    StreamRouter,
+}
+
+impl World {
+    /// The world's name in the WIT package.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpFilter => "http-filter",
+            Self::StreamRouter => "stream-router",
+        }
+    }
+}
+
+impl std::fmt::Display for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Whether an import belongs to weir's own namespace (never stubbed, always checked).
 pub(crate) fn is_weir(name: &str) -> bool {
@@ -25,25 +54,41 @@ pub(crate) fn is_weir(name: &str) -> bool {
 }
 
 /// Checks the interface names: `weir:` imports must be ones this host provides, and the
-/// component must export the filter interface.
-pub(crate) fn check_interfaces(engine: &Engine, component: &Component) -> Result<(), String> {
+/// component must export the filter or the router interface (not both); returns which.
+pub(crate) fn check_interfaces(engine: &Engine, component: &Component) -> Result<World, String> {
     let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        if is_weir(name) && !PROVIDED.contains(&name) {
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let world = match (
+        exports.contains(&FILTER_EXPORT),
+        exports.contains(&ROUTER_EXPORT),
+    ) {
+        (true, false) => World::HttpFilter,
+        (false, true) => World::StreamRouter,
+        (true, true) => {
             return Err(format!(
-                "it imports `{name}`, which this host does not provide (it provides {})",
-                PROVIDED.join(", ")
+                "it exports both `{FILTER_EXPORT}` and `{ROUTER_EXPORT}`; a component targets one world"
+            ));
+        }
+        (false, false) => {
+            return Err(format!(
+                "it exports [{}] but neither `{FILTER_EXPORT}` (http-filter) nor `{ROUTER_EXPORT}` (stream-router)",
+                exports.join(", ")
+            ));
+        }
+    };
+    let provided = match world {
+        World::HttpFilter => PROVIDED,
+        World::StreamRouter => PROVIDED_TO_ROUTERS,
+    };
+    for (name, _) in ty.imports(engine) {
+        if is_weir(name) && !provided.contains(&name) {
+            return Err(format!(
+                "it imports `{name}`, which this host does not provide to a {world} (it provides {})",
+                provided.join(", ")
             ));
         }
     }
-    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    if !exports.contains(&EXPORTED) {
-        return Err(format!(
-            "it exports [{}] but not `{EXPORTED}`",
-            exports.join(", ")
-        ));
-    }
-    Ok(())
+    Ok(world)
 }
 
 /// Checks that every function and resource the component imports from a `weir:` interface is

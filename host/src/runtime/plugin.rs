@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Linker, Resource};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::bindings::stream::{Connection, StreamRouter, StreamRouterPre, Verdict};
 use super::bindings::{Decision, HttpFilter, HttpFilterPre};
 use super::budget::PluginLimits;
 use super::cache::{CacheOutcome, ContentHash};
+pub use super::imports::World;
 use super::request::RequestView;
 use super::response::ResponseView;
 use super::snapshot::{self, InitFailure};
@@ -80,9 +82,10 @@ pub enum LoadError {
         /// wasmtime's explanation.
         reason: String,
     },
-    /// The component does not target the `http-filter` world this host supports.
+    /// The component targets neither world this host supports (`http-filter`,
+    /// `stream-router`).
     #[error(
-        "filter `{filter}`: plugin does not implement {WIT_PACKAGE} world `http-filter`: {reason}"
+        "filter `{filter}`: plugin does not implement {WIT_PACKAGE} world `http-filter` or `stream-router`: {reason}"
     )]
     WrongWorld {
         /// Filter name.
@@ -149,15 +152,27 @@ impl Drop for Busy<'_> {
 
 struct Warm {
     store: Store<HostState>,
-    bindings: HttpFilter,
+    bindings: Bindings,
     calls: u64,
+}
+
+/// An instance's exports, by world.
+enum Bindings {
+    Filter(HttpFilter),
+    Router(StreamRouter),
+}
+
+/// A pre-instantiated component, by world.
+enum Pre {
+    Filter(HttpFilterPre<HostState>),
+    Router(StreamRouterPre<HostState>),
 }
 
 /// A loaded, initialised plugin ready to serve hook calls.
 pub struct Plugin {
     settings: FilterSettings,
     shared: Arc<PluginShared>,
-    pre: HttpFilterPre<HostState>,
+    pre: Pre,
     runtime: Arc<Runtime>,
     hash: ContentHash,
     cache_outcome: CacheOutcome,
@@ -179,7 +194,7 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     /// Loads the component at `path` (compiling it or taking it from the cache), checks that it
-    /// targets the `http-filter` world, and creates a first instance with `init` run, so a bad
+    /// targets the `http-filter` or the `stream-router` world, and creates a first instance with `init` run, so a bad
     /// config is refused at load time. Blocking: call off the data path.
     pub fn load(
         runtime: &Arc<Runtime>,
@@ -206,10 +221,20 @@ impl Plugin {
             filter: filter.clone(),
             reason,
         };
-        imports::check_interfaces(engine, &component).map_err(&wrong_world)?;
+        let world = imports::check_interfaces(engine, &component).map_err(&wrong_world)?;
         let mut linker = Linker::<HostState>::new(engine);
-        HttpFilter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        match world {
+            World::HttpFilter => {
+                HttpFilter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            }
+            World::StreamRouter => {
+                StreamRouter::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+                    &mut linker,
+                    |s| s,
+                )
+            }
+        }
+        .map_err(|e| wrong_world(format!("{e:#}")))?;
         imports::check_weir_items(engine, &linker, &component).map_err(&wrong_world)?;
         wasi_shim::link(engine, &mut linker, &component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
@@ -219,9 +244,21 @@ impl Plugin {
             component
         } else {
             let mut store = new_store(runtime, &shared, &settings);
-            let snapshot =
-                snapshot::post_init_component(&bytes, &linker, &mut store, &settings.config_json)
-                    .map_err(|failure| match failure {
+            let config = settings.config_json.as_str();
+            let init: Box<snapshot::Init<'_>> = match world {
+                World::HttpFilter => Box::new(|store, instance| {
+                    HttpFilter::new(&mut *store, instance)?
+                        .weir_filter_filter()
+                        .call_init(store, config)
+                }),
+                World::StreamRouter => Box::new(|store, instance| {
+                    StreamRouter::new(&mut *store, instance)?
+                        .weir_filter_router()
+                        .call_init(store, config)
+                }),
+            };
+            let snapshot = snapshot::post_init_component(&bytes, &linker, &mut store, init)
+                .map_err(|failure| match failure {
                     InitFailure::Unsupported(reason) => LoadError::Snapshot {
                         filter: filter.clone(),
                         reason,
@@ -247,8 +284,11 @@ impl Plugin {
         };
         let pre = linker
             .instantiate_pre(&component)
-            .and_then(HttpFilterPre::new)
-            .map_err(|e| wrong_world(format!("{e:#}")))?;
+            .and_then(|pre| match world {
+                World::HttpFilter => HttpFilterPre::new(pre).map(Pre::Filter),
+                World::StreamRouter => StreamRouterPre::new(pre).map(Pre::Router),
+            });
+        let pre = pre.map_err(|e| wrong_world(format!("{e:#}")))?;
         let plugin = Self {
             shared,
             settings,
@@ -272,6 +312,14 @@ impl Plugin {
     /// The runtime the plugin was loaded into.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// The world the component targets.
+    pub fn world(&self) -> World {
+        match self.pre {
+            Pre::Filter(_) => World::HttpFilter,
+            Pre::Router(_) => World::StreamRouter,
+        }
     }
 
     /// The filter's settings.
@@ -365,9 +413,11 @@ impl Plugin {
             Err(e) => return (view, Err(e)),
         };
         let _busy = Busy::count(&self.busy);
+        let Bindings::Filter(bindings) = &warm.bindings else {
+            return (view, Err(not_a_filter()));
+        };
         warm.store.data_mut().lent.request = Some(view);
-        let outcome = warm
-            .bindings
+        let outcome = bindings
             .weir_filter_filter()
             .call_on_request(&mut warm.store, Resource::new_borrow(REQUEST_HANDLE))
             .await;
@@ -390,11 +440,13 @@ impl Plugin {
             Err(e) => return (request, response, Err(e)),
         };
         let _busy = Busy::count(&self.busy);
+        let Bindings::Filter(bindings) = &warm.bindings else {
+            return (request, response, Err(not_a_filter()));
+        };
         let lent = &mut warm.store.data_mut().lent;
         lent.request = Some(request);
         lent.response = Some(response);
-        let outcome = warm
-            .bindings
+        let outcome = bindings
             .weir_filter_filter()
             .call_on_response(
                 &mut warm.store,
@@ -409,6 +461,36 @@ impl Plugin {
         let result = outcome.map_err(|e| classify(e, &warm.store, self.settings.deadline));
         self.checkin(warm, result.is_ok());
         (request, response, result)
+    }
+
+    /// Runs a stream router's `on-data` on the data path (yielding, like
+    /// [`Plugin::on_request`]).
+    pub async fn on_data(&self, conn: &Connection, data: &[u8]) -> Result<Verdict, CallError> {
+        self.call_on_data(conn, data, Yielding::EveryTick).await
+    }
+
+    /// Runs `on-data` to completion on the calling thread (no yields): for tools.
+    pub fn on_data_blocking(&self, conn: &Connection, data: &[u8]) -> Result<Verdict, CallError> {
+        run_to_completion(self.call_on_data(conn, data, Yielding::Never))
+    }
+
+    async fn call_on_data(
+        &self,
+        conn: &Connection,
+        data: &[u8],
+        yielding: Yielding,
+    ) -> Result<Verdict, CallError> {
+        let mut warm = self.checkout(yielding)?;
+        let Bindings::Router(bindings) = &warm.bindings else {
+            return Err(not_a_filter());
+        };
+        let outcome = bindings
+            .weir_filter_router()
+            .call_on_data(&mut warm.store, conn, data)
+            .await;
+        let result = outcome.map_err(|e| classify(e, &warm.store, self.settings.deadline));
+        self.checkin(warm, result.is_ok());
+        result
     }
 
     /// A warm instance armed for one hook call: a pooled one, else a fresh one.
@@ -451,10 +533,11 @@ impl Plugin {
 
     fn instantiate(&self) -> Result<Warm, CallError> {
         let mut store = new_store(&self.runtime, &self.shared, &self.settings);
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        let bindings = match &self.pre {
+            Pre::Filter(pre) => pre.instantiate(&mut store).map(Bindings::Filter),
+            Pre::Router(pre) => pre.instantiate(&mut store).map(Bindings::Router),
+        }
+        .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let mut warm = Warm {
             store,
             bindings,
@@ -464,11 +547,11 @@ impl Plugin {
             return Ok(warm);
         }
         let config = self.settings.config_json.as_str();
-        let init = warm
-            .bindings
-            .weir_filter_filter()
-            .call_init(&mut warm.store, config)
-            .map_err(|e| classify(e, &warm.store, self.settings.init_deadline))?;
+        let init = match &warm.bindings {
+            Bindings::Filter(b) => b.weir_filter_filter().call_init(&mut warm.store, config),
+            Bindings::Router(b) => b.weir_filter_router().call_init(&mut warm.store, config),
+        };
+        let init = init.map_err(|e| classify(e, &warm.store, self.settings.init_deadline))?;
         init.map_err(CallError::InitRejected)?;
         Ok(warm)
     }
@@ -591,6 +674,13 @@ fn classify(error: wasmtime::Error, store: &Store<HostState>, deadline: Duration
         text.push_str(&format!("… ({whole} bytes in all)"));
     }
     CallError::Trap(text)
+}
+
+/// A hook of the other world was called: chains are built from plugins of the right world, so
+/// this is a host bug, reported as a fault rather than a panic.
+#[cold]
+fn not_a_filter() -> CallError {
+    CallError::Trap("this plugin is not of the world this hook belongs to".into())
 }
 
 /// The handle numbers the guest gets for the lent request and response. They are never looked

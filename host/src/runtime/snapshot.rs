@@ -15,17 +15,20 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Instance, Linker, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::bindings::HttpFilter;
 use super::store::HostState;
 
-/// Runs `init(config)` on an instrumented copy of `bytes` and returns the bytes of a component
-/// whose instances start in the state `init` left. `store` is a fresh store for the filter
-/// (limits and deadline armed); `init` failures come back as [`InitFailure`].
+/// The world's `init` export, called with the filter's config on a fresh instance.
+pub(super) type Init<'a> =
+    dyn FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<Result<(), String>> + 'a;
+
+/// Runs `init` on an instrumented copy of `bytes` and returns the bytes of a component whose
+/// instances start in the state `init` left. `store` is a fresh store for the plugin (limits
+/// and deadline armed); `init` failures come back as [`InitFailure`].
 pub(super) fn post_init_component(
     bytes: &[u8],
     linker: &Linker<HostState>,
     store: &mut Store<HostState>,
-    config_json: &str,
+    init: Box<Init<'_>>,
 ) -> Result<Vec<u8>, InitFailure> {
     let wizer = Wizer::new();
     let (context, instrumented) = wizer
@@ -36,10 +39,7 @@ pub(super) fn post_init_component(
     let instance = linker
         .instantiate(&mut *store, &component)
         .map_err(InitFailure::Call)?;
-    let filter = HttpFilter::new(&mut *store, &instance).map_err(InitFailure::Call)?;
-    filter
-        .weir_filter_filter()
-        .call_init(&mut *store, config_json)
+    init(&mut *store, &instance)
         .map_err(InitFailure::Call)?
         .map_err(InitFailure::Rejected)?;
     let mut state = Access {

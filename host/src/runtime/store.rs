@@ -243,6 +243,8 @@ impl HostState {
 
 impl types::Host for HostState {}
 
+impl super::bindings::stream::weir::filter::stream_types::Host for HostState {}
+
 impl host::Host for HostState {
     fn log(
         &mut self,

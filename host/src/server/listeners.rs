@@ -17,9 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::config::{ListenerConfig, Protocol};
+use crate::config::{ListenerConfig, ListenerMode, Protocol};
 use crate::metrics::METRICS;
 use crate::proxy::{self, ConnInfo, Drain, ProxyState, RequestLimits, StopState, Tunnels};
+use crate::stream;
 use crate::tls::TlsFacts;
 
 use super::StartError;
@@ -349,6 +350,18 @@ async fn serve(
             }
         }
     };
+    if let ListenerMode::Tcp(tcp) = &listener.mode {
+        let accepted = stream::Accepted {
+            listener: name,
+            client,
+            peer,
+            send_timeout: limits.send_timeout,
+            drain,
+        };
+        stream::serve(state.load_full(), tcp, accepted, stream).await;
+        drop(permit);
+        return;
+    }
     let request_limits = RequestLimits {
         max_uri_bytes: limits.max_uri_bytes,
         max_method_bytes: limits.max_method_bytes,

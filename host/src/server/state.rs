@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use crate::access::AccessLog;
 use crate::config::{Config, ListenerMode};
-use crate::filters::{ChainEntry, FilterChain};
+use crate::filters::{ChainEntry, FilterChain, RouterChain};
 use std::time::SystemTime;
 
 use crate::proxy::{ForwardProxy, LoadedPlugin, ProxyState, Route};
-use crate::runtime::{PathContext, Plugin, Runtime};
+use crate::runtime::{PathContext, Plugin, Runtime, World};
 use crate::upstream::{BackendPool, OriginClient};
 
 use super::StartError;
@@ -24,6 +24,7 @@ pub async fn build_state(
     previous: Option<&ProxyState>,
 ) -> Result<ProxyState, StartError> {
     let loaded = load_plugins(config, runtime).await?;
+    check_worlds(config, &loaded)?;
     let pools: HashMap<Arc<str>, Arc<BackendPool>> = config
         .pools
         .iter()
@@ -72,6 +73,22 @@ pub async fn build_state(
             Some((name, proxy))
         })
         .collect();
+    let streams = config
+        .listeners
+        .iter()
+        .filter_map(|listener| {
+            let ListenerMode::Tcp(settings) = &listener.mode else {
+                return None;
+            };
+            let routers = settings
+                .routers
+                .iter()
+                .filter_map(|name| loaded.get(name))
+                .cloned()
+                .collect();
+            Some((Arc::from(listener.name.as_str()), RouterChain::new(routers)))
+        })
+        .collect();
     let mut routes = Vec::with_capacity(config.routes.len());
     for route in &config.routes {
         // Validation guarantees the pool exists; a missing one would be a validator bug.
@@ -110,6 +127,7 @@ pub async fn build_state(
         generation,
         plugins,
         forward,
+        streams,
         paths: PathContext::new(config.path_encoded_separators, None),
         // One access log for the life of the process: the admin endpoint's recent records
         // survive a reload.
@@ -144,4 +162,49 @@ async fn load_plugins(
         );
     }
     Ok(plugins)
+}
+
+/// Every chain holds plugins of its world: filters in routes and forward proxies, stream
+/// routers on TCP listeners.
+fn check_worlds(config: &Config, loaded: &HashMap<Arc<str>, ChainEntry>) -> Result<(), StartError> {
+    let check = |names: &[Arc<str>], wanted: World, key: String| {
+        for name in names {
+            let Some(entry) = loaded.get(name) else {
+                continue;
+            };
+            let world = entry.plugin.world();
+            if world != wanted {
+                return Err(StartError::World {
+                    key,
+                    filter: name.clone(),
+                    world,
+                    wanted,
+                });
+            }
+        }
+        Ok(())
+    };
+    for (i, route) in config.routes.iter().enumerate() {
+        check(
+            &route.filters,
+            World::HttpFilter,
+            format!("route[{i}].filters"),
+        )?;
+    }
+    for (i, listener) in config.listeners.iter().enumerate() {
+        match &listener.mode {
+            ListenerMode::Reverse => {}
+            ListenerMode::Forward(forward) => check(
+                &forward.filters,
+                World::HttpFilter,
+                format!("listener[{i}].forward.filters"),
+            )?,
+            ListenerMode::Tcp(tcp) => check(
+                &tcp.routers,
+                World::StreamRouter,
+                format!("listener[{i}].tcp.routers"),
+            )?,
+        }
+    }
+    Ok(())
 }
