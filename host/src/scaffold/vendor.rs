@@ -138,6 +138,10 @@ pub(super) const FILES: &[(&str, &str)] = &[
         include_str!("../../../sdk/src/verdict.rs"),
     ),
     ("wit/filter.wit", include_str!("../../../wit/filter.wit")),
+    (
+        "wit/stream-router.wit",
+        include_str!("../../../wit/stream-router.wit"),
+    ),
 ];
 
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
