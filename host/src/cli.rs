@@ -248,7 +248,8 @@ pub struct RunArgs {
     /// (`PATH=JSON`). Repeatable; routers are asked in the order given.
     #[arg(long, value_name = "PATH[=JSON]", requires = "tcp_listen")]
     pub router: Vec<String>,
-    /// Quick TCP mode: let routers connect to any `host:port` they name, not only to pools.
+    /// Quick TCP mode: let routers connect to a `host:port` they name, not only to pools
+    /// (public addresses only; a config file's `allow_networks` opens private ones).
     #[arg(long, requires = "tcp_listen")]
     pub allow_address_targets: bool,
     /// Quick mode: directory for compiled plugins (speeds up the next start).

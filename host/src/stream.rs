@@ -40,6 +40,10 @@ pub struct TcpSettings {
     pub connect_timeout: Duration,
     /// Whether routers may name an address instead of a pool.
     pub allow_address_targets: bool,
+    /// The networks an address target may resolve to (judged after DNS, on every address).
+    pub egress: crate::upstream::EgressPolicy,
+    /// The ports an address target may use.
+    pub allow_ports: crate::upstream::Ports,
     /// Bytes buffered per direction of a routed connection.
     pub buffer_bytes: usize,
 }
@@ -89,6 +93,8 @@ enum Unreachable {
     BadAddress(String),
     #[error("cannot resolve `{0}`")]
     Resolve(String, #[source] std::io::Error),
+    #[error("router named `{address}`, refused by the listener's egress policy: {why}")]
+    Refused { address: String, why: String },
     #[error("cannot connect to `{name}`: {reason}")]
     Connect { name: String, reason: String },
     #[error(transparent)]
@@ -262,7 +268,11 @@ async fn connect(
             if !settings.allow_address_targets {
                 return Err(Unreachable::AddressNotAllowed(address.clone()));
             }
-            let addrs = resolve(address, settings.connect_timeout).await?;
+            let addrs = admit(
+                settings,
+                address,
+                resolve(address, settings.connect_timeout).await?,
+            )?;
             let stream = connect_tcp(&addrs, settings.connect_timeout)
                 .await
                 .map_err(|e| Unreachable::Connect {
@@ -271,6 +281,44 @@ async fn connect(
                 })?;
             Ok((stream, address.clone(), None))
         }
+    }
+}
+
+/// The addresses of `addrs` (one lookup of `address`) that the listener's policy allows: its
+/// ports, then its networks on every address (IPv4-mapped judged as IPv4). Only these are
+/// connected; none left is a refusal naming the first reason.
+fn admit(
+    settings: &TcpSettings,
+    address: &str,
+    addrs: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, Unreachable> {
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter_map(|addr| {
+            let verdict = if settings.allow_ports.contains(addr.port()) {
+                settings
+                    .egress
+                    .judge(addr.ip())
+                    .map_err(|why| why.to_string())
+            } else {
+                Err(format!("port {} is not in allow_ports", addr.port()))
+            };
+            match verdict {
+                Ok(()) => Some(SocketAddr::new(addr.ip().to_canonical(), addr.port())),
+                Err(why) => {
+                    refused.get_or_insert(why);
+                    None
+                }
+            }
+        })
+        .collect();
+    match refused {
+        Some(why) if allowed.is_empty() => Err(Unreachable::Refused {
+            address: address.to_owned(),
+            why,
+        }),
+        _ => Ok(allowed),
     }
 }
 

@@ -168,7 +168,7 @@ pub(crate) mod socks4_router {
         let config = tcp_config(
             guests::SOCKS4_ROUTER,
             "{}",
-            "allow_address_targets = true",
+            "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]",
             "",
         );
         let weir = TestWeir::start(&config).await;
@@ -196,16 +196,30 @@ pub(crate) mod socks4_router {
     #[tokio::test]
     async fn an_address_target_is_refused_unless_the_listener_allows_it() {
         let backend = Backend::start("not-reached").await;
-        let weir = TestWeir::start(&tcp_config(guests::SOCKS4_ROUTER, "{}", "", "")).await;
-        let mut client = connect(weir.addr).await;
-        client
-            .write_all(&socks4_request(backend.addr()))
-            .await
-            .expect("write");
-        // Closed before the grant: the upstream was never connected.
-        assert_eq!(read_all(&mut client).await, b"");
-        assert_eq!(backend.connections(), 0);
-        weir.stop().await;
+        let other_port = if backend.addr().port() == 1 { 2 } else { 1 };
+        for keys in [
+            // Address targets off.
+            String::new(),
+            // On, but loopback is a reserved range that only allow_networks opens.
+            "allow_address_targets = true".to_owned(),
+            // Loopback opened, but not the backend's port.
+            format!(
+                "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]\nallow_ports = [{other_port}]"
+            ),
+            // Opened, then denied.
+            "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]\ndeny_networks = [\"127.0.0.1/32\"]".to_owned(),
+        ] {
+            let weir = TestWeir::start(&tcp_config(guests::SOCKS4_ROUTER, "{}", &keys, "")).await;
+            let mut client = connect(weir.addr).await;
+            client
+                .write_all(&socks4_request(backend.addr()))
+                .await
+                .expect("write");
+            // Closed before the grant: the upstream was never connected.
+            assert_eq!(read_all(&mut client).await, b"", "{keys}");
+            assert_eq!(backend.connections(), 0, "{keys}");
+            weir.stop().await;
+        }
     }
 
     #[tokio::test]
@@ -231,7 +245,7 @@ pub(crate) mod socks4_router {
         let weir = TestWeir::start(&tcp_config(
             guests::SOCKS4_ROUTER,
             "{}",
-            "max_prefix_bytes = 64\nallow_address_targets = true",
+            "max_prefix_bytes = 64\nallow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]",
             "",
         ))
         .await;
@@ -263,7 +277,7 @@ pub(crate) mod git_router {
         let weir = TestWeir::start(&tcp_config(
             guests::GIT_ROUTER,
             &routes,
-            "allow_address_targets = true",
+            "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]",
             &pools,
         ))
         .await;
@@ -310,7 +324,7 @@ pub(crate) mod git_router {
                     r#"{{"routes": [{{"prefix": "/", "address": "{}"}}]}}"#,
                     server.addr
                 ),
-                "allow_address_targets = true",
+                "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]",
                 "",
             )
         };
@@ -385,7 +399,7 @@ mod failures {
             ),
         );
         format!(
-            "{}\n{bad}\n{git}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"bad\", \"git\"]\nallow_address_targets = true\n",
+            "{}\n{bad}\n{git}\n[[listener]]\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\n[listener.tcp]\nrouters = [\"bad\", \"git\"]\nallow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]\n",
             runtime_table()
         )
     }
@@ -708,7 +722,7 @@ async fn a_real_git_client_lists_refs_through_the_git_router() {
     let weir = TestWeir::start(&tcp_config(
         guests::GIT_ROUTER,
         &routes,
-        "allow_address_targets = true",
+        "allow_address_targets = true\nallow_networks = [\"127.0.0.0/8\"]",
         "",
     ))
     .await;

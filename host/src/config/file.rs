@@ -208,10 +208,22 @@ pub struct Tcp {
     /// Default: 3000.
     #[serde(default = "spanned_default::tcp_connect_timeout_ms")]
     pub connect_timeout_ms: Spanned<u64>,
-    /// Let routers send connections to any `host:port` they name, not only to pools.
+    /// Let routers send connections to a `host:port` they name (within `allow_networks`,
+    /// `deny_networks` and `allow_ports`), not only to pools.
     /// Default: false.
     #[serde(default)]
     pub allow_address_targets: bool,
+    /// Networks an address target may be in (CIDRs); the built-in reserved ranges (loopback,
+    /// private, link-local, ...) are refused unless an entry inside them opens them. Default:
+    /// any public address.
+    #[serde(default)]
+    pub allow_networks: Option<Vec<Spanned<String>>>,
+    /// Networks no address target may be in (checked first). Default: none.
+    #[serde(default)]
+    pub deny_networks: Vec<Spanned<String>>,
+    /// Ports an address target may use: numbers and `"low-high"` ranges. Default: every port.
+    #[serde(default = "spanned_default::tcp_allow_ports")]
+    pub allow_ports: Spanned<Vec<Spanned<PortEntry>>>,
     /// Bytes buffered per direction of a routed connection (each read moves at most this
     /// much). Default: 16384.
     #[serde(default = "spanned_default::tcp_buffer_bytes")]
@@ -584,6 +596,9 @@ mod spanned_default {
     }
     pub(super) fn protocol() -> Spanned<String> {
         unset(defaults::protocol())
+    }
+    pub(super) fn tcp_allow_ports() -> Spanned<Vec<Spanned<super::PortEntry>>> {
+        unset(vec![unset(super::PortEntry::Text("1-65535".to_owned()))])
     }
     pub(super) fn allow_ports() -> Spanned<Vec<Spanned<super::PortEntry>>> {
         unset(

@@ -171,6 +171,13 @@ impl Validator<'_> {
                 day,
             )?),
             allow_address_targets: tcp.allow_address_targets,
+            egress: self.egress_policy(
+                &format!("listener[{i}].tcp"),
+                tcp.allow_networks.as_deref(),
+                &tcp.deny_networks,
+                true,
+            )?,
+            allow_ports: self.allow_ports(&format!("listener[{i}].tcp"), &tcp.allow_ports)?,
             buffer_bytes: usize::try_from(buffer_bytes).unwrap_or(usize::MAX),
         })
     }
@@ -306,7 +313,8 @@ impl Validator<'_> {
             return self.invalid(span, key("connect_ports"), "0 is not a port");
         }
         let egress = self.egress(i, forward)?;
-        let allow_ports = self.allow_ports(i, &forward.allow_ports)?;
+        let allow_ports =
+            self.allow_ports(&format!("listener[{i}].forward"), &forward.allow_ports)?;
         let forwarded_for = match forward.forwarded_for.get_ref().as_str() {
             "none" => ForwardedFor::None,
             "append" => ForwardedFor::Append,
@@ -346,20 +354,6 @@ impl Validator<'_> {
     /// The egress policy of `[listener.forward]` number `i`: its networks parsed, and the
     /// reserved ranges refused unless `allow_private_targets`.
     fn egress(&self, i: usize, forward: &file::Forward) -> Result<EgressPolicy, ConfigError> {
-        let networks = |list: &[Spanned<String>], name: &str| {
-            list.iter()
-                .enumerate()
-                .map(|(j, text)| {
-                    text.get_ref().trim().parse::<IpNet>().or_else(|e| {
-                        self.invalid(
-                            text.span(),
-                            format!("listener[{i}].forward.{name}[{j}]"),
-                            e.to_string(),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
         let allow_private = *forward.allow_private_targets.get_ref();
         if allow_private {
             tracing::warn!(
@@ -367,20 +361,47 @@ impl Validator<'_> {
                 "allow_private_targets = true opens every loopback, private and link-local range to the forward proxy's clients; allow_networks can open only the networks it needs"
             );
         }
+        self.egress_policy(
+            &format!("listener[{i}].forward"),
+            forward.allow_networks.as_deref(),
+            &forward.deny_networks,
+            !allow_private,
+        )
+    }
+
+    /// An egress policy from `allow_networks` and `deny_networks` under the table `table`.
+    fn egress_policy(
+        &self,
+        table: &str,
+        allow: Option<&[Spanned<String>]>,
+        deny: &[Spanned<String>],
+        refuse_reserved: bool,
+    ) -> Result<EgressPolicy, ConfigError> {
+        let networks = |list: &[Spanned<String>], name: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    text.get_ref().trim().parse::<IpNet>().or_else(|e| {
+                        self.invalid(text.span(), format!("{table}.{name}[{j}]"), e.to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(EgressPolicy {
-            allow_networks: match &forward.allow_networks {
+            allow_networks: match allow {
                 Some(list) => Some(networks(list, "allow_networks")?),
                 None => None,
             },
-            deny_networks: networks(&forward.deny_networks, "deny_networks")?,
-            refuse_reserved: !allow_private,
+            deny_networks: networks(deny, "deny_networks")?,
+            refuse_reserved,
         })
     }
 
-    /// `allow_ports`: port numbers and `"low-high"` ranges, each within 1-65535.
+    /// `allow_ports` of the table `table`: port numbers and `"low-high"` ranges, each within
+    /// 1-65535.
     fn allow_ports(
         &self,
-        i: usize,
+        table: &str,
         raw: &Spanned<Vec<Spanned<file::PortEntry>>>,
     ) -> Result<Ports, ConfigError> {
         let mut ranges = Vec::with_capacity(raw.get_ref().len());
@@ -399,7 +420,7 @@ impl Validator<'_> {
             let Some(range) = range else {
                 return self.invalid(
                     entry.span(),
-                    format!("listener[{i}].forward.allow_ports[{j}]"),
+                    format!("{table}.allow_ports[{j}]"),
                     "a port is 1-65535, a range \"low-high\" with low <= high",
                 );
             };

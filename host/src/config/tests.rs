@@ -766,6 +766,18 @@ fn tcp_settings_are_checked_with_their_keys() {
             "routers = [\"r\"]\nbuffer_bytes = 100",
             "`listener[0].tcp.buffer_bytes`: must be between 1024 and 1048576",
         ),
+        (
+            "routers = [\"r\"]\nallow_networks = [\"10.0.0.0/33\"]",
+            "`listener[0].tcp.allow_networks[0]`",
+        ),
+        (
+            "routers = [\"r\"]\ndeny_networks = [\"nope\"]",
+            "`listener[0].tcp.deny_networks[0]`",
+        ),
+        (
+            "routers = [\"r\"]\nallow_ports = [0]",
+            "`listener[0].tcp.allow_ports[0]`: a port is 1-65535",
+        ),
     ] {
         let err = parse_err(&tcp_text(keys));
         assert!(err.contains(expected), "{keys}: {err}");
