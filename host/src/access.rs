@@ -2,11 +2,12 @@
 //! (per filter hook: its verdict, the names of its edits, its time, its fault).
 //!
 //! The data path never writes a line itself: it hands the record to [`AccessLog::record`],
-//! which puts it on a bounded channel (`try_send`, never waiting). A writer thread of its own
+//! which puts it on a bounded queue (a short lock, never waiting for the writer). A writer
+//! thread of its own, woken once per batch (at most [`BATCH_WAIT`] after a record came),
 //! keeps the last [`RECENT`] records for the admin endpoint and writes each one, as a JSON line
 //! or in the combined log format, to the output the binary installed with [`write_to`] (a
 //! file or stdout), or else as a `weir::access` event of the diagnostic log. A record that
-//! finds the channel full is dropped and counted (`weir_log_lines_dropped_total`).
+//! finds the queue full is dropped and counted (`weir_log_lines_dropped_total`).
 //!
 //! Nothing here reads a header value: a record holds the request target, addresses and names,
 //! so no `Cookie`, `Authorization` or `Proxy-Authorization` value can reach it. Edits are named
@@ -19,7 +20,6 @@ mod format;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use std::fmt;
@@ -270,42 +270,98 @@ pub fn write_to(output: Box<dyn Write + Send>, format: AccessFormat) {
     let _ = OUTPUT.set((Mutex::new(output), format));
 }
 
+/// How long the writer gathers records after the first one before it writes them: the most
+/// a record waits before it reaches the output and `/traces`.
+pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Queued records past which the writer starts at once instead of waiting out [`BATCH_WAIT`].
+const WAKE_AT: usize = QUEUE / 4;
+
 /// The access log of one running weir, shared by every config generation.
+///
+/// Records are queued under a short lock and written in batches: the writer thread is woken
+/// when a record finds the queue empty (and when it is a quarter full), then gathers for
+/// [`BATCH_WAIT`] and takes the whole queue at once. Under load that is one wake-up per batch
+/// instead of one per request: waking a thread per request cost a context switch on the
+/// worker's core each time (measured: about a third of weir's CPU per request with no filter
+/// on one core; docs/benchmarks.md, "Access log batching").
 #[derive(Debug)]
 pub struct AccessLog {
-    queue: SyncSender<Box<AccessRecord>>,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recent: Arc<Mutex<VecDeque<Box<AccessRecord>>>>,
     dropped: AtomicU64,
+}
+
+/// What the data path and the writer share.
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// The writer thread, to wake.
+    writer: OnceLock<std::thread::Thread>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    records: Vec<Box<AccessRecord>>,
+    /// Set when the log is dropped: the writer writes what is queued and ends.
+    closing: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
+    }
 }
 
 impl AccessLog {
     /// Starts the writer thread.
     pub fn start() -> Arc<Self> {
-        let (queue, records) = sync_channel(QUEUE);
+        let shared = Arc::new(Shared::default());
         let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT)));
-        let kept = recent.clone();
+        let (queue, kept) = (shared.clone(), recent.clone());
         let spawned = std::thread::Builder::new()
             .name("weir-access".to_owned())
-            .spawn(move || write_records(&records, &kept));
-        if let Err(e) = spawned {
-            // Records then find the channel closed and are counted as dropped.
-            tracing::error!(error = %e, "cannot start the access log writer");
-        }
+            .spawn(move || write_records(&queue, &kept));
+        let writer = match spawned {
+            Ok(writer) => {
+                let _ = shared.writer.set(writer.thread().clone());
+                Some(writer)
+            }
+            Err(e) => {
+                // Records then pile up to the queue's bound and are counted as dropped.
+                tracing::error!(error = %e, "cannot start the access log writer");
+                None
+            }
+        };
         Arc::new(Self {
-            queue,
+            shared,
+            writer: Mutex::new(writer),
             recent,
             dropped: AtomicU64::new(0),
         })
     }
 
-    /// Queues a record without waiting; a full queue drops it (counted).
+    /// Queues a record without waiting for the writer; a full queue drops it (counted).
     pub fn record(&self, record: Box<AccessRecord>) {
-        match self.queue.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::METRICS.log_line_dropped();
-            }
+        let mut queue = self.shared.lock();
+        let queued = queue.records.len();
+        if queued >= QUEUE {
+            drop(queue);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::METRICS.log_line_dropped();
+            return;
+        }
+        queue.records.push(record);
+        drop(queue);
+        if queued == 0 || queued + 1 == WAKE_AT {
+            self.shared.wake();
         }
     }
 
@@ -326,30 +382,76 @@ impl AccessLog {
     }
 }
 
-/// The writer thread: until every sender is gone, keeps and writes each record; flushes the
-/// output whenever the queue is empty.
-fn write_records(
-    records: &Receiver<Box<AccessRecord>>,
-    recent: &Mutex<VecDeque<Box<AccessRecord>>>,
-) {
+impl Drop for AccessLog {
+    /// Writes what is still queued before the log goes (at the end of `weir run`, say).
+    fn drop(&mut self) {
+        self.shared.lock().closing = true;
+        self.shared.wake();
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: waits for a first record, gathers for [`BATCH_WAIT`], then writes and
+/// keeps the whole batch and flushes the output; ends once the log is closing and nothing is
+/// queued.
+fn write_records(shared: &Shared, recent: &Mutex<VecDeque<Box<AccessRecord>>>) {
     let mut line = String::new();
-    while let Ok(record) = records.recv() {
-        let mut next = Some(record);
-        while let Some(record) = next.take() {
-            write_one(&record, &mut line);
-            let mut kept = recent.lock().unwrap_or_else(PoisonError::into_inner);
-            if kept.len() == RECENT {
-                kept.pop_front();
+    let mut batch: Vec<Box<AccessRecord>> = Vec::new();
+    loop {
+        // Parked until a record comes (or the log closes).
+        loop {
+            let queue = shared.lock();
+            if !queue.records.is_empty() || queue.closing {
+                break;
             }
-            kept.push_back(record);
-            drop(kept);
-            next = records.try_recv().ok();
+            drop(queue);
+            std::thread::park();
+        }
+        let deadline = std::time::Instant::now() + BATCH_WAIT;
+        loop {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let queue = shared.lock();
+            if queue.records.len() >= WAKE_AT || queue.closing {
+                break;
+            }
+            drop(queue);
+            std::thread::park_timeout(deadline - now);
+        }
+        let closing = {
+            let mut queue = shared.lock();
+            std::mem::swap(&mut queue.records, &mut batch);
+            queue.closing && queue.records.is_empty()
+        };
+        for record in &batch {
+            write_one(record, &mut line);
+        }
+        {
+            let mut kept = recent.lock().unwrap_or_else(PoisonError::into_inner);
+            for record in batch.drain(..) {
+                if kept.len() == RECENT {
+                    kept.pop_front();
+                }
+                kept.push_back(record);
+            }
         }
         if let Some((output, _)) = OUTPUT.get() {
             let _ = output
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .flush();
+        }
+        if closing {
+            return;
         }
     }
 }
@@ -418,6 +520,27 @@ mod tests {
         ] {
             assert_eq!(edit_name(line), name, "{line}");
         }
+    }
+
+    #[test]
+    fn records_still_queued_are_written_when_the_log_is_dropped() {
+        let log = AccessLog::start();
+        let kept = log.recent.clone();
+        for status in 0..10 {
+            log.record(Box::new(AccessRecord {
+                status,
+                ..AccessRecord::default()
+            }));
+        }
+        // At once: well within the writer's batch wait.
+        drop(log);
+        let statuses: Vec<u16> = kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|record| record.status)
+            .collect();
+        assert_eq!(statuses, (0..10).collect::<Vec<u16>>());
     }
 
     #[test]
