@@ -49,6 +49,9 @@ pub struct Config {
     /// What an encoded `/`, a backslash or an encoded control character in a request path
     /// does (`[server] path_encoded_separators`).
     pub path_encoded_separators: EncodedSeparators,
+    /// How connections are scheduled on threads (`[server] scheduler` and `workers`; not
+    /// reloadable).
+    pub scheduling: crate::server::Scheduling,
     /// Listeners.
     pub listeners: Vec<ListenerConfig>,
     /// Upstream pools.
@@ -367,6 +370,7 @@ impl Validator<'_> {
                 debounce: Duration::from_millis(raw.server.watch_debounce_ms),
             }),
             path_encoded_separators: self.path_encoded_separators(&raw.server)?,
+            scheduling: self.scheduling(&raw.server)?,
             listeners,
             pools,
             filters,
@@ -388,6 +392,33 @@ impl Validator<'_> {
                 format!("`{other}` is not reject or keep"),
             ),
         }
+    }
+
+    fn scheduling(&self, raw: &file::Server) -> Result<crate::server::Scheduling, ConfigError> {
+        use crate::server::Scheduler;
+        let scheduler = match raw.scheduler.get_ref().as_str() {
+            "per-core" => Scheduler::PerCore,
+            "work-stealing" => Scheduler::WorkStealing,
+            other => {
+                return self.invalid(
+                    raw.scheduler.span(),
+                    "server.scheduler".into(),
+                    format!("`{other}` is not per-core or work-stealing"),
+                );
+            }
+        };
+        let workers = *raw.workers.get_ref();
+        if workers > crate::server::MAX_WORKERS {
+            return self.invalid(
+                raw.workers.span(),
+                "server.workers".into(),
+                format!("must be 0 (one per core) to {}", crate::server::MAX_WORKERS),
+            );
+        }
+        Ok(crate::server::Scheduling {
+            scheduler,
+            workers: std::num::NonZeroUsize::new(workers as usize),
+        })
     }
 
     fn runtime(&self, raw: &file::Runtime) -> Result<EngineSettings, ConfigError> {

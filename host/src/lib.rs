@@ -29,3 +29,4 @@ pub mod server;
 pub mod stream;
 pub mod tls;
 pub mod upstream;
+pub(crate) mod worker;

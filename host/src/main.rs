@@ -98,10 +98,21 @@ fn main() -> ExitCode {
     if let Some(file) = access_file {
         let _ = ACCESS_LOG.set(file);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `weir run` reads its config first: `[server] scheduler` and `workers` decide the runtime.
+    let (command, scheduling) = match cli.command {
+        Command::Run(args) => match run_config(&args) {
+            Ok(config) => {
+                let scheduling = config.scheduling;
+                (Resolved::Run(Box::new(config)), Some(scheduling))
+            }
+            Err(e) => {
+                report(&e);
+                return ExitCode::FAILURE;
+            }
+        },
+        other => (Resolved::Other(other), None),
+    };
+    let runtime = match build_runtime(scheduling) {
         Ok(runtime) => runtime,
         Err(e) => {
             report(&anyhow::Error::new(e).context("cannot start the async runtime"));
@@ -109,13 +120,16 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Run(args) => run(args).await,
-            Command::Check { config } => check(&config).await.map(|()| ExitCode::SUCCESS),
-            Command::Demo(args) => run_demo(args).await,
-            Command::Test(args) => test(args).await,
-            Command::New { what } => new(what).map(|()| ExitCode::SUCCESS),
-            Command::Dev(args) => run_dev(args).await,
+        match command {
+            Resolved::Run(config) => run(*config).await,
+            Resolved::Other(Command::Run(_)) => unreachable!("`run` is resolved above"),
+            Resolved::Other(Command::Check { config }) => {
+                check(&config).await.map(|()| ExitCode::SUCCESS)
+            }
+            Resolved::Other(Command::Demo(args)) => run_demo(args).await,
+            Resolved::Other(Command::Test(args)) => test(args).await,
+            Resolved::Other(Command::New { what }) => new(what).map(|()| ExitCode::SUCCESS),
+            Resolved::Other(Command::Dev(args)) => run_dev(args).await,
         }
     });
     match result {
@@ -125,6 +139,40 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command ready to run: `weir run` with its config read, or any other.
+enum Resolved {
+    Run(Box<config::Config>),
+    Other(Command),
+}
+
+/// The runtime `main` runs on. For `weir run` under per-core scheduling it only serves the
+/// control plane (signals, reloads, the admin endpoint; plugins compile on its blocking
+/// threads), as the workers serving connections have runtimes of their own: one thread is
+/// enough. Under work-stealing it serves the connections too, with `[server] workers`
+/// threads (tokio's default, one per core or `TOKIO_WORKER_THREADS`, when 0).
+fn build_runtime(
+    scheduling: Option<server::Scheduling>,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match scheduling {
+        Some(server::Scheduling {
+            scheduler: server::Scheduler::PerCore,
+            ..
+        }) => tokio::runtime::Builder::new_current_thread(),
+        Some(server::Scheduling {
+            scheduler: server::Scheduler::WorkStealing,
+            workers,
+        }) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(workers) = workers {
+                builder.worker_threads(workers.get());
+            }
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 /// Colours in text logs only for a person at a terminal: never when stderr is a file or a
@@ -142,7 +190,8 @@ fn report(error: &anyhow::Error) {
     eprintln!("error: {error:#}");
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+/// The config `weir run` serves: its file, or one built from quick-mode flags.
+fn run_config(args: &RunArgs) -> anyhow::Result<config::Config> {
     let upstream = match (&args.upstream, args.forward) {
         (Some(upstream), _) => Some(upstream.clone()),
         (None, true) => None,
@@ -151,7 +200,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         (None, false) => None,
     };
-    let config = match (&args.config, &args.listen) {
+    Ok(match (&args.config, &args.listen) {
         (Some(path), _) => config::load(path)?,
         (None, None) if args.tcp_listen.is_some() => config::quick_tcp(&QuickTcp {
             listen: args.tcp_listen.clone().unwrap_or_default(),
@@ -169,7 +218,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!(
             "give --config FILE, or --listen ADDR with --upstream URL or --forward for quick mode, or --tcp-listen ADDR with --router PATH (see weir run --help)"
         ),
-    };
+    })
+}
+
+async fn run(config: config::Config) -> anyhow::Result<ExitCode> {
     let admin_bind = config.admin.clone();
     let running = server::start(config).await?;
     let _admin = match admin_bind {
@@ -378,20 +430,10 @@ async fn run_dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         stop.clone(),
     )
     .context("cannot start the rebuild thread")?;
-    let result = run(RunArgs {
-        config: Some(config),
-        listen: None,
-        upstream: None,
-        forward: false,
-        tls_cert: None,
-        tls_key: None,
-        filter: Vec::new(),
-        cache_dir: None,
-        tcp_listen: None,
-        router: Vec::new(),
-        allow_address_targets: false,
-    })
-    .await;
+    let result = match config::load(&config) {
+        Ok(config) => run(config).await,
+        Err(e) => Err(e.into()),
+    };
     stop.store(true, Ordering::Relaxed);
     result
 }

@@ -2,6 +2,7 @@
 //! (routes, chains, pools) built from a config and held behind an `ArcSwap`.
 
 mod control;
+mod cores;
 mod file_watch;
 mod guard;
 mod listeners;
@@ -24,6 +25,7 @@ use crate::runtime::{LoadError, Runtime, RuntimeError};
 use listeners::ListenerSet;
 
 pub use control::{Control, RELOAD_HISTORY, ReloadError, ReloadEvent, ReloadStats};
+pub use cores::{MAX_WORKERS, Scheduler, Scheduling};
 pub use file_watch::WatchSettings;
 pub use state::build_state;
 
@@ -59,6 +61,15 @@ pub enum StartError {
         /// The world the chain needs.
         wanted: crate::runtime::World,
     },
+    /// The per-core worker threads could not be started.
+    #[error("cannot start {workers} worker threads")]
+    Workers {
+        /// How many were asked for.
+        workers: usize,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Loading was interrupted (the blocking task panicked or was cancelled).
     #[error("plugin loading was interrupted")]
     Interrupted,
@@ -88,6 +99,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     // Taken before any plugin is read, so a change made while loading is seen by the watcher.
     let files_at_start = file_watch::fingerprint(control::watched_files(&config));
     let runtime = Runtime::new(config.runtime.clone())?;
+    // Before any pool is built: pools keep one shard per worker.
+    let cores = match config.scheduling.scheduler {
+        Scheduler::WorkStealing => None,
+        Scheduler::PerCore => {
+            let workers = config.scheduling.threads();
+            let cores = cores::Cores::start(workers).map_err(|source| StartError::Workers {
+                workers: workers.get(),
+                source,
+            })?;
+            Some(Arc::new(cores))
+        }
+    };
     let state = build_state(&config, &runtime, 1, None).await?;
     let state = Arc::new(ArcSwap::from_pointee(state));
     let grace = config.shutdown_grace;
@@ -99,9 +122,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stopped.clone(),
         tunnels.clone(),
         grace,
+        cores,
     ));
     let wanted: Vec<&ListenerConfig> = config.listeners.iter().collect();
-    listeners.start(listeners::bind(&wanted).await?);
+    listeners.start(listeners::bind(&wanted, listeners.copies()).await?);
     let control = Arc::new(Control::new(state, runtime, listeners.clone(), config));
     let mut tasks = JoinSet::new();
     if let Some(settings) = watch_files {

@@ -223,3 +223,7 @@ pub(crate) fn tunnel_idle_timeout_ms() -> u64 {
 pub(crate) fn upgrade_idle_timeout_ms() -> u64 {
     300_000
 }
+
+pub(crate) fn scheduler() -> String {
+    "per-core".to_owned()
+}

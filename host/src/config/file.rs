@@ -84,6 +84,14 @@ pub struct Server {
     /// does: `reject` (400) or `keep` (left encoded). Default: reject.
     #[serde(default = "spanned_default::path_encoded_separators")]
     pub path_encoded_separators: Spanned<String>,
+    /// How requests are scheduled on threads: `per-core` (one single-threaded runtime per
+    /// worker, each accepting on its own `SO_REUSEPORT` socket) or `work-stealing` (one
+    /// runtime whose workers share every connection). Default: per-core.
+    #[serde(default = "spanned_default::scheduler")]
+    pub scheduler: Spanned<String>,
+    /// Worker threads serving connections; 0: one per core weir may run on. Default: 0.
+    #[serde(default = "spanned_default::workers")]
+    pub workers: Spanned<u32>,
 }
 
 impl Default for Server {
@@ -94,6 +102,8 @@ impl Default for Server {
             watch_interval_ms: defaults::watch_interval_ms(),
             watch_debounce_ms: defaults::watch_debounce_ms(),
             path_encoded_separators: spanned_default::path_encoded_separators(),
+            scheduler: spanned_default::scheduler(),
+            workers: spanned_default::workers(),
         }
     }
 }
@@ -596,6 +606,12 @@ mod spanned_default {
     }
     pub(super) fn protocol() -> Spanned<String> {
         unset(defaults::protocol())
+    }
+    pub(super) fn scheduler() -> Spanned<String> {
+        unset(defaults::scheduler())
+    }
+    pub(super) fn workers() -> Spanned<u32> {
+        unset(0)
     }
     pub(super) fn tcp_allow_ports() -> Spanned<Vec<Spanned<super::PortEntry>>> {
         unset(vec![unset(super::PortEntry::Text("1-65535".to_owned()))])

@@ -3,7 +3,7 @@
 //! it back in unless it faulted, reached its recycle limit or grew past its memory mark.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, Resource};
@@ -176,7 +176,8 @@ pub struct Plugin {
     runtime: Arc<Runtime>,
     hash: ContentHash,
     cache_outcome: CacheOutcome,
-    idle: Mutex<Vec<Warm>>,
+    /// Warm instances, one shard per worker thread (`crate::worker`).
+    idle: crate::worker::Sharded<Vec<Warm>>,
     /// Instances checked out for a call now.
     busy: std::sync::atomic::AtomicUsize,
     /// Whether a new instance must run `init` (false when `pre` is a post-`init` snapshot).
@@ -296,7 +297,7 @@ impl Plugin {
             runtime: runtime.clone(),
             hash,
             cache_outcome,
-            idle: Mutex::new(Vec::new()),
+            idle: crate::worker::Sharded::new(),
             busy: std::sync::atomic::AtomicUsize::new(0),
             runs_init,
         };
@@ -304,7 +305,7 @@ impl Plugin {
             .instantiate()
             .map_err(|source| LoadError::Init { filter, source })?;
         if plugin.settings.isolation == Isolation::Pooled {
-            plugin.lock_idle().push(first);
+            plugin.idle.local().push(first);
         }
         Ok(plugin)
     }
@@ -343,7 +344,8 @@ impl Plugin {
     /// the plugin runs `isolation = "per-request"`. For tools: the conformance tool's
     /// memory-growth check.
     pub fn idle_memory_bytes(&self) -> Option<usize> {
-        self.lock_idle()
+        self.idle
+            .local()
             .last()
             .map(|warm| warm.store.data().limiter.peak_bytes)
     }
@@ -496,7 +498,11 @@ impl Plugin {
     /// A warm instance armed for one hook call: a pooled one, else a fresh one.
     fn checkout(&self, yielding: Yielding) -> Result<Warm, CallError> {
         let checked_out = match self.settings.isolation {
-            Isolation::Pooled => self.lock_idle().pop(),
+            // The worker's own shard; another worker's idle instance before a new one.
+            Isolation::Pooled => {
+                let own = self.idle.local().pop();
+                own.or_else(|| self.idle.others().find_map(|mut idle| idle.pop()))
+            }
             Isolation::PerRequest | Isolation::Reset => None,
         };
         let mut warm = match checked_out {
@@ -517,8 +523,14 @@ impl Plugin {
     fn checkin(&self, mut warm: Warm, succeeded: bool) {
         warm.calls += 1;
         if succeeded && self.should_keep(&warm) {
-            let mut idle = self.lock_idle();
-            if idle.len() < self.settings.max_idle_instances {
+            // `max_idle_instances` is shared out between the workers' shards.
+            let cap = self
+                .settings
+                .max_idle_instances
+                .div_ceil(self.idle.len())
+                .max(1);
+            let mut idle = self.idle.local();
+            if idle.len() < cap {
                 idle.push(warm);
             }
         }
@@ -560,16 +572,12 @@ impl Plugin {
     pub fn instances(&self) -> (usize, usize) {
         (
             self.busy.load(std::sync::atomic::Ordering::Relaxed),
-            self.lock_idle().len(),
+            self.idle.all().map(|idle| idle.len()).sum(),
         )
     }
 
     fn tick(&self) -> Duration {
         self.runtime.settings().epoch_tick
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -202,7 +202,12 @@ impl Control {
         let started = Instant::now();
         // New addresses are bound before anything else, so a busy port refuses the reload
         // while the old state and its listeners keep serving.
-        let new_listeners = match listeners::bind(&self.listeners.to_bind(&next.listeners)).await {
+        let new_listeners = match listeners::bind(
+            &self.listeners.to_bind(&next.listeners),
+            self.listeners.copies(),
+        )
+        .await
+        {
             Ok(bound) => bound,
             Err(e) => return Err(self.refuse(e.into())),
         };

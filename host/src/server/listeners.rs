@@ -24,18 +24,23 @@ use crate::stream;
 use crate::tls::TlsFacts;
 
 use super::StartError;
+use super::cores::Cores;
 use super::guard::{Activity, Guarded, Timeouts, Tracked};
 use super::proxy_protocol;
 
-/// A bound socket not yet serving.
+/// A listener's bound sockets, not yet serving: one, or one per worker (per-core scheduling).
 pub(super) struct Bound {
     config: ListenerConfig,
-    socket: TcpListener,
+    sockets: Vec<std::net::TcpListener>,
     addr: SocketAddr,
 }
 
-/// Binds each listener; on the first failure, everything bound so far is released.
-pub(super) async fn bind(configs: &[&ListenerConfig]) -> Result<Vec<Bound>, StartError> {
+/// Binds each listener, `copies` sockets each; on the first failure, everything bound so far
+/// is released.
+pub(super) async fn bind(
+    configs: &[&ListenerConfig],
+    copies: usize,
+) -> Result<Vec<Bound>, StartError> {
     let mut bound = Vec::with_capacity(configs.len());
     for config in configs {
         let error = |source| StartError::Bind {
@@ -43,15 +48,55 @@ pub(super) async fn bind(configs: &[&ListenerConfig]) -> Result<Vec<Bound>, Star
             addr: config.bind,
             source,
         };
-        let socket = TcpListener::bind(config.bind).await.map_err(error)?;
-        let addr = socket.local_addr().map_err(error)?;
+        let sockets = bind_sockets(config.bind, copies).map_err(error)?;
+        let addr = match sockets.first() {
+            Some(socket) => socket.local_addr().map_err(error)?,
+            None => config.bind,
+        };
         bound.push(Bound {
             config: (*config).clone(),
-            socket,
+            sockets,
             addr,
         });
     }
     Ok(bound)
+}
+
+/// Listening sockets on `addr` (`SO_REUSEADDR`, a backlog of 1024, as tokio's own `bind`),
+/// nonblocking and not yet registered with any runtime: each is registered by the worker that
+/// accepts on it. More than one share the address with `SO_REUSEPORT`, so the kernel spreads
+/// new connections over them.
+fn bind_sockets(addr: SocketAddr, copies: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let socket = |reuse_port: bool| -> std::io::Result<tokio::net::TcpSocket> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        if reuse_port {
+            socket.set_reuseport(true)?;
+        }
+        Ok(socket)
+    };
+    let copies = copies.max(1);
+    let reuse_port = copies > 1;
+    if reuse_port && addr.port() != 0 {
+        // With `SO_REUSEPORT`, a bind succeeds on a port another `SO_REUSEPORT` socket of the
+        // same user listens on (another weir, say), and the two would share its connections.
+        // A probe without it fails there, as a plain bind would.
+        socket(false)?.bind(addr)?;
+    }
+    let mut sockets = Vec::with_capacity(copies);
+    let mut at = addr;
+    for _ in 0..copies {
+        let socket = socket(reuse_port)?;
+        socket.bind(at)?;
+        let listener = socket.listen(1024)?;
+        // Port 0 asks for any port: the first socket's, for the others.
+        at = listener.local_addr()?;
+        sockets.push(listener.into_std()?);
+    }
+    Ok(sockets)
 }
 
 struct Slot {
@@ -70,6 +115,9 @@ pub(super) struct ListenerSet {
     stopped: watch::Receiver<StopState>,
     tunnels: Arc<Tunnels>,
     grace: Duration,
+    /// The per-core workers, each accepting on a socket of its own; `None`: the accept loops
+    /// run on the caller's runtime.
+    cores: Option<Arc<Cores>>,
 }
 
 impl ListenerSet {
@@ -78,6 +126,7 @@ impl ListenerSet {
         stopped: watch::Receiver<StopState>,
         tunnels: Arc<Tunnels>,
         grace: Duration,
+        cores: Option<Arc<Cores>>,
     ) -> Self {
         Self {
             slots: Mutex::new(Vec::new()),
@@ -86,7 +135,13 @@ impl ListenerSet {
             stopped,
             tunnels,
             grace,
+            cores,
         }
+    }
+
+    /// Sockets each listener binds: one per worker under per-core scheduling, else one.
+    pub(super) fn copies(&self) -> usize {
+        self.cores.as_ref().map_or(1, |cores| cores.handles().len())
     }
 
     /// Starts serving on freshly bound sockets.
@@ -95,23 +150,30 @@ impl ListenerSet {
         let mut tasks = lock(&self.tasks);
         for Bound {
             config,
-            socket,
+            sockets,
             addr,
         } in bound
         {
-            tracing::info!(listener = %config.name, addr = %addr, "listening");
+            tracing::info!(listener = %config.name, addr = %addr, sockets = sockets.len(), "listening");
             let limit = Arc::new(Semaphore::new(config.max_connections as usize));
             let settings = Arc::new(ArcSwap::from_pointee(config));
+            let per_client = Arc::new(PerClient::default());
             let (stop, own_stop) = watch::channel(false);
-            tasks.spawn(accept_loop(
-                socket,
-                settings.clone(),
-                limit.clone(),
-                self.state.clone(),
-                (self.stopped.clone(), own_stop),
-                self.tunnels.clone(),
-                self.grace,
-            ));
+            for (worker, socket) in sockets.into_iter().enumerate() {
+                let accepting = accept_loop(
+                    socket,
+                    settings.clone(),
+                    (limit.clone(), per_client.clone()),
+                    self.state.clone(),
+                    (self.stopped.clone(), own_stop.clone()),
+                    self.tunnels.clone(),
+                    self.grace,
+                );
+                match self.cores.as_ref().and_then(|c| c.handles().get(worker)) {
+                    Some(core) => tasks.spawn_on(accepting, core),
+                    None => tasks.spawn(accepting),
+                };
+            }
             slots.push(Slot {
                 settings,
                 limit,
@@ -233,10 +295,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Accepts on one socket of a listener until the listener or weir stops, then drains what it
+/// accepted. Under per-core scheduling each worker runs one per listener, on its own socket;
+/// the listener's limits (`max_connections`, `max_connections_per_client`) are shared.
 async fn accept_loop(
-    socket: TcpListener,
+    socket: std::net::TcpListener,
     settings: Arc<ArcSwap<ListenerConfig>>,
-    limit: Arc<Semaphore>,
+    (limit, per_client): (Arc<Semaphore>, Arc<PerClient>),
     state: Arc<ArcSwap<ProxyState>>,
     (mut stopped, mut own_stop): (watch::Receiver<StopState>, watch::Receiver<bool>),
     tunnels: Arc<Tunnels>,
@@ -244,7 +309,14 @@ async fn accept_loop(
 ) -> bool {
     let graceful = GracefulShutdown::new();
     let name = settings.load().name.clone();
-    let per_client = Arc::new(PerClient::default());
+    // Registered with the runtime of the worker running this loop.
+    let socket = match TcpListener::from_std(socket) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::error!(listener = %name, error = %e, "cannot accept on this socket");
+            return false;
+        }
+    };
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => permit,
@@ -515,5 +587,35 @@ fn connection_builder(
         Protocol::Auto => builder,
         Protocol::Http1 => builder.http1_only(),
         Protocol::H2c => builder.http2_only(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sockets_of_one_listener_share_its_port_and_a_held_port_is_refused() {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let sockets = bind_sockets(any, 3).expect("three sockets bind");
+        assert_eq!(sockets.len(), 3);
+        let port = sockets[0].local_addr().expect("addr").port();
+        assert_ne!(port, 0);
+        for socket in &sockets {
+            assert_eq!(socket.local_addr().expect("addr").port(), port);
+        }
+        // Another weir (or anything else) asking for the same port is refused, with or
+        // without SO_REUSEPORT of its own.
+        let taken = SocketAddr::from(([127, 0, 0, 1], port));
+        for copies in [1, 2] {
+            let error = bind_sockets(taken, copies).expect_err("the port is held");
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::AddrInUse,
+                "{copies} copies"
+            );
+        }
+        drop(sockets);
+        assert_eq!(bind_sockets(taken, 2).expect("free again").len(), 2);
     }
 }

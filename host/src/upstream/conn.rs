@@ -15,6 +15,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use crate::worker::Sharded;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -98,7 +100,9 @@ struct Idle {
 
 /// Connections to one destination.
 pub struct ConnPool {
-    idle: Mutex<Vec<Idle>>,
+    /// Idle HTTP/1.1 connections, one shard per worker thread (`crate::worker`): a connection
+    /// goes back to the shard of the worker that opened it, whose runtime runs its task.
+    idle: Sharded<Vec<Idle>>,
     /// The shared HTTP/2 connection, whether it runs over TLS, and the address it is
     /// connected to.
     shared_h2: Mutex<Option<(http2::SendRequest<UpstreamBody>, bool, SocketAddr)>>,
@@ -149,7 +153,7 @@ impl ConnPool {
         protocol: UpstreamProtocol,
     ) -> Arc<Self> {
         let pool = Arc::new(Self {
-            idle: Mutex::new(Vec::new()),
+            idle: Sharded::new(),
             shared_h2: Mutex::new(None),
             h2: AtomicBool::new(false),
             protocol,
@@ -170,7 +174,7 @@ impl ConnPool {
 
     /// HTTP/1.1 connections waiting in the idle list.
     pub fn idle_connections(&self) -> usize {
-        self.lock_idle().len()
+        self.idle.all().map(|idle| idle.len()).sum()
     }
 
     /// A pooled connection, if one is open: the shared HTTP/2 connection, else the newest idle
@@ -184,20 +188,32 @@ impl ConnPool {
                 peer,
             });
         }
-        let mut idle = self.lock_idle();
+        // The worker's own connections first; another worker's before a new one (its task
+        // stays on that worker's runtime, and the connection goes back to its shard).
+        let entry = self.take_idle(&mut self.idle.local());
+        let entry = entry.or_else(|| {
+            self.idle
+                .others()
+                .find_map(|mut idle| self.take_idle(&mut idle))
+        })?;
+        Some(Connection {
+            sender: Sender::H1(entry.sender, entry.closing),
+            pool: self.clone(),
+            reused: true,
+            peer: entry.peer,
+        })
+    }
+
+    /// The newest open connection of one shard; closed and expired ones are dropped.
+    fn take_idle(&self, idle: &mut Vec<Idle>) -> Option<Idle> {
         while let Some(entry) = idle.pop() {
             if entry.since.elapsed() >= self.idle_timeout {
                 // The rest are older still.
                 idle.clear();
-                break;
+                return None;
             }
             if !entry.sender.is_closed() {
-                return Some(Connection {
-                    sender: Sender::H1(entry.sender, entry.closing),
-                    pool: self.clone(),
-                    reused: true,
-                    peer: entry.peer,
-                });
+                return Some(entry);
             }
         }
         None
@@ -280,8 +296,10 @@ impl ConnPool {
         if sender.is_closed() || self.max_idle == 0 {
             return false;
         }
-        let mut idle = self.lock_idle();
-        if idle.len() >= self.max_idle {
+        // `max_idle` is shared out between the workers' shards.
+        let cap = self.max_idle.div_ceil(self.idle.len()).max(1);
+        let mut idle = self.idle.at(closing.home);
+        if idle.len() >= cap {
             // Keep the newest: the oldest is the likeliest to be closed by the upstream.
             idle.remove(0);
         }
@@ -302,7 +320,7 @@ impl ConnPool {
             .handshake(TokioIo::new(io))
             .await
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        let closing = Arc::new(Closing::default());
+        let closing = Arc::new(Closing::new(crate::worker::current()));
         self.drive(connection, Some(closing.clone()));
         Ok(Sender::H1(sender, closing))
     }
@@ -386,10 +404,6 @@ impl ConnPool {
             drop(open);
         });
     }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl Connection {
@@ -455,20 +469,32 @@ impl Connection {
 /// An HTTP/1.1 connection's hold on a backend slot after its request was abandoned: the slot
 /// is given back when the connection has really closed, not when the request was dropped, so
 /// the backend never has more connections open than its limit.
-#[derive(Debug, Default)]
-pub(crate) struct Closing(Mutex<(bool, Option<OwnedSemaphorePermit>)>);
+#[derive(Debug)]
+pub(crate) struct Closing {
+    /// Whether it ended, and the slot it holds until then.
+    state: Mutex<(bool, Option<OwnedSemaphorePermit>)>,
+    /// The worker that opened the connection (whose runtime runs its task), where it idles.
+    home: usize,
+}
 
 impl Closing {
+    fn new(home: usize) -> Self {
+        Self {
+            state: Mutex::new((false, None)),
+            home,
+        }
+    }
+
     /// Keeps `permit` until the connection ends (at once, if it already has).
     pub(crate) fn hold(&self, permit: OwnedSemaphorePermit) {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if !state.0 {
             state.1 = Some(permit);
         }
     }
 
     fn ended(&self) {
-        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.0 = true;
         state.1 = None;
     }
@@ -538,7 +564,8 @@ async fn reap(pool: Weak<ConnPool>, idle_timeout: Duration) {
     loop {
         tokio::time::sleep(period).await;
         let Some(pool) = pool.upgrade() else { return };
-        pool.lock_idle()
-            .retain(|e| e.since.elapsed() < idle_timeout && !e.sender.is_closed());
+        for mut idle in pool.idle.all() {
+            idle.retain(|e| e.since.elapsed() < idle_timeout && !e.sender.is_closed());
+        }
     }
 }
