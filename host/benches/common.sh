@@ -24,7 +24,8 @@ need_commands() {
 
 # wait_port PORT: waits up to 10 s for a listener on 127.0.0.1:PORT.
 wait_port() {
-  for _ in $(seq 100); do
+  local tries=$((${2:-10} * 10))
+  for _ in $(seq "$tries"); do
     (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
     sleep 0.1
   done

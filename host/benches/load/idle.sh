@@ -2,7 +2,7 @@
 # Idle keep-alive connections on loopback: the resident memory (VmRSS) weir and nginx gain while
 # holding CONNS downstream connections that each sent one request and then stay open and idle.
 # Both proxy with no filter to the same nginx origin, one worker each (weir
-# TOKIO_WORKER_THREADS=1, nginx worker_processes 1; nginx's RSS is its worker's). The client
+# `[server] workers = 1`, nginx worker_processes 1; nginx's RSS is its worker's). The client
 # (Python, standard library only) opens CONNS connections, at most 256 connecting at a time,
 # sends `GET /old/page` on each, reads each response, then waits SETTLE seconds and reads the
 # proxy's VmRSS again; the growth divided by CONNS is the cost of one idle connection.
@@ -44,6 +44,8 @@ wait_port $ORIGIN_PORT
 cat > "$WORK/weir.toml" <<CONF
 [runtime]
 cache_dir = "$WORK/cache"
+[server]
+workers = 1
 [[listener]]
 bind = "127.0.0.1:$WEIR_PORT"
 header_timeout_ms = 300000
@@ -54,7 +56,7 @@ backends = ["127.0.0.1:$ORIGIN_PORT"]
 [[route]]
 pool = "main"
 CONF
-TOKIO_WORKER_THREADS=1 "$WEIR" --log error run --config "$WORK/weir.toml" &
+"$WEIR" --log error run --config "$WORK/weir.toml" &
 WEIR_PID=$!
 PIDS+=($WEIR_PID)
 

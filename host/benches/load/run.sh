@@ -4,9 +4,9 @@
 # weir's heap allocations per request (host/benches/alloc.rs).
 #
 # Placement (the machines have 2 cores):
-# - 1 worker (weir TOKIO_WORKER_THREADS=1, nginx worker_processes 1): the proxy pinned to core 0;
+# - 1 worker (weir `[server] workers = 1`, nginx worker_processes 1): the proxy pinned to core 0;
 #   wrk (one thread) and the origin share core 1.
-# - 2 workers (TOKIO_WORKER_THREADS=2, worker_processes 2): nothing is pinned; the proxy, wrk
+# - 2 workers (`workers = 2`, worker_processes 2): nothing is pinned; the proxy, wrk
 #   (two threads) and the origin share both cores, so the proxy cannot have two whole cores. These
 #   runs are there for the throughput ratio 2 workers / 1 worker, read against nginx's ratio.
 #
@@ -28,6 +28,12 @@
 #   WEIR_FEATURES= SCENARIOS="none chain-of-3" RUNS=3 DURATION=8 ALLOCS=0 host/benches/load/run.sh
 #   WEIR_FEATURES=mimalloc SCENARIOS="none chain-of-3" RUNS=3 DURATION=8 ALLOCS=0 host/benches/load/run.sh
 #
+# SCHEDULERS lists weir's `[server] scheduler`s to run (default "per-core"); with more than one,
+# each runs as its own weir, side by side with the others and nginx in the same rotation, and
+# gets its own rows:
+#   SCHEDULERS="per-core work-stealing" SCENARIOS="none chain-of-3" ALLOCS=0 host/benches/load/run.sh
+# `[server] workers` is the worker count of the row (1 or 2).
+#
 # Scenarios: none url-rewrite headers cookies router deny chain-of-3 demo (the five-filter chain of
 # `weir demo`, from host/src/demo/weir-demo.toml). Installs nginx and wrk from the distribution's
 # packages when missing. Loopback only; every load loop is bounded by DURATION.
@@ -41,6 +47,7 @@ WORKERS=${WORKERS:-1 2}
 ALLOCS=${ALLOCS:-1}
 WEIR_LOG=${WEIR_LOG:-error}
 SCENARIOS=${SCENARIOS:-none url-rewrite headers cookies router deny chain-of-3 demo}
+read -r -a SCHEDS <<<"${SCHEDULERS:-per-core}"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 source host/benches/common.sh
 bench_init load
@@ -55,11 +62,14 @@ cargo build --release --locked --target wasm32-wasip2 -p weir-plugin-url-rewrite
 cp "$TARGET/release/weir" "$WORK/weir"
 WEIR=$WORK/weir
 P=$TARGET/wasm32-wasip2/release
-ORIGIN_PORT=18080; ORIGIN_B_PORT=18081; WEIR_PORT=18090; NGINX_PORT=18091; FORWARD_PORT=18092
+ORIGIN_PORT=18080; ORIGIN_B_PORT=18081; NGINX_PORT=18091
+# weir number i (one per scheduler) listens on WEIR_PORTS[i], its forward listener (demo) on
+# FORWARD_PORTS[i].
+WEIR_PORTS=(18090 18093 18095); FORWARD_PORTS=(18092 18094 18096)
 HEADERS=(-H 'Cookie: session=abc; tracking=xyz' -H 'x-user: alice')
 
 echo "weir $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*version: //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" WEIR_LOG=$WEIR_LOG WEIR_FEATURES=${WEIR_FEATURES-(default)}"
+echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" SCHEDULERS=\"${SCHEDS[*]}\" WEIR_LOG=$WEIR_LOG WEIR_FEATURES=${WEIR_FEATURES-(default)}"
 echo
 
 # weir's heap allocations per request, counted in-process (host/benches/alloc.rs).
@@ -105,24 +115,29 @@ weir_filters() {
     chain-of-3) echo "rewrite headers cookies" ;;
   esac
 }
+# write_weir_config SCENARIO INDEX WORKERS: weir number INDEX's config, $WORK/weir-INDEX.toml.
 write_weir_config() {
+  local port=${WEIR_PORTS[$2]} forward=${FORWARD_PORTS[$2]} out=$WORK/weir-$2.toml
+  local server
+  server=$(printf '[server]\nscheduler = "%s"\nworkers = %s\n' "${SCHEDS[$2]}" "$3")
   if [ "$1" = demo ]; then
     # The demo's own config: listeners and origins filled in, plugin paths made absolute.
     {
-      printf '[runtime]\ncache_dir = "%s/cache"\n' "$WORK"
-      sed -e "s/{listen}/127.0.0.1:$WEIR_PORT/" -e "s/{proxy_listen}/127.0.0.1:$FORWARD_PORT/" \
+      printf '[runtime]\ncache_dir = "%s/cache"\n%s\n' "$WORK" "$server"
+      sed -e "s/{listen}/127.0.0.1:$port/" -e "s/{proxy_listen}/127.0.0.1:$forward/" \
         -e "s/{origin_a}/127.0.0.1:$ORIGIN_PORT/" -e "s/{origin_b}/127.0.0.1:$ORIGIN_B_PORT/" \
         -e "s|^plugin = \"|plugin = \"$P/|" host/src/demo/weir-demo.toml
-    } > "$WORK/weir.toml"
+    } > "$out"
     return
   fi
   local chain="" f
   for f in $(weir_filters "$1"); do chain="$chain\"$f\", "; done
-  cat > "$WORK/weir.toml" <<CONF
+  cat > "$out" <<CONF
 [runtime]
 cache_dir = "$WORK/cache"
+$server
 [[listener]]
-bind = "127.0.0.1:$WEIR_PORT"
+bind = "127.0.0.1:$port"
 [[pool]]
 name = "main"
 backends = ["127.0.0.1:$ORIGIN_PORT"]
@@ -198,23 +213,27 @@ write_nginx_config() {
 CONF
 }
 
-# start_proxies SCENARIO WORKERS: weir and nginx side by side; sets WEIR_PID, NGINX_PID and
-# NGINX_WORKERS_PIDS.
+# start_proxies SCENARIO WORKERS: one weir per scheduler and nginx side by side; sets WEIR_PIDS,
+# NGINX_PID and NGINX_WORKERS_PIDS.
 start_proxies() {
-  local pin=(taskset -c 0)
+  local pin=(taskset -c 0) i
   [ "$2" = 1 ] || pin=()
-  write_weir_config "$1"
   local stderr=/dev/stderr
   [ "$WEIR_LOG" = error ] || stderr=$WORK/weir.stderr
-  TOKIO_WORKER_THREADS=$2 "${pin[@]}" "$WEIR" --log "$WEIR_LOG" run --config "$WORK/weir.toml" \
-    2>>"$stderr" &
-  WEIR_PID=$!
-  PIDS+=($WEIR_PID)
+  WEIR_PIDS=()
+  for i in "${!SCHEDS[@]}"; do
+    write_weir_config "$1" "$i" "$2"
+    "${pin[@]}" "$WEIR" --log "$WEIR_LOG" run --config "$WORK/weir-$i.toml" 2>>"$stderr" &
+    WEIR_PIDS+=($!)
+    PIDS+=($!)
+    # One at a time: the first compiles the plugins into the shared cache, the others load
+    # them from it.
+    wait_port "${WEIR_PORTS[$i]}" 120
+  done
   write_nginx_config "$1" "$2"
   "${pin[@]}" nginx -c "$WORK/proxy/nginx.conf" -g 'daemon off;' &
   NGINX_PID=$!
   PIDS+=($NGINX_PID)
-  wait_port $WEIR_PORT
   wait_port $NGINX_PORT
   nginx_worker "$NGINX_PID" >/dev/null
   for _ in $(seq 50); do
@@ -224,8 +243,8 @@ start_proxies() {
   done
 }
 stop_proxies() {
-  kill "$WEIR_PID" "$NGINX_PID" 2>/dev/null || true
-  wait "$WEIR_PID" "$NGINX_PID" 2>/dev/null || true
+  kill "${WEIR_PIDS[@]}" "$NGINX_PID" 2>/dev/null || true
+  wait "${WEIR_PIDS[@]}" "$NGINX_PID" 2>/dev/null || true
 }
 
 # drive WORKERS PORT SECONDS [wrk options]: wrk's output.
@@ -267,27 +286,37 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 column_median() { printf '%s\n' "${@:2}" | awk -v c="$1" '{print $c}' | median; }
 
 declare -A RPS
-echo "| scenario | workers | weir req/s | weir CPU µs/req | weir p99 µs | nginx req/s | nginx CPU µs/req | nginx p99 µs | CPU ratio weir/nginx | weir allocs/req |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| scenario | workers | scheduler | weir req/s | weir CPU µs/req | weir p99 µs | nginx req/s | nginx CPU µs/req | nginx p99 µs | CPU ratio weir/nginx | weir allocs/req |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for workers in $WORKERS; do
   if [ "$workers" = 1 ]; then place_origin 1; else place_origin 0,1; fi
   for scenario in $SCENARIOS; do
     start_proxies "$scenario" "$workers"
-    # Warm both: instances, pools, page faults.
-    drive "$workers" $WEIR_PORT 2 >/dev/null
+    # Warm them all: instances, pools, page faults.
+    for i in "${!SCHEDS[@]}"; do drive "$workers" "${WEIR_PORTS[$i]}" 2 >/dev/null; done
     drive "$workers" $NGINX_PORT 2 >/dev/null
-    weir_runs=(); nginx_runs=()
+    declare -A weir_runs=(); nginx_runs=()
     for _ in $(seq "$RUNS"); do
-      weir_runs+=("$(measure "$workers" $WEIR_PORT "$WEIR_PID")")
+      for i in "${!SCHEDS[@]}"; do
+        weir_runs[$i]="${weir_runs[$i]:-}$(measure "$workers" "${WEIR_PORTS[$i]}" "${WEIR_PIDS[$i]}")"$'\n'
+      done
       nginx_runs+=("$(measure "$workers" $NGINX_PORT "${NGINX_WORKERS_PIDS[@]}")")
     done
     stop_proxies
-    w_rps=$(column_median 1 "${weir_runs[@]}"); n_rps=$(column_median 1 "${nginx_runs[@]}")
-    w_cpu=$(column_median 2 "${weir_runs[@]}"); n_cpu=$(column_median 2 "${nginx_runs[@]}")
-    w_p99=$(column_median 3 "${weir_runs[@]}"); n_p99=$(column_median 3 "${nginx_runs[@]}")
-    RPS[weir,$scenario,$workers]=$w_rps; RPS[nginx,$scenario,$workers]=$n_rps
-    ratio=$(awk -v a="$w_cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", a / b }')
-    echo "| $scenario | $workers | $w_rps | $w_cpu | $w_p99 | $n_rps | $n_cpu | $n_p99 | $ratio | ${ALLOC[$scenario]:-} |"
+    n_rps=$(column_median 1 "${nginx_runs[@]}")
+    n_cpu=$(column_median 2 "${nginx_runs[@]}")
+    n_p99=$(column_median 3 "${nginx_runs[@]}")
+    RPS[nginx,$scenario,$workers]=$n_rps
+    for i in "${!SCHEDS[@]}"; do
+      mapfile -t runs < <(printf '%s' "${weir_runs[$i]}")
+      w_rps=$(column_median 1 "${runs[@]}")
+      w_cpu=$(column_median 2 "${runs[@]}")
+      w_p99=$(column_median 3 "${runs[@]}")
+      RPS[weir$i,$scenario,$workers]=$w_rps
+      ratio=$(awk -v a="$w_cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", a / b }')
+      echo "| $scenario | $workers | ${SCHEDS[$i]} | $w_rps | $w_cpu | $w_p99 | $n_rps | $n_cpu | $n_p99 | $ratio | ${ALLOC[$scenario]:-} |"
+    done
+    unset weir_runs
   done
 done
 
@@ -298,7 +327,7 @@ fi
 
 if [ -s "$WORK/non2xx.log" ]; then
   echo
-  echo "Non-2xx answers (port $WEIR_PORT is weir, $NGINX_PORT nginx):"
+  echo "Non-2xx answers (ports ${WEIR_PORTS[*]:0:${#SCHEDS[@]}} are weir with ${SCHEDS[*]}, $NGINX_PORT nginx):"
   sed 's/^/- /' "$WORK/non2xx.log"
 fi
 
@@ -306,12 +335,14 @@ case " $WORKERS " in
   *" 1 "*)
     case " $WORKERS " in *" 2 "*) ;; *) exit 0 ;; esac
     echo
-    echo "| scenario | weir req/s 2 workers / 1 worker | nginx req/s 2 workers / 1 worker |"
-    echo "|---|---:|---:|"
+    echo "| scenario | scheduler | weir req/s 2 workers / 1 worker | nginx req/s 2 workers / 1 worker |"
+    echo "|---|---|---:|---:|"
     for scenario in $SCENARIOS; do
-      awk -v s="$scenario" -v w1="${RPS[weir,$scenario,1]}" -v w2="${RPS[weir,$scenario,2]}" \
-        -v n1="${RPS[nginx,$scenario,1]}" -v n2="${RPS[nginx,$scenario,2]}" \
-        'BEGIN { printf "| %s | %.2f | %.2f |\n", s, w2 / w1, n2 / n1 }'
+      for i in "${!SCHEDS[@]}"; do
+        awk -v s="$scenario" -v k="${SCHEDS[$i]}" -v w1="${RPS[weir$i,$scenario,1]}" -v w2="${RPS[weir$i,$scenario,2]}" \
+          -v n1="${RPS[nginx,$scenario,1]}" -v n2="${RPS[nginx,$scenario,2]}" \
+          'BEGIN { printf "| %s | %s | %.2f | %.2f |\n", s, k, w2 / w1, n2 / n1 }'
+      done
     done
     ;;
 esac

@@ -26,7 +26,7 @@
 # stops and its clients go away at once, and the number opened during a run. wrk runs with one connection per thread (-t = -c = CONNECTIONS) so that a Lua
 # script can time each request and count statuses (wrk's own latency mixes the fast refusals in).
 #
-# Placement (the machines have 2 cores): the proxies (TOKIO_WORKER_THREADS=1, worker_processes
+# Placement (the machines have 2 cores): the proxies (`[server] workers = 1`, worker_processes
 # 1) pinned to core 0; wrk and the origin (at nice -20, see below) share core 1. All proxies run
 # side by side and the RUNS runs alternate between them, so drift in background load hits each
 # alike. Medians of RUNS runs of DURATION seconds, printed as a markdown table.
@@ -123,6 +123,8 @@ queue_timeout_ms = $SHORT_QUEUE_TIMEOUT_MS" ;;
   cat > "$dir/weir.toml" <<CONF
 [runtime]
 cache_dir = "$dir/cache"
+[server]
+workers = 1
 [[listener]]
 bind = "127.0.0.1:${PROXY_PORT[$1]}"
 [[pool]]
@@ -132,7 +134,7 @@ $limits
 [[route]]
 pool = "main"
 CONF
-  TOKIO_WORKER_THREADS=1 taskset -c 0 "$WEIR" --log error run --config "$dir/weir.toml" \
+  taskset -c 0 "$WEIR" --log error run --config "$dir/weir.toml" \
     2>>"$dir/stderr" &
   PIDS+=($!)
   PROXY_PIDS[$1]=$!

@@ -10,7 +10,7 @@
 # default 16 KiB buffers (tune.bufsize) and no splice(2) option, as installed.
 #
 # Placement (the machines have 2 cores): the proxy pinned to core 0 (weir with
-# TOKIO_WORKER_THREADS=1, haproxy with nbthread 1); iperf3's client and server on core 1. The
+# `[server] workers = 1`, haproxy with nbthread 1); iperf3's client and server on core 1. The
 # direct runs measure iperf3 alone, the ceiling of what one core of client and server moves.
 # Runs alternate between the paths RUNS times; the medians are printed as a markdown table.
 #
@@ -52,7 +52,7 @@ PIDS+=($!)
 wait_port $SINK_PORT
 
 {
-  printf '[runtime]\ncache_dir = "%s/cache"\n' "$WORK"
+  printf '[runtime]\ncache_dir = "%s/cache"\n[server]\nworkers = 1\n' "$WORK"
   printf '[[filter]]\nname = "fixed"\nplugin = "%s/fixed.wasm"\nconfig_json = %s\n' "$WORK" "'\"sink\"'"
   printf '[[pool]]\nname = "sink"\nbackends = ["127.0.0.1:%s"]\n' $SINK_PORT
   port=$WEIR_BASE_PORT
@@ -62,7 +62,7 @@ wait_port $SINK_PORT
     port=$((port + 1))
   done
 } > "$WORK/weir.toml"
-TOKIO_WORKER_THREADS=1 taskset -c 0 "$WORK/weir" --log error run --config "$WORK/weir.toml" &
+taskset -c 0 "$WORK/weir" --log error run --config "$WORK/weir.toml" &
 WEIR_PID=$!
 PIDS+=($WEIR_PID)
 
