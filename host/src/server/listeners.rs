@@ -507,6 +507,15 @@ fn timeouts(listener: &ListenerConfig, h2_only: bool) -> Timeouts {
     }
 }
 
+/// One request's exchange, as the connection's service returns it.
+type ServiceFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<hyper::Response<Tracked<proxy::ProxyBody>>, Infallible>,
+            > + Send,
+    >,
+>;
+
 async fn serve_http<I>(
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
@@ -525,7 +534,10 @@ async fn serve_http<I>(
         // only when nothing is.
         let in_flight = activity.begin();
         let connect = request.method() == hyper::Method::CONNECT;
-        async move {
+        // Boxed: hyper keeps room for one service future per HTTP/1 connection for the
+        // connection's whole life, so an unboxed one (several KiB) would be paid by every idle
+        // keep-alive connection; boxed, it is one allocation per request, freed with it.
+        let exchange: ServiceFuture = Box::pin(async move {
             let response = proxy::handle(state, conn, request).await;
             let status = response.status();
             if status == hyper::StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success())
@@ -536,7 +548,8 @@ async fn serve_http<I>(
                 body,
                 _in_flight: in_flight,
             }))
-        }
+        });
+        exchange
     });
     let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
