@@ -303,6 +303,10 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct Queue {
+    #[allow(
+        clippy::vec_box,
+        reason = "records come boxed from the data path and are kept boxed in `recent`: moved, never copied"
+    )]
     records: Vec<Box<AccessRecord>>,
     /// Set when the log is dropped: the writer writes what is queued and ends.
     closing: bool,
