@@ -110,7 +110,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        other => (Resolved::Other(other), None),
+        other => (Resolved::Other(Box::new(other)), None),
     };
     let runtime = match build_runtime(scheduling) {
         Ok(runtime) => runtime,
@@ -122,14 +122,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Resolved::Run(config) => run(*config).await,
-            Resolved::Other(Command::Run(_)) => unreachable!("`run` is resolved above"),
-            Resolved::Other(Command::Check { config }) => {
-                check(&config).await.map(|()| ExitCode::SUCCESS)
-            }
-            Resolved::Other(Command::Demo(args)) => run_demo(args).await,
-            Resolved::Other(Command::Test(args)) => test(args).await,
-            Resolved::Other(Command::New { what }) => new(what).map(|()| ExitCode::SUCCESS),
-            Resolved::Other(Command::Dev(args)) => run_dev(args).await,
+            Resolved::Other(other) => match *other {
+                Command::Run(_) => unreachable!("`run` is resolved above"),
+                Command::Check { config } => check(&config).await.map(|()| ExitCode::SUCCESS),
+                Command::Demo(args) => run_demo(args).await,
+                Command::Test(args) => test(args).await,
+                Command::New { what } => new(what).map(|()| ExitCode::SUCCESS),
+                Command::Dev(args) => run_dev(args).await,
+            },
         }
     });
     match result {
@@ -144,7 +144,7 @@ fn main() -> ExitCode {
 /// A command ready to run: `weir run` with its config read, or any other.
 enum Resolved {
     Run(Box<config::Config>),
-    Other(Command),
+    Other(Box<Command>),
 }
 
 /// The runtime `main` runs on. For `weir run` under per-core scheduling it only serves the

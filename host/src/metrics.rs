@@ -73,6 +73,12 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    listener: Arc<str>,
+    worker: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabels {
     direction: &'static str,
 }
@@ -105,6 +111,7 @@ pub struct Metrics {
     tls_handshakes: Family<OutcomeLabels, Counter>,
     connections: Family<ListenerLabels, Counter>,
     connections_open: Family<ListenerLabels, Gauge>,
+    worker_connections: Family<WorkerLabels, Counter>,
     tunnels_opened: Counter,
     tunnels_open: Gauge,
     tunnel_bytes: Family<DirectionLabels, Counter>,
@@ -124,6 +131,7 @@ impl Default for Metrics {
             tls_handshakes: Family::default(),
             connections: Family::default(),
             connections_open: Family::default(),
+            worker_connections: Family::default(),
             tunnels_opened: Counter::default(),
             tunnels_open: Gauge::default(),
             tunnel_bytes: Family::default(),
@@ -242,6 +250,17 @@ impl Metrics {
         self.connections_open.get_or_create(&labels).inc();
     }
 
+    /// Counts a downstream connection of `listener` accepted by worker thread `worker` (always
+    /// 0 under work-stealing scheduling).
+    pub fn connection_on_worker(&self, listener: &Arc<str>, worker: usize) {
+        self.worker_connections
+            .get_or_create(&WorkerLabels {
+                listener: listener.clone(),
+                worker: u32::try_from(worker).unwrap_or(u32::MAX),
+            })
+            .inc();
+    }
+
     /// A downstream connection of `listener` closed.
     pub fn connection_closed(&self, listener: &Arc<str>) {
         self.connections_open
@@ -327,6 +346,11 @@ impl Metrics {
             "weir_downstream_connections_open",
             "Downstream connections open now, by listener.",
             self.connections_open.clone(),
+        );
+        registry.register(
+            "weir_worker_connections",
+            "Downstream connections accepted, by listener and worker thread (per-core scheduling; worker 0 under work-stealing).",
+            self.worker_connections.clone(),
         );
         registry.register(
             "weir_tunnels_opened",

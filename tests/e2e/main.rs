@@ -26,6 +26,7 @@ mod pools;
 mod proxy_protocol;
 mod reload;
 mod reverse_proxy;
+mod scheduling;
 mod stream;
 mod support;
 mod tls;
