@@ -10,9 +10,11 @@
 //! cargo bench -p weir --bench busy -- --event-interval 1     # tokio polls I/O every task
 //! ```
 //!
-//! `--event-interval N` sets tokio's `event_interval` on weir's runtime (default 61, as in
-//! `weir run`): how many tasks a worker runs between two polls of the I/O driver while tasks
-//! are runnable.
+//! By default weir runs `scheduler = "work-stealing"` with one worker, on a runtime the bench
+//! builds: `--event-interval N` sets tokio's `event_interval` on it (default 61): how many tasks
+//! a worker runs between two polls of the I/O driver while tasks are runnable. `--per-core`
+//! runs weir's default scheduler instead, `scheduler = "per-core"` with `workers = 1`: one
+//! single-threaded worker of weir's own (tokio's default `event_interval` too).
 //!
 //! The backend runs on its own thread too, so only weir shares the worker with the hook calls.
 //! Every phase is bounded in count and in time (`MAX_SECS`). Results and their reading are in
@@ -39,6 +41,7 @@ fn main() {
     let mut requests = 500usize;
     let mut loopers = 4usize;
     let mut event_interval = None;
+    let mut per_core = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |flag: &str| -> usize {
@@ -52,6 +55,7 @@ fn main() {
             "--requests" => requests = number("--requests").max(1),
             "--loopers" => loopers = number("--loopers"),
             "--event-interval" => event_interval = Some(number("--event-interval") as u32),
+            "--per-core" => per_core = true,
             other => panic!("unknown argument `{other}`"),
         }
     }
@@ -67,14 +71,19 @@ fn main() {
     }
     let weir_rt = builder.build().expect("weir's runtime");
     let running = weir_rt
-        .block_on(weir::server::start(config(backend)))
+        .block_on(weir::server::start(config(backend, per_core)))
         .expect("weir starts");
     let addr = running.addrs()[0].1;
 
     println!(
-        "{requests} sequential requests to a route without filters, weir on 1 tokio worker \
-         (event_interval {}); loopers send requests to a route whose filter loops until its 50 ms \
+        "{requests} sequential requests to a route without filters, weir on 1 worker ({}, \
+         event_interval {}); loopers send requests to a route whose filter loops until its 50 ms \
          deadline\n",
+        if per_core {
+            "per-core"
+        } else {
+            "work-stealing"
+        },
         event_interval.map_or_else(|| "61, tokio's default".to_owned(), |n| n.to_string())
     );
     println!("| loopers | requests timed | p50 | p99 | max | looper requests answered |");
@@ -153,10 +162,18 @@ where
 /// Two routes: `/boom` through the looping guest (fail-closed, so each answer is a 5xx after the
 /// deadline), everything else without filters. The breaker is turned off where the config has
 /// one (it came with the hook-call rewrite), so that every `/boom` request runs to the deadline.
-fn config(backend: SocketAddr) -> weir::config::Config {
+fn config(backend: SocketAddr, per_core: bool) -> weir::config::Config {
+    let scheduler = if per_core {
+        "per-core"
+    } else {
+        "work-stealing"
+    };
     let with = |breaker: &str| {
         format!(
             r#"
+[server]
+scheduler = "{scheduler}"
+workers = 1
 [[listener]]
 bind = "127.0.0.1:0"
 [[pool]]
