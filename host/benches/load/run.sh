@@ -22,6 +22,10 @@
 # access-log line per request; its stderr then goes to a file in the work directory (not /dev/null,
 # so the writes are real), and the lines written are counted at the end.
 #
+# ACCESS_LOG=json|combined gives weir `--access-log FILE --access-log-format ACCESS_LOG` (one file
+# per weir in the work directory; the lines written are counted at the end). Unset: no access
+# log output (the records are still made and kept for `/traces`).
+#
 # WEIR_FEATURES picks the weir build's cargo features: unset, the package's default features; set
 # (even empty), `--no-default-features --features "$WEIR_FEATURES"`. To compare two builds, run the
 # script once per build, back to back and alternating, and read each against its own nginx:
@@ -46,6 +50,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-1 2}
 ALLOCS=${ALLOCS:-1}
 WEIR_LOG=${WEIR_LOG:-error}
+ACCESS_LOG=${ACCESS_LOG:-}
 SCENARIOS=${SCENARIOS:-none url-rewrite headers cookies router deny chain-of-3 demo}
 read -r -a SCHEDS <<<"${SCHEDULERS:-per-core}"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -69,7 +74,7 @@ WEIR_PORTS=(18090 18093 18095); FORWARD_PORTS=(18092 18094 18096)
 HEADERS=(-H 'Cookie: session=abc; tracking=xyz' -H 'x-user: alice')
 
 echo "weir $(git rev-parse --short HEAD), $(nginx -v 2>&1 | sed 's/.*version: //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" SCHEDULERS=\"${SCHEDS[*]}\" WEIR_LOG=$WEIR_LOG WEIR_FEATURES=${WEIR_FEATURES-(default)}"
+echo "RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS WORKERS=\"$WORKERS\" SCHEDULERS=\"${SCHEDS[*]}\" WEIR_LOG=$WEIR_LOG ACCESS_LOG=${ACCESS_LOG:-(none)} WEIR_FEATURES=${WEIR_FEATURES-(default)}"
 echo
 
 # weir's heap allocations per request, counted in-process (host/benches/alloc.rs).
@@ -223,7 +228,9 @@ start_proxies() {
   WEIR_PIDS=()
   for i in "${!SCHEDS[@]}"; do
     write_weir_config "$1" "$i" "$2"
-    "${pin[@]}" "$WEIR" --log "$WEIR_LOG" run --config "$WORK/weir-$i.toml" 2>>"$stderr" &
+    local access=()
+    [ -z "$ACCESS_LOG" ] || access=(--access-log "$WORK/access-$i.log" --access-log-format "$ACCESS_LOG")
+    "${pin[@]}" "$WEIR" --log "$WEIR_LOG" "${access[@]}" run --config "$WORK/weir-$i.toml" 2>>"$stderr" &
     WEIR_PIDS+=($!)
     PIDS+=($!)
     # One at a time: the first compiles the plugins into the shared cache, the others load
@@ -323,6 +330,13 @@ done
 if [ "$WEIR_LOG" != error ]; then
   echo
   echo "weir wrote $(wc -l <"$WORK/weir.stderr") log lines ($(du -h "$WORK/weir.stderr" | cut -f1)) with --log $WEIR_LOG"
+fi
+
+if [ -n "$ACCESS_LOG" ]; then
+  echo
+  for i in "${!SCHEDS[@]}"; do
+    echo "weir ${SCHEDS[$i]} wrote $(cat "$WORK"/access-"$i".log 2>/dev/null | wc -l) access log lines ($ACCESS_LOG)"
+  done
 fi
 
 if [ -s "$WORK/non2xx.log" ]; then
