@@ -179,3 +179,29 @@ fn scheduler_settings_are_checked_with_their_key() {
         assert!(error.contains(reason), "{error}");
     }
 }
+
+#[tokio::test]
+async fn the_scheduler_cannot_change_on_reload() {
+    let backend = Backend::start("sched").await;
+    let weir = TestWeir::start(&scheduled(
+        backend.addr(),
+        "sched-reload",
+        "127.0.0.1:0",
+        "workers = 2",
+    ))
+    .await;
+    let next = scheduled(backend.addr(), "sched-reload", "127.0.0.1:0", "workers = 3");
+    let next = weir::config::parse(&next, "test.toml", std::path::Path::new("/")).expect("valid");
+    let error = weir
+        .control()
+        .reload(next)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(
+        error,
+        "[server] scheduler and workers cannot change on reload; restart weir to apply it"
+    );
+    let response = one_request_on_a_new_connection(weir.addr).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}

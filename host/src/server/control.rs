@@ -199,6 +199,9 @@ impl Control {
         if next.admin != current.admin {
             return Err(self.refuse(ReloadError::NotReloadable("[admin]")));
         }
+        if next.scheduling != current.scheduling {
+            return Err(self.refuse(ReloadError::NotReloadable("[server] scheduler and workers")));
+        }
         let started = Instant::now();
         // New addresses are bound before anything else, so a busy port refuses the reload
         // while the old state and its listeners keep serving.
