@@ -7,17 +7,18 @@ use http::HeaderValue;
 use http::header::{CONNECTION, HOST, HeaderMap, HeaderName};
 
 /// Fields that describe one connection, never forwarded (RFC 9110 §7.6.1), plus the proxy
-/// credentials meant for weir itself.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// credentials meant for weir itself. Names, not strings: removing by `&str` parses the name
+/// again on every call, for every message.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
 
 /// Removes hop-by-hop fields, including every field named in `Connection` (RFC 9110 §7.6.1).
@@ -32,15 +33,20 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .map(str::trim)
         .filter(|token| {
             !token.eq_ignore_ascii_case("close")
-                && !HOP_BY_HOP.iter().any(|h| token.eq_ignore_ascii_case(h))
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|h| token.eq_ignore_ascii_case(h.as_str()))
         })
         .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    if headers.is_empty() {
+        return;
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
