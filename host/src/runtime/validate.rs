@@ -25,8 +25,10 @@ impl From<RuleError> for EditError {
 
 /// Checks a header name for an edit and returns it in canonical (lowercase) form.
 pub(crate) fn header_name(name: &str, side: Side) -> Result<HeaderName, EditError> {
-    let lower = rules::header_name(name, side)?;
-    HeaderName::from_bytes(lower.as_bytes())
+    // `HeaderName::from_bytes` lowercases as it parses: no lowercase copy first (a standard
+    // name allocates nothing, another one its own bytes once).
+    rules::check_header_name(name, side)?;
+    HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| EditError::InvalidName(format!("`{}` is not a header field name", clip(name))))
 }
 
