@@ -14,19 +14,20 @@ pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<It
     headers.get_all(name).into_iter().map(|v| v.as_bytes())
 }
 
-/// Sets (or appends) a header after validating it, and journals the edit. An edit that would
+/// Sets (or appends) a header after validating it, and journals the edit. The value is the
+/// plugin's bytes as wasmtime lifted them: they become the `HeaderValue` without a copy. An edit that would
 /// give the message more than `max_fields` fields is refused, and so is one the map cannot hold
 /// (`http`'s `insert` and `append` panic there; the `try_` forms report it).
 pub(crate) fn edit(
     headers: &mut HeaderMap,
     journal: &mut Journal,
     side: Side,
-    (name, raw): (&str, &[u8]),
+    (name, value): (&str, Vec<u8>),
     append: bool,
     max_fields: usize,
 ) -> Result<(), EditError> {
     let name = validate::header_name(name, side)?;
-    let value = validate::header_value(raw)?;
+    let value = validate::header_value_owned(value)?;
     let adds = append || !headers.contains_key(&name);
     check_header_count(headers.len(), adds, max_fields)?;
     let verb = if append {
@@ -34,10 +35,9 @@ pub(crate) fn edit(
     } else {
         "set-header"
     };
-    // The bytes the plugin gave are the bytes stored (`header_value` does not change them).
     let shown = ShownValue {
         name: name.as_str(),
-        value: raw,
+        value: value.as_bytes(),
     };
     // The line is made before the name moves into the map: inserting a borrowed name would
     // clone it, which allocates for a non-standard one. It is kept only if the edit is stored.
@@ -86,7 +86,7 @@ mod tests {
             headers,
             &mut journal,
             Side::Request,
-            (name, b"v"),
+            (name, b"v".to_vec()),
             append,
             max,
         )

@@ -177,7 +177,7 @@ impl RequestView {
     /// Applies a header edit; shared by set and append.
     fn edit_header(
         &mut self,
-        (name, value): (&str, &[u8]),
+        (name, value): (&str, Vec<u8>),
         append: bool,
         max_fields: usize,
     ) -> Result<(), EditError> {
@@ -498,14 +498,14 @@ impl HostRequest for HostState {
     fn set_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&req, "set-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), false, limits.max_header_count)
+            v.edit_header((&name, value), false, limits.max_header_count)
         })
     }
 
     fn append_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&req, "append-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), true, limits.max_header_count)
+            v.edit_header((&name, value), true, limits.max_header_count)
         })
     }
 
@@ -742,7 +742,7 @@ mod tests {
     #[test]
     fn journal_hides_secret_values() {
         let mut v = view();
-        v.edit_header(("authorization", &b"Bearer secret"[..]), false, 64)
+        v.edit_header(("authorization", b"Bearer secret".to_vec()), false, 64)
             .unwrap();
         v.set_cookie("session", "secret", 64).unwrap();
         let journal: Vec<&str> = v

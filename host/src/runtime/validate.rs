@@ -39,6 +39,15 @@ pub(crate) fn header_value(value: &[u8]) -> Result<HeaderValue, EditError> {
         .map_err(|_| EditError::InvalidValue("header value contains control characters".to_owned()))
 }
 
+/// [`header_value`] for bytes the host owns already (a plugin's argument, lifted by wasmtime):
+/// they become the value's storage instead of being copied. A vector as long as its capacity,
+/// which wasmtime's lift makes, converts without allocating.
+pub(crate) fn header_value_owned(value: Vec<u8>) -> Result<HeaderValue, EditError> {
+    rules::header_value(&value)?;
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
+        .map_err(|_| EditError::InvalidValue("header value contains control characters".to_owned()))
+}
+
 /// Checks a new path and returns the request target it makes with `query`: the parsed form
 /// the request then carries, so nothing is parsed twice.
 pub(crate) fn path(path: &str, query: Option<&str>) -> Result<PathAndQuery, EditError> {
