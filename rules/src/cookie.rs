@@ -274,23 +274,67 @@ pub struct CookieAttributes {
 pub fn parse_cookie_header<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
 ) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    for value in values {
-        let Ok(text) = std::str::from_utf8(value) else {
-            continue;
-        };
-        for piece in text.split(';') {
-            let Some((name, value)) = piece.split_once('=') else {
-                continue;
-            };
+    cookie_pairs(values)
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The pairs of [`parse_cookie_header`], borrowed from the header values instead of copied.
+///
+/// ```
+/// use weir_rules::cookie::cookie_pairs;
+///
+/// let pairs: Vec<_> = cookie_pairs([&b"a=1; junk; b = 2"[..]]).collect();
+/// assert_eq!(pairs, [("a", "1"), ("b", "2")]);
+/// ```
+pub fn cookie_pairs<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    values
+        .into_iter()
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|piece| {
+            let (name, value) = piece.split_once('=')?;
             let name = name.trim();
-            if name.is_empty() {
-                continue;
-            }
-            pairs.push((name.to_owned(), value.trim().to_owned()));
-        }
+            (!name.is_empty()).then(|| (name, value.trim()))
+        })
+}
+
+/// The `Cookie` header value left after removing every pair named `name` from the values
+/// `values` lists (called once per pass: the values are read twice, never copied),
+/// rendered as [`render_cookie_header`] renders the remaining pairs, in one exactly sized
+/// buffer; `None` when no pair has that name (nothing to change).
+///
+/// ```
+/// use weir_rules::cookie::without_cookie;
+///
+/// let values = || [&b"a=1; b = 2"[..], &b"a=3; c=4"[..]];
+/// assert_eq!(without_cookie(values, "a"), Some(b"b=2; c=4".to_vec()));
+/// assert_eq!(without_cookie(values, "z"), None);
+/// assert_eq!(without_cookie(|| [&b"a=1"[..]], "a"), Some(Vec::new()));
+/// ```
+pub fn without_cookie<'a, I: IntoIterator<Item = &'a [u8]>>(
+    values: impl Fn() -> I,
+    name: &str,
+) -> Option<Vec<u8>> {
+    let kept = || cookie_pairs(values()).filter(|(n, _)| *n != name);
+    if !cookie_pairs(values()).any(|(n, _)| n == name) {
+        return None;
     }
-    pairs
+    let (count, bytes) = kept().fold((0usize, 0usize), |(count, bytes), (n, v)| {
+        (count + 1, bytes + n.len() + 1 + v.len())
+    });
+    let mut out = Vec::with_capacity(bytes + 2 * count.saturating_sub(1));
+    for (n, v) in kept() {
+        if !out.is_empty() {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(n.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+    }
+    Some(out)
 }
 
 /// Renders pairs as one `Cookie` header value (`a=1; b=2`).

@@ -9,28 +9,54 @@
 /// assert_eq!(weir_rules::journal::show_value("x-a", b"1"), "1");
 /// ```
 pub fn show_value(name: &str, value: &[u8]) -> String {
-    const SECRET: &[&str] = &[
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    ];
-    if SECRET.contains(&name) {
-        return format!("<{} bytes>", value.len());
-    }
-    let text = String::from_utf8_lossy(value);
-    if text.len() > 128 {
-        let mut end = 128;
-        while !text.is_char_boundary(end) {
-            end -= 1;
+    ShownValue { name, value }.to_string()
+}
+
+/// [`show_value`] as a `Display`, for writing the shown value straight into a journal line
+/// without an intermediate `String`.
+///
+/// ```
+/// use weir_rules::journal::ShownValue;
+///
+/// let line = format!("set-header x-a {}", ShownValue { name: "x-a", value: b"1" });
+/// assert_eq!(line, "set-header x-a 1");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ShownValue<'a> {
+    /// The header (or `cookie`, `path`) the value belongs to, lowercase.
+    pub name: &'a str,
+    /// The value as the plugin gave it.
+    pub value: &'a [u8],
+}
+
+impl std::fmt::Display for ShownValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SECRET: &[&str] = &[
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+        ];
+        let value = self.value;
+        if SECRET.contains(&self.name) {
+            return write!(f, "<{} bytes>", value.len());
         }
-        format!(
-            "{}… ({} bytes)",
-            text.get(..end).unwrap_or_default(),
-            value.len()
-        )
-    } else {
-        text.into_owned()
+        // Borrowed unless the value is not UTF-8.
+        let text = String::from_utf8_lossy(value);
+        if text.len() > 128 {
+            let mut end = 128;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            write!(
+                f,
+                "{}… ({} bytes)",
+                text.get(..end).unwrap_or_default(),
+                value.len()
+            )
+        } else {
+            f.write_str(&text)
+        }
     }
 }
 

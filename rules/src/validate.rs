@@ -57,27 +57,46 @@ pub enum Side {
 /// assert!(header_name("Proxy-Authenticate", Side::Local).is_ok());
 /// ```
 pub fn header_name(name: &str, side: Side) -> Result<String, RuleError> {
+    check_header_name(name, side)?;
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Checks a header name for an edit as [`header_name`] does, without making the lowercase
+/// copy: for callers that parse the name into their own type (the host's `HeaderName`
+/// lowercases as it parses).
+///
+/// ```
+/// use weir_rules::validate::{Side, check_header_name};
+///
+/// assert!(check_header_name("X-Foo", Side::Request).is_ok());
+/// assert!(check_header_name("Transfer-Encoding", Side::Response).is_err());
+/// assert!(check_header_name("HOST", Side::Request).is_err());
+/// ```
+pub fn check_header_name(name: &str, side: Side) -> Result<(), RuleError> {
     if name.is_empty() || name.len() > MAX_HEADER_NAME_LEN || !name.bytes().all(is_tchar) {
         return Err(RuleError::invalid_name(format!(
             "`{}` is not a header field name",
             clip(name)
         )));
     }
-    let name = name.to_ascii_lowercase();
-    if side == Side::Local && name == "proxy-authenticate" {
-        return Ok(name);
+    if side == Side::Local && name.eq_ignore_ascii_case("proxy-authenticate") {
+        return Ok(());
     }
-    if FORBIDDEN_HEADERS.contains(&name.as_str()) {
+    if FORBIDDEN_HEADERS
+        .iter()
+        .any(|forbidden| forbidden.eq_ignore_ascii_case(name))
+    {
         return Err(RuleError::forbidden(format!(
-            "`{name}` is managed by the proxy and cannot be edited by filters"
+            "`{}` is managed by the proxy and cannot be edited by filters",
+            name.to_ascii_lowercase()
         )));
     }
-    if side == Side::Request && name == "host" {
+    if side == Side::Request && name.eq_ignore_ascii_case("host") {
         return Err(RuleError::forbidden(
             "`host` is edited with set-authority".to_owned(),
         ));
     }
-    Ok(name)
+    Ok(())
 }
 
 /// Checks a header value: visible ASCII, obs-text, spaces and tabs; never CR, LF or NUL

@@ -14,7 +14,7 @@ use std::sync::PoisonError;
 
 use bytes::Bytes;
 use http::header::{HOST, PROXY_AUTHORIZATION};
-use http::uri::Authority;
+use http::uri::{Authority, PathAndQuery};
 use http::{HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
@@ -518,9 +518,16 @@ fn upstream_request(
     upstream: &Authority,
 ) -> Request<UpstreamBody> {
     let fields = upstream_fields(head, keep_head, forwarding, upstream);
+    // Like the header map, the target moves unless the head is kept: a filter's new path is
+    // a `Bytes` of its own, and cloning it would allocate its shared form.
+    let target = if keep_head {
+        head.path_and_query.clone()
+    } else {
+        mem::replace(&mut head.path_and_query, PathAndQuery::from_static("/"))
+    };
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
-    *request.uri_mut() = Uri::from(head.path_and_query.clone());
+    *request.uri_mut() = Uri::from(target);
     *request.headers_mut() = fields;
     request
 }

@@ -7,7 +7,7 @@ use weir_rules::cookie as rules;
 use super::bindings::{CookieAttributes, EditError, SameSite, SetCookie};
 
 pub(crate) use weir_rules::cookie::{
-    parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
+    cookie_pairs, parse_cookie_header, render_cookie_header, set_cookie_pair, without_cookie,
 };
 
 /// Parses one `Set-Cookie` value; `None` when it has no `name=value` pair.

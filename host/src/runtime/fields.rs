@@ -5,45 +5,50 @@ use http::header::HeaderMap;
 
 use super::bindings::EditError;
 use super::budget::check_header_count;
-use super::journal::{Journal, show_value};
+use super::journal::{Journal, ShownValue};
 use super::validate::{self, Side};
 
-/// Every value of a header, in order (name is case-insensitive).
+/// Every value of a header, in order (name is case-insensitive: `http` lowercases a `&str` key
+/// on the stack as it looks it up, so no lowercase copy is made here).
 pub(crate) fn values<'h>(headers: &'h HeaderMap, name: &str) -> impl Iterator<Item = &'h [u8]> {
-    headers
-        .get_all(name.to_ascii_lowercase().as_str())
-        .into_iter()
-        .map(|v| v.as_bytes())
+    headers.get_all(name).into_iter().map(|v| v.as_bytes())
 }
 
-/// Sets (or appends) a header after validating it, and journals the edit. An edit that would
+/// Sets (or appends) a header after validating it, and journals the edit. The value is the
+/// plugin's bytes as wasmtime lifted them: they become the `HeaderValue` without a copy. An edit that would
 /// give the message more than `max_fields` fields is refused, and so is one the map cannot hold
 /// (`http`'s `insert` and `append` panic there; the `try_` forms report it).
 pub(crate) fn edit(
     headers: &mut HeaderMap,
     journal: &mut Journal,
     side: Side,
-    (name, value): (&str, &[u8]),
+    (name, value): (&str, Vec<u8>),
     append: bool,
     max_fields: usize,
 ) -> Result<(), EditError> {
     let name = validate::header_name(name, side)?;
-    let value = validate::header_value(value)?;
+    let value = validate::header_value_owned(value)?;
     let adds = append || !headers.contains_key(&name);
     check_header_count(headers.len(), adds, max_fields)?;
-    let shown = show_value(name.as_str(), value.as_bytes());
     let verb = if append {
         "append-header"
     } else {
         "set-header"
     };
+    let shown = ShownValue {
+        name: name.as_str(),
+        value: value.as_bytes(),
+    };
+    // The line is made before the name moves into the map: inserting a borrowed name would
+    // clone it, which allocates for a non-standard one. It is kept only if the edit is stored.
+    let line = Journal::line(format_args!("{verb} {name} {shown}"));
     let stored = if append {
-        headers.try_append(&name, value).map(drop)
+        headers.try_append(name, value).map(drop)
     } else {
-        headers.try_insert(&name, value).map(drop)
+        headers.try_insert(name, value).map(drop)
     };
     stored.map_err(|_| full())?;
-    journal.record(format_args!("{verb} {name} {shown}"));
+    journal.record_line(line);
     Ok(())
 }
 
@@ -81,7 +86,7 @@ mod tests {
             headers,
             &mut journal,
             Side::Request,
-            (name, b"v"),
+            (name, b"v".to_vec()),
             append,
             max,
         )

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::bindings::EditError;
 use super::validate::describe;
 
-pub(crate) use weir_rules::journal::show_value;
+pub(crate) use weir_rules::journal::{ShownValue, show_value};
 
 /// One accepted edit, rendered for people (`set-path /new/x`, `remove-cookie tracking`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,12 @@ pub struct JournalEntry {
     /// What it did.
     pub edit: String,
 }
+
+/// The capacity a journal line starts with: most lines fit, longer ones grow.
+const LINE_CAPACITY: usize = 64;
+
+/// The capacity the list of edits starts with.
+const ENTRIES_CAPACITY: usize = 8;
 
 /// An ordered list of accepted edits.
 #[derive(Clone, Debug, Default)]
@@ -35,11 +41,29 @@ impl Journal {
 
     /// Records one accepted edit.
     pub(crate) fn record(&mut self, edit: fmt::Arguments<'_>) {
+        self.record_line(Self::line(edit));
+    }
+
+    /// Renders an edit's line, for [`record_line`](Self::record_line) once the edit is applied.
+    /// Sized for a typical line (`set-header x-request-id 0a1b2c3d-1f`) so that writing it
+    /// allocates once instead of growing piece by piece.
+    pub(crate) fn line(edit: fmt::Arguments<'_>) -> String {
+        use fmt::Write as _;
+        let mut line = String::with_capacity(LINE_CAPACITY);
+        // Writing into a `String` cannot fail.
+        let _ = line.write_fmt(edit);
+        line
+    }
+
+    /// Records one accepted edit whose line is already rendered.
+    pub(crate) fn record_line(&mut self, edit: String) {
         let filter = self.current.clone().unwrap_or_else(|| Arc::from("host"));
-        self.entries.push(JournalEntry {
-            filter,
-            edit: edit.to_string(),
-        });
+        if self.entries.capacity() == 0 {
+            // A chain's filters make a few edits each: one allocation for the usual request
+            // instead of growing from 4.
+            self.entries.reserve_exact(ENTRIES_CAPACITY);
+        }
+        self.entries.push(JournalEntry { filter, edit });
     }
 
     /// Records an edit the host refused: `op: reason`.

@@ -15,10 +15,10 @@ use super::bindings::{EditError, Header, HttpVersion, TlsInfo};
 use super::budget::{Budgeted, check_header_count};
 use super::context::FilterContexts;
 use super::cookie::{
-    parse_cookie_header, remove_cookie_pairs, render_cookie_header, set_cookie_pair,
+    cookie_pairs, parse_cookie_header, render_cookie_header, set_cookie_pair, without_cookie,
 };
 use super::fields;
-use super::journal::{Journal, show_value};
+use super::journal::{Journal, ShownValue};
 use super::path::PathContext;
 use super::store::HostState;
 use super::validate::{self, Side};
@@ -177,7 +177,7 @@ impl RequestView {
     /// Applies a header edit; shared by set and append.
     fn edit_header(
         &mut self,
-        (name, value): (&str, &[u8]),
+        (name, value): (&str, Vec<u8>),
         append: bool,
         max_fields: usize,
     ) -> Result<(), EditError> {
@@ -276,18 +276,39 @@ impl RequestView {
         let mut pairs = self.cookie_pairs();
         set_cookie_pair(&mut pairs, name, value);
         self.store_cookie_pairs(&pairs);
-        let shown = show_value("cookie", value.as_bytes());
+        let shown = ShownValue {
+            name: "cookie",
+            value: value.as_bytes(),
+        };
         self.journal
             .record(format_args!("set-cookie {name} {shown}"));
         Ok(())
     }
 
+    /// Strips every pair named `name` from the `Cookie` field(s) without parsing them into
+    /// owned pairs: the remaining pairs are rendered straight into the new field's bytes (the
+    /// same bytes `store_cookie_pairs` would make from the parsed pairs).
     pub(crate) fn remove_cookie(&mut self, name: &str) -> bool {
-        let mut pairs = self.cookie_pairs();
-        if !remove_cookie_pairs(&mut pairs, name) {
+        let values = || {
+            self.headers
+                .get_all(COOKIE)
+                .into_iter()
+                .map(|v| v.as_bytes())
+        };
+        let Some(rest) = without_cookie(values, name) else {
             return false;
+        };
+        self.headers.remove(COOKIE);
+        // As in `store_cookie_pairs`: the field is kept only when it is visible ASCII
+        // (`HeaderValue::from_str`'s rule), else it stays removed. The field was just removed,
+        // so the map has room for it again.
+        let visible = |b: &u8| *b == b'\t' || (0x20..0x7f).contains(b);
+        if !rest.is_empty()
+            && rest.iter().all(visible)
+            && let Ok(value) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(rest))
+        {
+            let _ = self.headers.try_insert(COOKIE, value);
         }
-        self.store_cookie_pairs(&pairs);
         self.journal.record(format_args!("remove-cookie {name}"));
         true
     }
@@ -334,6 +355,21 @@ pub(crate) fn wit_headers(headers: &HeaderMap) -> Vec<Header> {
             value: value.as_bytes().to_vec(),
         })
         .collect()
+}
+
+/// The longest IP address text: an IPv4-mapped IPv6 address (`INET6_ADDRSTRLEN` less the NUL).
+const IP_TEXT_CAPACITY: usize = 45;
+/// The longest [`RequestId`] text: 8 + 1 + 16 hex digits (a label id is usually shorter).
+const ID_TEXT_CAPACITY: usize = 25;
+
+/// Renders a value into a `String` allocated once at `capacity` (`to_string` would start
+/// empty and grow with each piece the formatter writes).
+fn display_sized(value: impl std::fmt::Display, capacity: usize) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(capacity);
+    // Writing into a `String` cannot fail.
+    let _ = write!(text, "{value}");
+    text
 }
 
 type Res<T> = wasmtime::Result<T>;
@@ -389,8 +425,15 @@ impl HostRequest for HostState {
     }
 
     fn cookie(&mut self, req: Resource<RequestView>, name: String) -> Res<Option<String>> {
-        let pairs = self.view(&req)?.cookie_pairs();
-        Ok(pairs.into_iter().find(|(n, _)| *n == name).map(|(_, v)| v))
+        let view = self.view(&req)?;
+        let values = view
+            .headers
+            .get_all(COOKIE)
+            .into_iter()
+            .map(|v| v.as_bytes());
+        Ok(cookie_pairs(values)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_owned()))
     }
 
     fn cookies(&mut self, req: Resource<RequestView>) -> Res<Vec<(String, String)>> {
@@ -398,7 +441,10 @@ impl HostRequest for HostState {
     }
 
     fn client_addr(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.view(&req)?.client.ip().to_string())
+        Ok(display_sized(
+            self.view(&req)?.client.ip(),
+            IP_TEXT_CAPACITY,
+        ))
     }
 
     fn client_port(&mut self, req: Resource<RequestView>) -> Res<u16> {
@@ -406,7 +452,7 @@ impl HostRequest for HostState {
     }
 
     fn id(&mut self, req: Resource<RequestView>) -> Res<String> {
-        Ok(self.view(&req)?.id.to_string())
+        Ok(display_sized(self.view(&req)?.id, ID_TEXT_CAPACITY))
     }
 
     fn tls(&mut self, req: Resource<RequestView>) -> Res<Option<TlsInfo>> {
@@ -452,14 +498,14 @@ impl HostRequest for HostState {
     fn set_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&req, "set-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), false, limits.max_header_count)
+            v.edit_header((&name, value), false, limits.max_header_count)
         })
     }
 
     fn append_header(&mut self, req: Resource<RequestView>, name: String, value: Vec<u8>) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&req, "append-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), true, limits.max_header_count)
+            v.edit_header((&name, value), true, limits.max_header_count)
         })
     }
 
@@ -553,6 +599,43 @@ mod tests {
         assert!(!v.remove_cookie("a"));
         assert!(v.remove_cookie("b"));
         assert!(!v.headers.contains_key(COOKIE));
+    }
+
+    #[test]
+    fn removing_a_cookie_merges_the_fields_and_keeps_the_rest_verbatim() {
+        let mut v = view();
+        assert!(v.remove_cookie("b"));
+        assert_eq!(v.headers.get_all(COOKIE).iter().count(), 1);
+        assert_eq!(v.headers[COOKIE], "a=1; a=3");
+        assert_eq!(v.journal.entries()[0].edit, "remove-cookie b");
+        assert!(!v.remove_cookie("zz"));
+        assert_eq!(
+            v.journal.entries().len(),
+            1,
+            "nothing removed, nothing journaled"
+        );
+    }
+
+    #[test]
+    fn removing_a_cookie_drops_a_field_that_is_not_visible_ascii() {
+        // As before the in-place strip: the rest is stored only if `from_str` would take it.
+        let mut v = view();
+        v.headers.insert(
+            COOKIE,
+            http::HeaderValue::from_bytes("a=1; b=\u{e9}".as_bytes()).unwrap(),
+        );
+        assert!(v.remove_cookie("a"));
+        assert!(!v.headers.contains_key(COOKIE));
+    }
+
+    #[test]
+    fn header_reads_ignore_the_case_of_the_name() {
+        let v = view();
+        assert_eq!(v.header_values("COOKIE").count(), 2);
+        assert_eq!(v.header_values("Host").next(), Some(&b"app.test"[..]));
+        assert_eq!(v.header_values("bad name").count(), 0);
+        let long = "X".repeat(100);
+        assert_eq!(v.header_values(&long).count(), 0);
     }
 
     #[test]
@@ -659,7 +742,7 @@ mod tests {
     #[test]
     fn journal_hides_secret_values() {
         let mut v = view();
-        v.edit_header(("authorization", &b"Bearer secret"[..]), false, 64)
+        v.edit_header(("authorization", b"Bearer secret".to_vec()), false, 64)
             .unwrap();
         v.set_cookie("session", "secret", 64).unwrap();
         let journal: Vec<&str> = v

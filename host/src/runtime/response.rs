@@ -33,7 +33,7 @@ impl ResponseView {
 
     fn edit_header(
         &mut self,
-        (name, value): (&str, &[u8]),
+        (name, value): (&str, Vec<u8>),
         append: bool,
         max_fields: usize,
     ) -> Result<(), EditError> {
@@ -210,7 +210,7 @@ impl HostResponse for HostState {
     fn set_header(&mut self, resp: Resource<ResponseView>, name: String, value: Vec<u8>) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&resp, "set-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), false, limits.max_header_count)
+            v.edit_header((&name, value), false, limits.max_header_count)
         })
     }
 
@@ -222,7 +222,7 @@ impl HostResponse for HostState {
     ) -> Edit {
         let bytes = name.len() + value.len();
         self.budgeted_edit(&resp, "append-header", bytes, |v, limits| {
-            v.edit_header((&name, &value), true, limits.max_header_count)
+            v.edit_header((&name, value), true, limits.max_header_count)
         })
     }
 

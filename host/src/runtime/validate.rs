@@ -25,8 +25,10 @@ impl From<RuleError> for EditError {
 
 /// Checks a header name for an edit and returns it in canonical (lowercase) form.
 pub(crate) fn header_name(name: &str, side: Side) -> Result<HeaderName, EditError> {
-    let lower = rules::header_name(name, side)?;
-    HeaderName::from_bytes(lower.as_bytes())
+    // `HeaderName::from_bytes` lowercases as it parses: no lowercase copy first (a standard
+    // name allocates nothing, another one its own bytes once).
+    rules::check_header_name(name, side)?;
+    HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| EditError::InvalidName(format!("`{}` is not a header field name", clip(name))))
 }
 
@@ -34,6 +36,15 @@ pub(crate) fn header_name(name: &str, side: Side) -> Result<HeaderName, EditErro
 pub(crate) fn header_value(value: &[u8]) -> Result<HeaderValue, EditError> {
     rules::header_value(value)?;
     HeaderValue::from_bytes(value)
+        .map_err(|_| EditError::InvalidValue("header value contains control characters".to_owned()))
+}
+
+/// [`header_value`] for bytes the host owns already (a plugin's argument, lifted by wasmtime):
+/// they become the value's storage instead of being copied. A vector as long as its capacity,
+/// which wasmtime's lift makes, converts without allocating.
+pub(crate) fn header_value_owned(value: Vec<u8>) -> Result<HeaderValue, EditError> {
+    rules::header_value(&value)?;
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value))
         .map_err(|_| EditError::InvalidValue("header value contains control characters".to_owned()))
 }
 

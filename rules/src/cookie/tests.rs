@@ -155,3 +155,41 @@ fn added_cookies_and_attribute_changes_are_checked() {
     assert!(check_attributes(&change).is_err());
     assert!(check_attributes(&CookieAttributes::default()).is_ok());
 }
+
+#[test]
+fn without_cookie_renders_what_parsing_removing_and_rendering_render() {
+    let headers: [&[&[u8]]; 6] = [
+        &[
+            b"a=1; ; junk; =x; b = 2 ",
+            b"c=3;",
+            &[0xff, b'=', b'1'],
+            b"a=4",
+        ],
+        &[b"a=1"],
+        &[b"b=2"],
+        &[b"a=1; a=2", b"a=3"],
+        &[b" a = \"q\" ;b=", b"c=d=e"],
+        &[],
+    ];
+    for values in headers {
+        for name in ["a", "b", "c", "z"] {
+            let mut pairs = parse_cookie_header(values.iter().copied());
+            let removed = remove_cookie_pairs(&mut pairs, name);
+            let stripped = without_cookie(|| values.iter().copied(), name);
+            assert_eq!(stripped.is_some(), removed, "{values:?} without {name}");
+            if let Some(bytes) = stripped {
+                assert_eq!(bytes, render_cookie_header(&pairs).as_bytes());
+                assert_eq!(bytes.len(), bytes.capacity(), "sized exactly");
+            }
+        }
+    }
+}
+
+#[test]
+fn borrowed_pairs_are_the_parsed_pairs() {
+    let values: [&[u8]; 3] = [b"a=1; junk; b = 2 ", b"c=3;", &[0xff, b'=']];
+    let borrowed: Vec<(String, String)> = cookie_pairs(values)
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(borrowed, parse_cookie_header(values));
+}

@@ -220,3 +220,41 @@ fn messages_are_the_hosts() {
         "`a/b` is not a pool name (1-64 of A-Z a-z 0-9 . _ -)"
     );
 }
+
+#[test]
+fn checking_a_header_name_agrees_with_lowercasing_it() {
+    let names = [
+        "X-Foo",
+        "x-foo",
+        "Connection",
+        "TRANSFER-ENCODING",
+        "Host",
+        "host",
+        "Proxy-Authenticate",
+        "proxy-authorization",
+        "Content-Length",
+        "bad name",
+        "",
+        "é",
+    ];
+    for side in [Side::Request, Side::Response, Side::Local] {
+        for name in names {
+            let checked = check_header_name(name, side);
+            let lowered = header_name(name, side);
+            assert_eq!(
+                checked.as_ref().err().map(|e| &e.message),
+                lowered.as_ref().err().map(|e| &e.message),
+                "{name} on {side:?}"
+            );
+            if let Ok(lower) = lowered {
+                assert_eq!(lower, name.to_ascii_lowercase());
+            }
+        }
+    }
+    let refused = check_header_name("Keep-Alive", Side::Request).unwrap_err();
+    assert!(
+        refused.message.contains("`keep-alive` is managed"),
+        "{}",
+        refused.message
+    );
+}
