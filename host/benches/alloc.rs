@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Options: `--requests N` (counted, default 20000; 2000 with `--attribute`), `--warmup N`
-//! (default 2000), `--workers N` (tokio workers, default 1), `--sample-every N` (with
+//! (default 2000), `--workers N` (weir's `[server] workers`, per-core, and the bench
+//! runtime's tokio workers; default 1), `--sample-every N` (with
 //! `--attribute`: capture the backtrace of one allocation in N, default 97), `--idle N` (instead
 //! of counting requests: open N keep-alive connections to weir without filters, one request
 //! each, and report the heap they keep while idle; client and weir share this process, so N is
@@ -232,9 +233,10 @@ async fn run(opts: &Options) {
     let beta_pool =
         start_fixed_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nbeta\n").await;
     if opts.idle > 0 {
-        let running = weir::server::start(scenario_config("none", main_pool, beta_pool))
-            .await
-            .expect("weir starts");
+        let running =
+            weir::server::start(scenario_config("none", main_pool, beta_pool, opts.workers))
+                .await
+                .expect("weir starts");
         let addr = running.addrs()[0].1;
         let (held, bytes) = tokio::task::spawn_blocking({
             let n = opts.idle;
@@ -258,7 +260,7 @@ async fn run(opts: &Options) {
         println!("|---|---:|---:|---:|");
     }
     for scenario in &opts.scenarios {
-        let config = scenario_config(scenario, main_pool, beta_pool);
+        let config = scenario_config(scenario, main_pool, beta_pool, opts.workers);
         let running = weir::server::start(config).await.expect("weir starts");
         let addr = running
             .addr_of(weir::demo::REVERSE_LISTENER)
@@ -353,7 +355,19 @@ fn cache_dir() -> PathBuf {
 
 /// The load bench's configs (`host/benches/load/run.sh`), with the plugins built by `weir-tests`;
 /// `demo` is `weir demo`'s embedded config with its five-filter route.
-fn scenario_config(scenario: &str, main: SocketAddr, beta: SocketAddr) -> weir::config::Config {
+fn scenario_config(
+    scenario: &str,
+    main: SocketAddr,
+    beta: SocketAddr,
+    workers: usize,
+) -> weir::config::Config {
+    let mut config = scenario_config_of(scenario, main, beta);
+    config.scheduling.workers = std::num::NonZeroUsize::new(workers.max(1));
+    config
+}
+
+/// The config of `scenario`, with weir's default scheduling.
+fn scenario_config_of(scenario: &str, main: SocketAddr, beta: SocketAddr) -> weir::config::Config {
     if scenario == "demo" {
         let plugins = Path::new(guests::DENY)
             .parent()
