@@ -55,9 +55,10 @@ impl<T: Default> Sharded<T> {
 }
 
 impl<T> Sharded<T> {
-    /// How many shards there are.
-    pub(crate) fn len(&self) -> usize {
-        self.shards.len()
+    /// Each shard's part of a bound on the whole pool (`max_idle_instances`, say): the bound
+    /// divided between the shards, rounded up; 0 stays 0 (keep nothing).
+    pub(crate) fn share_of(&self, total: usize) -> usize {
+        total.div_ceil(self.shards.len())
     }
 
     /// The calling worker's shard, locked (uncontended unless another thread borrows it).
@@ -128,5 +129,14 @@ mod tests {
         );
         assert_eq!(pool.all().map(|s| s.len()).sum::<usize>(), 4);
         set_current(0);
+        let shards = pool.shards.len();
+        assert_eq!(
+            pool.share_of(0),
+            0,
+            "a bound of 0 keeps nothing in any shard"
+        );
+        assert_eq!(pool.share_of(1), 1);
+        assert_eq!(pool.share_of(shards * 16), 16);
+        assert_eq!(pool.share_of(shards * 16 + 1), 17, "rounded up");
     }
 }

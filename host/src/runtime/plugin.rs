@@ -524,11 +524,7 @@ impl Plugin {
         warm.calls += 1;
         if succeeded && self.should_keep(&warm) {
             // `max_idle_instances` is shared out between the workers' shards.
-            let cap = self
-                .settings
-                .max_idle_instances
-                .div_ceil(self.idle.len())
-                .max(1);
+            let cap = self.idle.share_of(self.settings.max_idle_instances);
             let mut idle = self.idle.local();
             if idle.len() < cap {
                 idle.push(warm);

@@ -297,7 +297,7 @@ impl ConnPool {
             return false;
         }
         // `max_idle` is shared out between the workers' shards.
-        let cap = self.max_idle.div_ceil(self.idle.len()).max(1);
+        let cap = self.idle.share_of(self.max_idle);
         let mut idle = self.idle.at(closing.home);
         if idle.len() >= cap {
             // Keep the newest: the oldest is the likeliest to be closed by the upstream.
