@@ -16,6 +16,7 @@ pub use quick::{QuickMode, QuickTcp, quick, quick_tcp};
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,13 +46,13 @@ pub struct Config {
     /// Admin endpoint address, if any.
     pub admin: Option<AdminConfig>,
     /// File watching for reloads, if on (only used with a config file).
-    pub watch: Option<crate::server::WatchSettings>,
+    pub watch: Option<WatchSettings>,
     /// What an encoded `/`, a backslash or an encoded control character in a request path
     /// does (`[server] path_encoded_separators`).
     pub path_encoded_separators: EncodedSeparators,
     /// How connections are scheduled on threads (`[server] scheduler` and `workers`; not
     /// reloadable).
-    pub scheduling: crate::server::Scheduling,
+    pub scheduling: Scheduling,
     /// Listeners.
     pub listeners: Vec<ListenerConfig>,
     /// Upstream pools.
@@ -60,6 +61,48 @@ pub struct Config {
     pub filters: Vec<FilterConfig>,
     /// Routes, in file order.
     pub routes: Vec<RouteConfig>,
+}
+
+/// How often files are checked, and how long they must be quiet before a reload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Poll interval.
+    pub interval: Duration,
+    /// Quiet period after the last change.
+    pub debounce: Duration,
+}
+
+/// How many worker threads `[server] workers` may ask for.
+pub const MAX_WORKERS: u32 = 1024;
+
+/// How connections are scheduled on threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduler {
+    /// One single-threaded runtime per worker thread, each with its own `SO_REUSEPORT`
+    /// socket per listener.
+    PerCore,
+    /// One multi-threaded runtime whose workers steal tasks from each other (tokio's default),
+    /// one socket per listener.
+    WorkStealing,
+}
+
+/// `[server] scheduler` and `workers`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scheduling {
+    /// The scheduler.
+    pub scheduler: Scheduler,
+    /// Worker threads; `None`: one per core the process may run on.
+    pub workers: Option<NonZeroUsize>,
+}
+
+impl Scheduling {
+    /// The number of worker threads: as configured, else one per core this process may run
+    /// on (its CPU affinity and cgroup quota count, as `std::thread::available_parallelism`
+    /// reads them).
+    pub fn threads(&self) -> NonZeroUsize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+    }
 }
 
 /// How a listener speaks HTTP.
@@ -365,7 +408,7 @@ impl Validator<'_> {
             runtime,
             shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
             admin,
-            watch: raw.server.watch.then(|| crate::server::WatchSettings {
+            watch: raw.server.watch.then(|| WatchSettings {
                 interval: Duration::from_millis(raw.server.watch_interval_ms.max(10)),
                 debounce: Duration::from_millis(raw.server.watch_debounce_ms),
             }),
@@ -394,8 +437,7 @@ impl Validator<'_> {
         }
     }
 
-    fn scheduling(&self, raw: &file::Server) -> Result<crate::server::Scheduling, ConfigError> {
-        use crate::server::Scheduler;
+    fn scheduling(&self, raw: &file::Server) -> Result<Scheduling, ConfigError> {
         let scheduler = match raw.scheduler.get_ref().as_str() {
             "per-core" => Scheduler::PerCore,
             "work-stealing" => Scheduler::WorkStealing,
@@ -408,16 +450,16 @@ impl Validator<'_> {
             }
         };
         let workers = *raw.workers.get_ref();
-        if workers > crate::server::MAX_WORKERS {
+        if workers > MAX_WORKERS {
             return self.invalid(
                 raw.workers.span(),
                 "server.workers".into(),
-                format!("must be 0 (one per core) to {}", crate::server::MAX_WORKERS),
+                format!("must be 0 (one per core) to {MAX_WORKERS}"),
             );
         }
-        Ok(crate::server::Scheduling {
+        Ok(Scheduling {
             scheduler,
-            workers: std::num::NonZeroUsize::new(workers as usize),
+            workers: NonZeroUsize::new(workers as usize),
         })
     }
 

@@ -153,15 +153,15 @@ enum Resolved {
 /// enough. Under work-stealing it serves the connections too, with `[server] workers`
 /// threads (tokio's default, one per core or `TOKIO_WORKER_THREADS`, when 0).
 fn build_runtime(
-    scheduling: Option<server::Scheduling>,
+    scheduling: Option<config::Scheduling>,
 ) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match scheduling {
-        Some(server::Scheduling {
-            scheduler: server::Scheduler::PerCore,
+        Some(config::Scheduling {
+            scheduler: config::Scheduler::PerCore,
             ..
         }) => tokio::runtime::Builder::new_current_thread(),
-        Some(server::Scheduling {
-            scheduler: server::Scheduler::WorkStealing,
+        Some(config::Scheduling {
+            scheduler: config::Scheduler::WorkStealing,
             workers,
         }) => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();

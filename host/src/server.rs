@@ -18,15 +18,14 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, ListenerConfig};
+use crate::config::{Config, ListenerConfig, Scheduler};
 use crate::proxy::{Drain, ProxyState, StopState, Stopper, Tunnels};
 use crate::runtime::{LoadError, Runtime, RuntimeError};
 
 use listeners::ListenerSet;
 
+pub use crate::config::WatchSettings;
 pub use control::{Control, RELOAD_HISTORY, ReloadError, ReloadEvent, ReloadStats};
-pub use cores::{MAX_WORKERS, Scheduler, Scheduling};
-pub use file_watch::WatchSettings;
 pub use state::build_state;
 
 /// Why weir could not start.

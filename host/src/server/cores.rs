@@ -15,49 +15,9 @@ use std::thread::JoinHandle;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-/// How many worker threads `[server] workers` may ask for.
-pub const MAX_WORKERS: u32 = 1024;
-
-/// How connections are scheduled on threads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheduler {
-    /// One single-threaded runtime per worker thread, each with its own `SO_REUSEPORT`
-    /// socket per listener.
-    PerCore,
-    /// One multi-threaded runtime whose workers steal tasks from each other (tokio's default),
-    /// one socket per listener.
-    WorkStealing,
-}
-
-/// `[server] scheduler` and `workers`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scheduling {
-    /// The scheduler.
-    pub scheduler: Scheduler,
-    /// Worker threads; `None`: one per core the process may run on.
-    pub workers: Option<NonZeroUsize>,
-}
-
-impl Default for Scheduling {
-    fn default() -> Self {
-        Self {
-            scheduler: Scheduler::PerCore,
-            workers: None,
-        }
-    }
-}
-
-impl Scheduling {
-    /// The number of worker threads: as configured, else one per core this process may run
-    /// on (its CPU affinity and cgroup quota count, as `std::thread::available_parallelism`
-    /// reads them).
-    pub fn threads(&self) -> NonZeroUsize {
-        self.workers
-            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
-    }
-}
-
 /// The per-core workers: one thread each, running a single-threaded runtime until dropped.
+/// Dropping the stop senders ends each worker's runtime on its own thread; the threads are
+/// detached, not joined (joining could block an async caller, and nothing waits for them).
 pub(crate) struct Cores {
     handles: Vec<Handle>,
     stops: Vec<oneshot::Sender<()>>,
@@ -108,15 +68,6 @@ impl Cores {
     /// The runtime of each worker, in worker order.
     pub(crate) fn handles(&self) -> &[Handle] {
         &self.handles
-    }
-}
-
-impl Drop for Cores {
-    fn drop(&mut self) {
-        // Each worker ends its runtime on its own thread; joining here could block an async
-        // caller, and nothing waits for them.
-        self.stops.clear();
-        self.threads.clear();
     }
 }
 

@@ -5,21 +5,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
 use super::Control;
+use crate::config::WatchSettings;
 use crate::proxy::StopState;
-
-/// How often files are checked, and how long they must be quiet before a reload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WatchSettings {
-    /// Poll interval.
-    pub interval: Duration,
-    /// Quiet period after the last change.
-    pub debounce: Duration,
-}
 
 /// Size and modification time of each watched file.
 pub(super) type Fingerprint = Vec<(PathBuf, Option<(u64, SystemTime)>)>;
