@@ -288,7 +288,7 @@ const WAKE_AT: usize = QUEUE / 4;
 #[derive(Debug)]
 pub struct AccessLog {
     shared: Arc<Shared>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     recent: Arc<Mutex<VecDeque<Box<AccessRecord>>>>,
     dropped: AtomicU64,
 }
@@ -346,7 +346,7 @@ impl AccessLog {
         };
         Arc::new(Self {
             shared,
-            writer: Mutex::new(writer),
+            writer,
             recent,
             dropped: AtomicU64::new(0),
         })
@@ -391,12 +391,7 @@ impl Drop for AccessLog {
     fn drop(&mut self) {
         self.shared.lock().closing = true;
         self.shared.wake();
-        let writer = self
-            .writer
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(writer) = writer {
+        if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
     }

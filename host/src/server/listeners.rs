@@ -308,8 +308,7 @@ async fn accept_loop(
     grace: Duration,
 ) -> bool {
     let graceful = GracefulShutdown::new();
-    let name = settings.load().name.clone();
-    let name_arc: Arc<str> = Arc::from(name.as_str());
+    let name: Arc<str> = Arc::from(settings.load().name.as_str());
     // Registered with the runtime of the worker running this loop.
     let socket = match TcpListener::from_std(socket) {
         Ok(socket) => socket,
@@ -340,7 +339,7 @@ async fn accept_loop(
             }
         };
         let listener = settings.load_full();
-        METRICS.connection_on_worker(&name_arc, crate::worker::current());
+        METRICS.connection_on_worker(&name, crate::worker::current());
         let client_slot = match listener.limits.max_connections_per_client {
             None => None,
             Some(limit) => match per_client.admit(peer.ip(), limit) {
