@@ -44,7 +44,7 @@ pub(crate) fn observed(backend: &Backend, tag: &str) -> String {
 }
 
 /// `GET` or `POST` on the admin endpoint; status and body.
-async fn admin(addr: std::net::SocketAddr, path: &str) -> (StatusCode, String) {
+pub(crate) async fn admin(addr: std::net::SocketAddr, path: &str) -> (StatusCode, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = http::Request::get(format!("http://{addr}{path}"))
         .body(Full::default())
@@ -203,7 +203,7 @@ async fn access_records_carry_every_field_and_the_decision_trace_but_no_secret()
 }
 
 /// The value of the sample line `series` (name and labels) in `/metrics`.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

@@ -6,15 +6,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_tests::Backend;
 
+use crate::observability::{admin, sample};
 use crate::support::{TIMEOUT, TestWeir, runtime_table, start_error};
 
 fn scheduled(backend: SocketAddr, listener: &str, bind: &str, server: &str) -> String {
@@ -24,8 +21,13 @@ fn scheduled(backend: SocketAddr, listener: &str, bind: &str, server: &str) -> S
     )
 }
 
-/// One request on a connection of its own, closed after the response.
-async fn one_request_on_a_new_connection(addr: SocketAddr) -> String {
+/// A weir on any port with `server` in its `[server]` table.
+async fn start_scheduled(backend: &Backend, listener: &str, server: &str) -> TestWeir {
+    TestWeir::start(&scheduled(backend.addr(), listener, "127.0.0.1:0", server)).await
+}
+
+/// One request on a connection of its own, closed after the response; it must be a 200.
+async fn served_on_a_new_connection(addr: SocketAddr) {
     let mut stream = TcpStream::connect(addr).await.expect("connect to weir");
     stream
         .write_all(b"GET /x HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
@@ -36,38 +38,23 @@ async fn one_request_on_a_new_connection(addr: SocketAddr) -> String {
         .await
         .expect("answered in time")
         .expect("read");
-    String::from_utf8_lossy(&response).into_owned()
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
-/// `/metrics` from an admin endpoint of `weir`.
-async fn metrics(weir: &TestWeir) -> String {
-    let admin = weir::admin::serve("127.0.0.1:0".parse().expect("addr"), weir.control())
+/// Connections `listener` of `weir` accepted on each of `workers` workers, from `/metrics`.
+async fn per_worker(weir: &TestWeir, listener: &str, workers: usize) -> Vec<u64> {
+    let admin_server = weir::admin::serve("127.0.0.1:0".parse().expect("addr"), weir.control())
         .await
         .expect("admin endpoint");
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = http::Request::get(format!("http://{}/metrics", admin.addr))
-        .body(Full::default())
-        .expect("request");
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .expect("in time")
-        .expect("answered");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body().collect().await.expect("body");
-    String::from_utf8_lossy(&body.to_bytes()).into_owned()
-}
-
-/// Connections `listener` accepted on each of `workers` workers.
-fn per_worker(metrics: &str, listener: &str, workers: usize) -> Vec<u64> {
+    let (status, metrics) = admin(admin_server.addr, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
     (0..workers)
         .map(|worker| {
             let series = format!(
-                "weir_worker_connections_total{{listener=\"{listener}\",worker=\"{worker}\"}} "
+                "weir_worker_connections_total{{listener=\"{listener}\",worker=\"{worker}\"}}"
             );
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(&series)?.parse().ok())
-                .unwrap_or(0)
+            sample(&metrics, &series).map_or(0, |count| count as u64)
         })
         .collect()
 }
@@ -75,20 +62,18 @@ fn per_worker(metrics: &str, listener: &str, workers: usize) -> Vec<u64> {
 #[tokio::test]
 async fn per_core_workers_share_the_connections_and_the_idle_upstream_connections() {
     let backend = Backend::start("sched").await;
-    let weir = TestWeir::start(&scheduled(
-        backend.addr(),
+    let weir = start_scheduled(
+        &backend,
         "sched-per-core",
-        "127.0.0.1:0",
         "scheduler = \"per-core\"\nworkers = 4",
-    ))
+    )
     .await;
     for _ in 0..40 {
-        let response = one_request_on_a_new_connection(weir.addr).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        served_on_a_new_connection(weir.addr).await;
         // Let the upstream connection go back to its worker's idle list.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let counts = per_worker(&metrics(&weir).await, "sched-per-core", 4);
+    let counts = per_worker(&weir, "sched-per-core", 4).await;
     assert_eq!(counts.iter().sum::<u64>(), 40, "{counts:?}");
     // The kernel hashes each connection to one of the four sockets: 40 connections all on
     // one worker would be a 1 in 4^39 chance.
@@ -104,18 +89,16 @@ async fn per_core_workers_share_the_connections_and_the_idle_upstream_connection
 #[tokio::test]
 async fn work_stealing_serves_every_connection_from_one_socket() {
     let backend = Backend::start("sched").await;
-    let weir = TestWeir::start(&scheduled(
-        backend.addr(),
+    let weir = start_scheduled(
+        &backend,
         "sched-work-stealing",
-        "127.0.0.1:0",
         "scheduler = \"work-stealing\"\nworkers = 2",
-    ))
+    )
     .await;
     for _ in 0..5 {
-        let response = one_request_on_a_new_connection(weir.addr).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        served_on_a_new_connection(weir.addr).await;
     }
-    let counts = per_worker(&metrics(&weir).await, "sched-work-stealing", 2);
+    let counts = per_worker(&weir, "sched-work-stealing", 2).await;
     assert_eq!(
         counts,
         vec![5, 0],
@@ -126,13 +109,7 @@ async fn work_stealing_serves_every_connection_from_one_socket() {
 #[tokio::test]
 async fn a_port_something_already_listens_on_is_refused_even_with_so_reuseport() {
     let backend = Backend::start("sched").await;
-    let first = TestWeir::start(&scheduled(
-        backend.addr(),
-        "sched-first",
-        "127.0.0.1:0",
-        "workers = 2",
-    ))
-    .await;
+    let first = start_scheduled(&backend, "sched-first", "workers = 2").await;
     // Another weir asking for the same port with SO_REUSEPORT sockets of its own would share
     // the first one's connections if weir did not probe the port first.
     let error = start_error(&scheduled(
@@ -150,8 +127,7 @@ async fn a_port_something_already_listens_on_is_refused_even_with_so_reuseport()
         "{error}"
     );
     assert!(error.contains("in use"), "{error}");
-    let response = one_request_on_a_new_connection(first.addr).await;
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    served_on_a_new_connection(first.addr).await;
 }
 
 #[test]
@@ -183,13 +159,7 @@ fn scheduler_settings_are_checked_with_their_key() {
 #[tokio::test]
 async fn the_scheduler_cannot_change_on_reload() {
     let backend = Backend::start("sched").await;
-    let weir = TestWeir::start(&scheduled(
-        backend.addr(),
-        "sched-reload",
-        "127.0.0.1:0",
-        "workers = 2",
-    ))
-    .await;
+    let weir = start_scheduled(&backend, "sched-reload", "workers = 2").await;
     let next = scheduled(backend.addr(), "sched-reload", "127.0.0.1:0", "workers = 3");
     let next = weir::config::parse(&next, "test.toml", std::path::Path::new("/")).expect("valid");
     let error = weir
@@ -202,6 +172,5 @@ async fn the_scheduler_cannot_change_on_reload() {
         error,
         "[server] scheduler and workers cannot change on reload; restart weir to apply it"
     );
-    let response = one_request_on_a_new_connection(weir.addr).await;
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    served_on_a_new_connection(weir.addr).await;
 }
